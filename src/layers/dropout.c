@@ -1,0 +1,67 @@
+/* Inverted dropout: in training each unit is kept with probability 1-p and scaled by 1/(1-p),
+ * the mask drawn from the net's seeded generator; in inference it is the identity. */
+#include "layer.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define K(f) offsetof(layer_def, p.dropout.f)
+static const key_spec dropout_keys[] = {
+    {"p", KEY_DOUBLE, K(p), 0, 0, 0.999, 0.5, NULL},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+};
+
+static zf_status dropout_plan(layer *l, zf_error *err) {
+    (void)err;
+    l->out = l->in;
+    l->aux_per_image = sizeof(float) * (size_t)l->in.c * l->in.h * l->in.w;
+    return ZF_OK;
+}
+
+static void dropout_set_batch(layer *l, int n) {
+    (void)l, (void)n;
+}
+
+static size_t dropout_workspace(const layer *l, const zf_backend *be) {
+    (void)l, (void)be;
+    return 0;
+}
+
+static size_t count_of(const layer *l, const layer_ctx *c) {
+    return c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w) / sizeof(float);
+}
+
+static void dropout_forward(layer *l, const layer_ctx *c, const float *x) {
+    size_t count = count_of(l, c);
+    if (c->mode != ZF_MODE_TRAIN || l->def->p.dropout.p == 0) {
+        memcpy(l->y, x, count * sizeof(float));
+        return;
+    }
+    double p = l->def->p.dropout.p;
+    float keep = (float)(1.0 / (1.0 - p));
+    float *mask = l->aux;
+    for (size_t i = 0; i < count; i++) mask[i] = zf_rng_uniform(c->rng) >= p ? keep : 0.0f;
+    c->be->mul(count, l->y, x, mask);
+}
+
+static void dropout_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
+                             const float *x) {
+    (void)rule, (void)x;
+    if (!dx) return;
+    size_t count = count_of(l, c);
+    if (c->mode != ZF_MODE_TRAIN || l->def->p.dropout.p == 0)
+        memcpy(dx, dy, count * sizeof(float));
+    else
+        c->be->mul(count, dx, dy, l->aux);
+}
+
+const layer_ops zf_dropout_ops = {
+    .kind = ZF_LAYER_DROPOUT,
+    .name = "dropout",
+    .keys = dropout_keys,
+    .plan = dropout_plan,
+    .set_batch = dropout_set_batch,
+    .workspace = dropout_workspace,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};

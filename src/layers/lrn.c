@@ -1,0 +1,67 @@
+/* Local response (contrast) normalisation across channels. alpha_mode=per_size divides alpha by
+ * the window size (PyTorch, Caffe); absolute uses it as is (cuda-convnet, ccv). The DeconvNet
+ * and guided rules pass the signal through unchanged unless the true gradient is asked for. */
+#include "layer.h"
+
+#include <stddef.h>
+#include <string.h>
+
+static const char *const alpha_modes[] = {"absolute", "per_size", NULL};
+
+#define K(f) offsetof(layer_def, p.lrn.f)
+static const key_spec lrn_keys[] = {
+    {"size", KEY_INT, K(size), 0, 1, 1024, 5, NULL},
+    {"alpha", KEY_DOUBLE, K(alpha), 0, 0, 1e9, 1e-4, NULL},
+    {"beta", KEY_DOUBLE, K(beta), 0, 0, 1e3, 0.75, NULL},
+    {"k", KEY_DOUBLE, K(k), 0, 1e-12, 1e9, 2.0, NULL},
+    {"alpha_mode", KEY_ENUM, K(alpha_per_size), 0, 0, 1, 1, alpha_modes},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+};
+
+static zf_status lrn_plan(layer *l, zf_error *err) {
+    (void)err;
+    l->out = l->in;
+    l->aux_per_image = sizeof(float) * (size_t)l->in.c * l->in.h * l->in.w;
+    return ZF_OK;
+}
+
+static void lrn_set_batch(layer *l, int n) {
+    const lrn_params *p = &l->def->p.lrn;
+    l->d.lrn = (lrn_desc){.n = n,
+                          .c = l->in.c,
+                          .h = l->in.h,
+                          .w = l->in.w,
+                          .size = p->size,
+                          .alpha = p->alpha_per_size ? p->alpha / p->size : p->alpha,
+                          .beta = p->beta,
+                          .k = p->k};
+}
+
+static size_t lrn_workspace(const layer *l, const zf_backend *be) {
+    (void)l, (void)be;
+    return 0;
+}
+
+static void lrn_forward(layer *l, const layer_ctx *c, const float *x) {
+    c->be->lrn_forward(&l->d.lrn, l->y, l->aux, x);
+}
+
+static void lrn_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
+                         const float *x) {
+    if (!dx) return;
+    if (rule == ZF_RULE_GRADIENT || c->lrn_true_gradient)
+        c->be->lrn_backward(&l->d.lrn, dx, dy, x, l->aux);
+    else /* ZF §2.1 (decided in SPEC): contrast normalisation is identity on the way down */
+        memcpy(dx, dy, c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w));
+}
+
+const layer_ops zf_lrn_ops = {
+    .kind = ZF_LAYER_LRN,
+    .name = "lrn",
+    .keys = lrn_keys,
+    .plan = lrn_plan,
+    .set_batch = lrn_set_batch,
+    .workspace = lrn_workspace,
+    .forward = lrn_forward,
+    .backward = lrn_backward,
+};

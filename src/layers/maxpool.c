@@ -1,0 +1,72 @@
+/* Max pooling, floor or ceil output arithmetic; forward always records the switches (the argmax
+ * of each window), which both the gradient and the DeconvNet unpooling route through. */
+#include "layer.h"
+
+#include <stddef.h>
+
+static const char *const pool_modes[] = {"floor", "ceil", NULL};
+
+#define K(f) offsetof(layer_def, p.pool.f)
+static const key_spec pool_keys[] = {
+    {"size", KEY_INT, K(size), 1, 1, 1024, 0, NULL},
+    {"stride", KEY_INT, K(stride), 1, 1, 1024, 0, NULL},
+    {"pad", KEY_INT, K(pad), 0, 0, 1024, 0, NULL},
+    {"mode", KEY_ENUM, K(ceil_mode), 0, 0, 1, 0, pool_modes},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+};
+
+static zf_status pool_plan(layer *l, zf_error *err) {
+    const pool_params *p = &l->def->p.pool;
+    if (2 * p->pad > p->size)
+        return zf_fail(err, ZF_ERR_SHAPE, "[maxpool] %s: pad=%d is more than half of size=%d",
+                       l->def->name, p->pad, p->size);
+    int ho = zf_window_out(l->in.h, p->size, p->stride, p->pad, p->ceil_mode);
+    int wo = zf_window_out(l->in.w, p->size, p->stride, p->pad, p->ceil_mode);
+    if (ho < 1 || wo < 1)
+        return zf_fail(err, ZF_ERR_SHAPE,
+                       "[maxpool] %s: a %dx%d window does not fit its %dx%d input", l->def->name,
+                       p->size, p->size, l->in.h, l->in.w);
+    l->out = (zf_shape){l->in.c, ho, wo};
+    l->aux_per_image = sizeof(int32_t) * (size_t)l->in.c * ho * wo;
+    zf_rf_window(l, p->size, p->stride, p->pad);
+    return ZF_OK;
+}
+
+static void pool_set_batch(layer *l, int n) {
+    const pool_params *p = &l->def->p.pool;
+    l->d.pool = (pool_desc){.n = n,
+                            .c = l->in.c,
+                            .h = l->in.h,
+                            .w = l->in.w,
+                            .h_out = l->out.h,
+                            .w_out = l->out.w,
+                            .k = p->size,
+                            .stride = p->stride,
+                            .pad = p->pad};
+}
+
+static size_t pool_workspace(const layer *l, const zf_backend *be) {
+    (void)l, (void)be;
+    return 0;
+}
+
+static void pool_forward(layer *l, const layer_ctx *c, const float *x) {
+    c->be->pool_forward(&l->d.pool, l->y, l->aux, x);
+}
+
+static void pool_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
+                          const float *x) {
+    (void)rule, (void)x;
+    if (dx) c->be->pool_backward(&l->d.pool, dx, dy, l->aux);
+}
+
+const layer_ops zf_maxpool_ops = {
+    .kind = ZF_LAYER_MAXPOOL,
+    .name = "maxpool",
+    .keys = pool_keys,
+    .plan = pool_plan,
+    .set_batch = pool_set_batch,
+    .workspace = pool_workspace,
+    .forward = pool_forward,
+    .backward = pool_backward,
+};

@@ -1,0 +1,44 @@
+/* ReLU, and its three downward rules (gradient, DeconvNet rectification, guided). */
+#include "layer.h"
+
+static const key_spec relu_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL}};
+
+static zf_status relu_plan(layer *l, zf_error *err) {
+    (void)err;
+    l->out = l->in;
+    return ZF_OK;
+}
+
+static void relu_set_batch(layer *l, int n) {
+    (void)l, (void)n;
+}
+
+static size_t relu_workspace(const layer *l, const zf_backend *be) {
+    (void)l, (void)be;
+    return 0;
+}
+
+static size_t relu_count(const layer *l, const layer_ctx *c) {
+    return c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w) / sizeof(float);
+}
+
+static void relu_forward(layer *l, const layer_ctx *c, const float *x) {
+    c->be->relu_forward(relu_count(l, c), l->y, x);
+}
+
+static void relu_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
+                          const float *x) {
+    (void)x;
+    if (dx) c->be->relu_backward(rule, relu_count(l, c), dx, dy, l->y);
+}
+
+const layer_ops zf_relu_ops = {
+    .kind = ZF_LAYER_RELU,
+    .name = "relu",
+    .keys = relu_keys,
+    .plan = relu_plan,
+    .set_batch = relu_set_batch,
+    .workspace = relu_workspace,
+    .forward = relu_forward,
+    .backward = relu_backward,
+};

@@ -1,0 +1,458 @@
+/* The net: plans every layer once, owns three flat blocks (parameters, gradients, and the
+ * activation arena for a batch size) plus one shared workspace, and runs forward, backward
+ * from the loss, and the downward signal passes (gradient, DeconvNet, guided). */
+#include "internal.h"
+#include "layers/layer.h"
+
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+struct zf_net {
+    zf_model *model; /* own copy */
+    const zf_backend *be;
+    int nlayers;
+    layer *layers;
+    size_t nparams;
+    float *params, *grads;
+    int nptensors;
+    zf_param_info *ptensors;
+
+    int reserved, n;
+    void *arena;
+    float *input;  /* (n, c, h, w) backend layout */
+    float *sig[2]; /* ping-pong buffers for a signal travelling down */
+    float *probs;  /* (n, classes) scratch for the loss */
+    void *ws;
+    int64_t *labels;
+    int have_labels;
+    int forward_upto; /* last layer computed for the current input, -1: none */
+    zf_mode mode;
+    int input_grad; /* index into sig holding the last downward result, -1: none */
+    zf_rng rng;
+    int lrn_true_gradient;
+};
+
+static void *alloc_floats(size_t n) {
+    /* calloc: pages are mapped lazily and zeroed, and big blocks come straight from mmap */
+    return calloc(n ? n : 1, sizeof(float));
+}
+
+static size_t align64(size_t b) {
+    return (b + 63) & ~(size_t)63;
+}
+
+static zf_model *model_copy(const zf_model *src) {
+    zf_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    *m = *src;
+    m->layers = malloc(sizeof *m->layers * (size_t)(src->nlayers ? src->nlayers : 1));
+    m->text = strdup(src->text);
+    if (!m->layers || !m->text) {
+        zf_model_free(m);
+        return NULL;
+    }
+    memcpy(m->layers, src->layers, sizeof *m->layers * (size_t)src->nlayers);
+    return m;
+}
+
+zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_options *opt,
+                        zf_error *err) {
+    *out = NULL;
+    zf_net_options o = opt ? *opt : (zf_net_options){0};
+    zf_net *net = calloc(1, sizeof *net);
+    if (!net) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    net->forward_upto = -1;
+    net->input_grad = -1;
+    net->be = zf_backend_ref();
+    zf_rng_seed(&net->rng, o.seed);
+#ifdef _OPENMP
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+#endif
+    net->model = model_copy(model);
+    net->nlayers = model->nlayers;
+    net->layers = calloc((size_t)model->nlayers, sizeof *net->layers);
+    net->ptensors = calloc(2 * (size_t)model->nlayers, sizeof *net->ptensors);
+    if (!net->model || !net->layers || !net->ptensors) {
+        zf_net_free(net);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    zf_shape in = model->input;
+    int rf_size = 1, rf_stride = 1, rf_offset = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        layer *l = &net->layers[i];
+        l->def = &net->model->layers[i];
+        l->ops = zf_layer_ops(l->def->kind);
+        l->in = in;
+        l->rf_size = rf_size, l->rf_stride = rf_stride, l->rf_offset = rf_offset;
+        zf_error lerr;
+        zf_status st = l->ops->plan(l, &lerr);
+        if (st) {
+            zf_fail(err, st, "%s:%d: %s (input %dx%dx%d)", model->filename, l->def->line, lerr.msg,
+                    in.c, in.h, in.w);
+            zf_net_free(net);
+            return st;
+        }
+        rf_size = l->rf_size, rf_stride = l->rf_stride, rf_offset = l->rf_offset;
+        in = l->out;
+        if (l->nweights) {
+            zf_param_info *p = &net->ptensors[net->nptensors++];
+            snprintf(p->name, sizeof p->name, "%s.weight", l->def->name);
+            p->ndim = l->wndim;
+            memcpy(p->shape, l->wshape, sizeof p->shape);
+            p->offset = l->w_off = net->nparams;
+            p->count = l->nweights;
+            p->layer = i;
+            net->nparams += l->nweights;
+        }
+        if (l->nbias) {
+            zf_param_info *p = &net->ptensors[net->nptensors++];
+            snprintf(p->name, sizeof p->name, "%s.bias", l->def->name);
+            p->ndim = 1;
+            p->shape[0] = (int64_t)l->nbias;
+            p->offset = l->b_off = net->nparams;
+            p->count = l->nbias;
+            p->layer = i;
+            p->is_bias = 1;
+            net->nparams += l->nbias;
+        }
+    }
+    net->params = alloc_floats(net->nparams);
+    net->grads = alloc_floats(net->nparams);
+    if (!net->params || !net->grads) {
+        zf_net_free(net);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for %zu parameters", net->nparams);
+    }
+    *out = net;
+    return ZF_OK;
+}
+
+void zf_net_free(zf_net *net) {
+    if (!net) return;
+    zf_model_free(net->model);
+    free(net->layers);
+    free(net->ptensors);
+    free(net->params);
+    free(net->grads);
+    free(net->arena);
+    free(net->labels);
+    free(net);
+}
+
+const zf_model *zf_net_model(const zf_net *net) {
+    return net->model;
+}
+
+int zf_net_num_layers(const zf_net *net) {
+    return net->nlayers;
+}
+
+zf_status zf_net_layer_info(const zf_net *net, int i, zf_layer_info *out) {
+    if (i < 0 || i >= net->nlayers) return ZF_ERR_ARG;
+    const layer *l = &net->layers[i];
+    *out = (zf_layer_info){.name = l->def->name,
+                           .kind = l->def->kind,
+                           .in = l->in,
+                           .out = l->out,
+                           .params = l->nweights + l->nbias,
+                           .macs = l->macs,
+                           .rf_size = l->rf_size,
+                           .rf_stride = l->rf_stride,
+                           .rf_offset = l->rf_offset,
+                           .line = l->def->line};
+    if (l->def->kind == ZF_LAYER_CONV) {
+        const conv_params *c = &l->def->p.conv;
+        out->kernel = c->size, out->stride = c->stride, out->pad = c->pad;
+    } else if (l->def->kind == ZF_LAYER_MAXPOOL) {
+        const pool_params *c = &l->def->p.pool;
+        out->kernel = c->size, out->stride = c->stride, out->pad = c->pad;
+    }
+    return ZF_OK;
+}
+
+int zf_net_find_layer(const zf_net *net, const char *name) {
+    for (int i = 0; i < net->nlayers; i++)
+        if (!strcmp(net->layers[i].def->name, name)) return i;
+    return -1;
+}
+
+zf_shape zf_net_input_shape(const zf_net *net) {
+    return net->model->input;
+}
+
+int zf_net_classes(const zf_net *net) {
+    for (int i = net->nlayers - 1; i >= 0; i--)
+        if (net->layers[i].def->kind == ZF_LAYER_FC) return net->layers[i].out.c;
+    return 0;
+}
+
+size_t zf_net_num_params(const zf_net *net) {
+    return net->nparams;
+}
+
+int zf_net_num_param_tensors(const zf_net *net) {
+    return net->nptensors;
+}
+
+zf_status zf_net_param_info(const zf_net *net, int i, zf_param_info *out) {
+    if (i < 0 || i >= net->nptensors) return ZF_ERR_ARG;
+    *out = net->ptensors[i];
+    return ZF_OK;
+}
+
+int zf_net_find_param(const zf_net *net, const char *name) {
+    for (int i = 0; i < net->nptensors; i++)
+        if (!strcmp(net->ptensors[i].name, name)) return i;
+    return -1;
+}
+
+float *zf_net_params(zf_net *net) {
+    return net->params;
+}
+
+float *zf_net_grads(zf_net *net) {
+    return net->grads;
+}
+
+void zf_net_zero_grads(zf_net *net) {
+    memset(net->grads, 0, sizeof(float) * net->nparams);
+}
+
+void zf_net_set_lrn_true_gradient(zf_net *net, int on) {
+    net->lrn_true_gradient = on;
+}
+
+void zf_net_init_params(zf_net *net, const zf_init_options *opt) {
+    zf_init_options o = opt ? *opt : (zf_init_options){0};
+    double std = o.std > 0 ? o.std : 0.01; /* ZF §3: weights initialised to 1e-2 */
+    zf_rng rng;
+    zf_rng_seed(&rng, o.seed);
+    for (int t = 0; t < net->nptensors; t++) {
+        const zf_param_info *p = &net->ptensors[t];
+        float *v = net->params + p->offset;
+        if (p->is_bias) {
+            for (size_t i = 0; i < p->count; i++) v[i] = (float)o.bias;
+            continue;
+        }
+        double fan_in = (double)p->count / (double)p->shape[0];
+        double fan_out = (double)p->count / (double)p->shape[1];
+        switch (o.scheme) {
+        case ZF_INIT_GAUSSIAN:
+            for (size_t i = 0; i < p->count; i++) v[i] = (float)(std * zf_rng_normal(&rng));
+            break;
+        case ZF_INIT_HE:
+            for (size_t i = 0; i < p->count; i++)
+                v[i] = (float)(sqrt(2.0 / fan_in) * zf_rng_normal(&rng));
+            break;
+        case ZF_INIT_XAVIER: {
+            double a = sqrt(6.0 / (fan_in + fan_out));
+            for (size_t i = 0; i < p->count; i++)
+                v[i] = (float)(a * (2.0 * zf_rng_uniform(&rng) - 1.0));
+            break;
+        }
+        }
+    }
+}
+
+static size_t act_bytes(const zf_net *net, int n, zf_shape s) {
+    return net->be->act_bytes(n, s.c, s.h, s.w);
+}
+
+static void set_batch(zf_net *net, int n) {
+    for (int i = 0; i < net->nlayers; i++) net->layers[i].ops->set_batch(&net->layers[i], n);
+    net->n = n;
+}
+
+zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
+    if (n < 1) return zf_fail(err, ZF_ERR_ARG, "batch size %d must be at least 1", n);
+    if (n <= net->reserved) return ZF_OK;
+    set_batch(net, n);
+    size_t maxact = act_bytes(net, n, net->model->input), total = 0, ws = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        layer *l = &net->layers[i];
+        size_t b = act_bytes(net, n, l->out);
+        if (b > maxact) maxact = b;
+        total += align64(b) + align64(l->aux_per_image * (size_t)n);
+        size_t w = l->ops->workspace(l, net->be);
+        if (w > ws) ws = w;
+    }
+    int classes = net->layers[net->nlayers - 1].out.c;
+    total += align64(act_bytes(net, n, net->model->input)) + 2 * align64(maxact) +
+             align64(sizeof(float) * (size_t)n * classes) + align64(ws);
+    char *arena = NULL;
+    int64_t *labels = calloc((size_t)n, sizeof *labels);
+    if (!labels || posix_memalign((void **)&arena, 64, total ? total : 64)) {
+        free(labels);
+        set_batch(net, net->reserved);
+        return zf_fail(err, ZF_ERR_NOMEM,
+                       "out of memory: a batch of %d for model '%s' needs %.1f MiB of activations",
+                       n, net->model->name, (double)total / (1 << 20));
+    }
+    free(net->arena);
+    free(net->labels);
+    net->arena = arena;
+    net->labels = labels;
+    char *p = arena;
+    net->input = (float *)p, p += align64(act_bytes(net, n, net->model->input));
+    for (int i = 0; i < net->nlayers; i++) {
+        layer *l = &net->layers[i];
+        l->y = (float *)p, p += align64(act_bytes(net, n, l->out));
+        l->aux = l->aux_per_image ? p : NULL, p += align64(l->aux_per_image * (size_t)n);
+    }
+    net->sig[0] = (float *)p, p += align64(maxact);
+    net->sig[1] = (float *)p, p += align64(maxact);
+    net->probs = (float *)p, p += align64(sizeof(float) * (size_t)n * classes);
+    net->ws = p;
+    net->reserved = n;
+    net->forward_upto = -1;
+    net->input_grad = -1;
+    net->have_labels = 0;
+    return ZF_OK;
+}
+
+zf_status zf_net_set_input(zf_net *net, const float *x, int n, zf_error *err) {
+    if (n < 1 || n > net->reserved)
+        return zf_fail(err, ZF_ERR_ARG, "batch of %d images but the net is reserved for %d", n,
+                       net->reserved);
+    if (n != net->n) set_batch(net, n);
+    zf_shape s = net->model->input;
+    net->be->from_nchw(net->input, x, n, s.c, s.h, s.w);
+    net->forward_upto = -1;
+    net->input_grad = -1;
+    net->have_labels = 0;
+    return ZF_OK;
+}
+
+zf_status zf_net_set_labels(zf_net *net, const int64_t *labels, int n, zf_error *err) {
+    if (n != net->n || !net->reserved)
+        return zf_fail(err, ZF_ERR_ARG, "%d labels for a batch of %d images", n, net->n);
+    int classes = zf_net_classes(net);
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            return zf_fail(err, ZF_ERR_RANGE, "label %lld of image %d is out of range [0, %d)",
+                           (long long)labels[i], i, classes);
+    memcpy(net->labels, labels, sizeof *labels * (size_t)n);
+    net->have_labels = 1;
+    return ZF_OK;
+}
+
+static layer_ctx make_ctx(zf_net *net) {
+    return (layer_ctx){.be = net->be,
+                       .ws = net->ws,
+                       .n = net->n,
+                       .mode = net->mode,
+                       .rng = &net->rng,
+                       .params = net->params,
+                       .grads = net->grads,
+                       .lrn_true_gradient = net->lrn_true_gradient};
+}
+
+static const float *layer_input(const zf_net *net, int i) {
+    return i ? net->layers[i - 1].y : net->input;
+}
+
+zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err) {
+    if (!net->reserved || !net->n)
+        return zf_fail(err, ZF_ERR_STATE, "forward before any input was set");
+    if (upto < 0 || upto >= net->nlayers) upto = net->nlayers - 1;
+    net->mode = mode;
+    layer_ctx c = make_ctx(net);
+    for (int i = 0; i <= upto; i++)
+        net->layers[i].ops->forward(&net->layers[i], &c, layer_input(net, i));
+    net->forward_upto = upto;
+    net->input_grad = -1;
+    return ZF_OK;
+}
+
+static zf_status need_softmax(const zf_net *net, zf_error *err) {
+    const layer *last = &net->layers[net->nlayers - 1];
+    if (last->def->kind != ZF_LAYER_SOFTMAX)
+        return zf_fail(err, ZF_ERR_STATE, "model '%s' has no softmax layer: no loss to compute",
+                       net->model->name);
+    if (net->forward_upto != net->nlayers - 1)
+        return zf_fail(err, ZF_ERR_STATE, "the loss needs a forward pass through every layer");
+    if (!net->have_labels) return zf_fail(err, ZF_ERR_STATE, "the loss needs labels");
+    return ZF_OK;
+}
+
+zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err) {
+    zf_status st = need_softmax(net, err);
+    if (st) return st;
+    const layer *last = &net->layers[net->nlayers - 1];
+    int classes = last->out.c;
+    net->be->to_nchw(net->probs, last->y, net->n, classes, 1, 1);
+    double s = 0;
+    for (int i = 0; i < net->n; i++) {
+        double p = net->probs[(size_t)i * classes + net->labels[i]];
+        s -= log(p > 1e-38 ? p : 1e-38);
+    }
+    *loss = s / net->n;
+    return ZF_OK;
+}
+
+/* Layers from..0 with `rule`, starting from the signal in sig[cur]. */
+static void run_down(zf_net *net, int from, zf_rule rule, int cur) {
+    layer_ctx c = make_ctx(net);
+    if (rule != ZF_RULE_GRADIENT) c.grads = NULL;
+    for (int i = from; i >= 0; i--) {
+        layer *l = &net->layers[i];
+        l->ops->backward(l, &c, rule, net->sig[1 - cur], net->sig[cur], layer_input(net, i));
+        cur = 1 - cur;
+    }
+    net->input_grad = cur;
+}
+
+zf_status zf_net_backward(zf_net *net, zf_error *err) {
+    zf_status st = need_softmax(net, err);
+    if (st) return st;
+    const layer *last = &net->layers[net->nlayers - 1];
+    int n = net->n, classes = last->out.c;
+    /* d(mean cross-entropy)/d(logits) = (p - onehot) / n */
+    float *g = net->probs;
+    net->be->to_nchw(g, last->y, n, classes, 1, 1);
+    for (int i = 0; i < n; i++) {
+        float *gi = g + (size_t)i * classes;
+        gi[net->labels[i]] -= 1.0f;
+        for (int j = 0; j < classes; j++) gi[j] /= (float)n;
+    }
+    net->be->from_nchw(net->sig[0], g, n, classes, 1, 1);
+    if (net->nlayers >= 2)
+        run_down(net, net->nlayers - 2, ZF_RULE_GRADIENT, 0);
+    else
+        net->input_grad = 0;
+    return ZF_OK;
+}
+
+zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *signal,
+                             zf_error *err) {
+    if (from < 0 || from >= net->nlayers)
+        return zf_fail(err, ZF_ERR_ARG, "no layer %d (the net has %d)", from, net->nlayers);
+    if (net->forward_upto < from)
+        return zf_fail(err, ZF_ERR_STATE, "signal from layer '%s' before a forward pass reached it",
+                       net->layers[from].def->name);
+    zf_shape s = net->layers[from].out;
+    net->be->from_nchw(net->sig[0], signal, net->n, s.c, s.h, s.w);
+    run_down(net, from, rule, 0);
+    return ZF_OK;
+}
+
+zf_status zf_net_read_output(const zf_net *net, int i, float *dst, zf_error *err) {
+    if (i < 0 || i >= net->nlayers)
+        return zf_fail(err, ZF_ERR_ARG, "no layer %d (the net has %d)", i, net->nlayers);
+    if (net->forward_upto < i)
+        return zf_fail(err, ZF_ERR_STATE, "layer '%s' has not been computed",
+                       net->layers[i].def->name);
+    zf_shape s = net->layers[i].out;
+    net->be->to_nchw(dst, net->layers[i].y, net->n, s.c, s.h, s.w);
+    return ZF_OK;
+}
+
+zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err) {
+    if (net->input_grad < 0)
+        return zf_fail(err, ZF_ERR_STATE, "no downward pass has reached the input");
+    zf_shape s = net->model->input;
+    net->be->to_nchw(dst, net->sig[net->input_grad], net->n, s.c, s.h, s.w);
+    return ZF_OK;
+}

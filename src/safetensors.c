@@ -1,0 +1,407 @@
+/* safetensors I/O: 8-byte little-endian header length, a JSON header, raw little-endian data
+ * (huggingface/safetensors). Reading maps the file and validates every offset; writing is
+ * atomic (temporary file in the same folder, fsync, rename). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_HEADER (100u << 20)
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[ZF_DTYPE_COUNT] = {
+    [ZF_DTYPE_F32] = {"F32", 4},   [ZF_DTYPE_F64] = {"F64", 8}, [ZF_DTYPE_F16] = {"F16", 2},
+    [ZF_DTYPE_BF16] = {"BF16", 2}, [ZF_DTYPE_I64] = {"I64", 8}, [ZF_DTYPE_I32] = {"I32", 4},
+    [ZF_DTYPE_I16] = {"I16", 2},   [ZF_DTYPE_I8] = {"I8", 1},   [ZF_DTYPE_U8] = {"U8", 1},
+    [ZF_DTYPE_BOOL] = {"BOOL", 1},
+};
+
+const char *zf_dtype_name(zf_dtype t) {
+    return t >= 0 && t < ZF_DTYPE_COUNT ? dtypes[t].name : "?";
+}
+
+size_t zf_dtype_size(zf_dtype t) {
+    return t >= 0 && t < ZF_DTYPE_COUNT ? dtypes[t].size : 0;
+}
+
+struct zf_st_file {
+    char *path;
+    void *map;
+    size_t size;
+    int count;
+    zf_st_tensor *tensors;
+    int nmeta;
+    char **meta; /* key, value, key, value, ... */
+};
+
+void zf_st_close(zf_st_file *f) {
+    if (!f) return;
+    if (f->map) munmap(f->map, f->size);
+    for (int i = 0; i < f->count; i++) free(f->tensors[i].name);
+    for (int i = 0; i < 2 * f->nmeta; i++) free(f->meta[i]);
+    free(f->tensors);
+    free(f->meta);
+    free(f->path);
+    free(f);
+}
+
+static int by_offset(const void *a, const void *b) {
+    const zf_st_tensor *x = a, *y = b;
+    const char *px = x->data, *py = y->data;
+    return px < py ? -1 : px > py;
+}
+
+static zf_status parse_header(zf_st_file *f, const char *hdr, size_t hlen, const char *data,
+                              size_t dlen, zf_error *err) {
+    const char *path = f->path;
+    json_error_t jerr;
+    json_t *root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: bad JSON header (%s)", path,
+                       jerr.text);
+    zf_status st = ZF_OK;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: header is not an object",
+                       path);
+    }
+    size_t n = json_object_size(root);
+    f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        json_decref(root);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (!strcmp(key, "__metadata__")) {
+            if (!json_is_object(val)) {
+                st = zf_fail(err, ZF_ERR_FORMAT, "%s: __metadata__ is not an object", path);
+                break;
+            }
+            f->meta = calloc(2 * json_object_size(val) + 1, sizeof *f->meta);
+            if (!f->meta) {
+                st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+                break;
+            }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(val, mk, mv) {
+                if (!json_is_string(mv)) {
+                    st = zf_fail(err, ZF_ERR_FORMAT, "%s: metadata '%s' is not a string", path, mk);
+                    break;
+                }
+                f->meta[2 * f->nmeta] = strdup(mk);
+                f->meta[2 * f->nmeta + 1] = strdup(json_string_value(mv));
+                f->nmeta++;
+            }
+            if (st) break;
+            continue;
+        }
+        zf_st_tensor *t = &f->tensors[f->count];
+        json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape");
+        json_t *offs = json_object_get(val, "data_offsets");
+        if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(shape) ||
+            !json_is_array(offs) || json_array_size(offs) != 2) {
+            st = zf_fail(err, ZF_ERR_FORMAT,
+                         "%s: tensor '%s': header entry needs dtype, shape and data_offsets", path,
+                         key);
+            break;
+        }
+        t->dtype = ZF_DTYPE_COUNT;
+        for (int d = 0; d < ZF_DTYPE_COUNT; d++)
+            if (!strcmp(json_string_value(dt), dtypes[d].name)) t->dtype = (zf_dtype)d;
+        if (t->dtype == ZF_DTYPE_COUNT) {
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", path, key,
+                         json_string_value(dt));
+            break;
+        }
+        if (json_array_size(shape) > ZF_ST_MAX_DIMS) {
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': more than %d dimensions", path, key,
+                         ZF_ST_MAX_DIMS);
+            break;
+        }
+        t->ndim = (int)json_array_size(shape);
+        unsigned __int128 numel = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            json_t *v = json_array_get(shape, (size_t)d);
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad shape entry %d", path, key,
+                             d);
+                break;
+            }
+            t->shape[d] = json_integer_value(v);
+            numel *= (unsigned __int128)t->shape[d];
+            if (numel > ((unsigned __int128)1 << 62)) {
+                st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': absurd shape", path, key);
+                break;
+            }
+        }
+        if (st) break;
+        json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
+        if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
+            json_integer_value(e) < json_integer_value(b)) {
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad data_offsets", path, key);
+            break;
+        }
+        size_t begin = (size_t)json_integer_value(b), end = (size_t)json_integer_value(e);
+        t->nbytes = end - begin;
+        if ((unsigned __int128)t->nbytes != numel * dtypes[t->dtype].size) {
+            st = zf_fail(err, ZF_ERR_FORMAT,
+                         "%s: tensor '%s': %zu bytes of data but its shape and dtype %s need %llu",
+                         path, key, t->nbytes, dtypes[t->dtype].name,
+                         (unsigned long long)(numel * dtypes[t->dtype].size));
+            break;
+        }
+        if (end > dlen) {
+            st = zf_fail(err, ZF_ERR_FORMAT,
+                         "%s: truncated: tensor '%s' ends at byte %zu of the data but the file "
+                         "holds only %zu",
+                         path, key, end, dlen);
+            break;
+        }
+        t->data = data + begin;
+        t->name = strdup(key);
+        if (!t->name) {
+            st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+            break;
+        }
+        f->count++;
+    }
+    json_decref(root);
+    if (st) return st;
+    /* The data must be covered exactly: no holes, no overlaps, nothing after the last tensor. */
+    zf_st_tensor *sorted = malloc(sizeof *sorted * (size_t)(f->count ? f->count : 1));
+    if (!sorted) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    memcpy(sorted, f->tensors, sizeof *sorted * (size_t)f->count);
+    qsort(sorted, (size_t)f->count, sizeof *sorted, by_offset);
+    const char *pos = data;
+    for (int i = 0; i < f->count && !st; i++) {
+        if ((const char *)sorted[i].data != pos)
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s' %s the previous one", path,
+                         sorted[i].name,
+                         (const char *)sorted[i].data < pos ? "overlaps" : "leaves a gap after");
+        pos = (const char *)sorted[i].data + sorted[i].nbytes;
+    }
+    if (!st && pos != data + dlen)
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: %zu bytes after the last tensor", path,
+                     (size_t)(data + dlen - pos));
+    free(sorted);
+    return st;
+}
+
+zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return zf_fail(err, ZF_ERR_IO, "%s: not a regular file", path);
+    }
+    zf_st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        close(fd);
+        free(f);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    f->size = (size_t)sb.st_size;
+    if (f->size < 8) {
+        close(fd);
+        zf_st_close(f);
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: only %zu bytes", path,
+                       (size_t)sb.st_size);
+    }
+    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        zf_st_close(f);
+        return zf_fail(err, ZF_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    }
+    const unsigned char *b = f->map;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    if (hlen == 0 || hlen > MAX_HEADER || b[8] != '{') {
+        zf_st_close(f);
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: not a safetensors file (no JSON header after the 8-byte length)", path);
+    }
+    if (hlen > f->size - 8) {
+        zf_st_close(f);
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: truncated: the header says %llu bytes but the file has %zu after the "
+                       "length",
+                       path, (unsigned long long)hlen, f->size - 8);
+    }
+    zf_status st = parse_header(f, (const char *)b + 8, (size_t)hlen, (const char *)b + 8 + hlen,
+                                f->size - 8 - (size_t)hlen, err);
+    if (st) {
+        zf_st_close(f);
+        return st;
+    }
+    *out = f;
+    return ZF_OK;
+}
+
+const char *zf_st_path(const zf_st_file *f) {
+    return f->path;
+}
+
+int zf_st_count(const zf_st_file *f) {
+    return f->count;
+}
+
+const zf_st_tensor *zf_st_get(const zf_st_file *f, int i) {
+    return i >= 0 && i < f->count ? &f->tensors[i] : NULL;
+}
+
+const zf_st_tensor *zf_st_find(const zf_st_file *f, const char *name) {
+    for (int i = 0; i < f->count; i++)
+        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
+const char *zf_st_meta(const zf_st_file *f, const char *key) {
+    for (int i = 0; i < f->nmeta; i++)
+        if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+    return NULL;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+struct zf_st_writer {
+    int count, cap;
+    zf_st_tensor *t;
+    json_t *meta;
+};
+
+zf_st_writer *zf_st_writer_new(void) {
+    zf_st_writer *w = calloc(1, sizeof *w);
+    if (w && !(w->meta = json_object())) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void zf_st_writer_free(zf_st_writer *w) {
+    if (!w) return;
+    for (int i = 0; i < w->count; i++) free(w->t[i].name);
+    free(w->t);
+    json_decref(w->meta);
+    free(w);
+}
+
+zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data, zf_error *err) {
+    if (ndim < 0 || ndim > ZF_ST_MAX_DIMS || dtype < 0 || dtype >= ZF_DTYPE_COUNT ||
+        !strcmp(name, "__metadata__"))
+        return zf_fail(err, ZF_ERR_ARG, "tensor '%s': bad dtype, rank or name", name);
+    for (int i = 0; i < w->count; i++)
+        if (!strcmp(w->t[i].name, name))
+            return zf_fail(err, ZF_ERR_ARG, "tensor '%s' added twice", name);
+    if (w->count == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 16;
+        zf_st_tensor *t = realloc(w->t, sizeof *t * (size_t)cap);
+        if (!t) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+        w->t = t, w->cap = cap;
+    }
+    zf_st_tensor *t = &w->t[w->count];
+    memset(t, 0, sizeof *t);
+    if (!(t->name = strdup(name))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    t->dtype = dtype;
+    t->ndim = ndim;
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d], numel *= (size_t)shape[d];
+    t->nbytes = numel * dtypes[dtype].size;
+    t->data = data;
+    w->count++;
+    return ZF_OK;
+}
+
+zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value, zf_error *err) {
+    if (json_object_set_new(w->meta, key, json_string(value)))
+        return zf_fail(err, ZF_ERR_ARG, "metadata '%s' is not valid UTF-8", key);
+    return ZF_OK;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t r = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c += r, n -= (size_t)r;
+    }
+    return 0;
+}
+
+zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
+    json_t *root = json_object();
+    if (!root) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (json_object_size(w->meta)) json_object_set(root, "__metadata__", w->meta);
+    size_t off = 0;
+    for (int i = 0; i < w->count; i++) {
+        zf_st_tensor *t = &w->t[i];
+        json_t *e = json_object(), *shape = json_array();
+        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+        json_object_set_new(e, "dtype", json_string(dtypes[t->dtype].name));
+        json_object_set_new(e, "shape", shape);
+        json_object_set_new(e, "data_offsets",
+                            json_pack("[I, I]", (json_int_t)off, (json_int_t)(off + t->nbytes)));
+        json_object_set_new(root, t->name, e);
+        off += t->nbytes;
+    }
+    char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!hdr) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    size_t hlen = strlen(hdr), padded = (hlen + 8 + 7) / 8 * 8 - 8;
+    char *tmp = malloc(strlen(path) + 16);
+    if (!tmp) {
+        free(hdr);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    sprintf(tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        zf_status st = zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(hdr), free(tmp);
+        return st;
+    }
+    fchmod(fd, 0644);
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    int bad = write_all(fd, len8, 8) || write_all(fd, hdr, hlen);
+    for (size_t i = hlen; i < padded && !bad; i++) bad = write_all(fd, " ", 1);
+    for (int i = 0; i < w->count && !bad; i++) bad = write_all(fd, w->t[i].data, w->t[i].nbytes);
+    free(hdr);
+    int saved = errno;
+    if (!bad && fsync(fd)) bad = 1, saved = errno;
+    if (close(fd) && !bad) bad = 1, saved = errno;
+    if (!bad && rename(tmp, path)) bad = 1, saved = errno;
+    if (bad) {
+        unlink(tmp);
+        free(tmp);
+        return zf_fail(err, ZF_ERR_IO, "%s: write failed: %s", path, strerror(saved));
+    }
+    /* make the rename itself durable */
+    char *dcopy = strdup(path);
+    if (dcopy) {
+        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) fsync(dfd), close(dfd);
+        free(dcopy);
+    }
+    free(tmp);
+    return ZF_OK;
+}

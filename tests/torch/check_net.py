@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Whole-network check of zfnet against PyTorch with the same weights.
+
+zfnet writes He-initialised weights (`zfnet init`), PyTorch loads them by name; both run the
+same batch. Checked: every layer's output (relative error <= 1e-4), the loss, dL/dinput and
+every parameter gradient (<= 1e-3), and projections with the deconvnet, guided and gradient
+rules from chosen layers (<= 1e-4). Relative error is max|a-b| / max|b|. Exit 1 on failure.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zftorch as zt  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--zfnet", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--input-size")
+    ap.add_argument("--classes")
+    ap.add_argument("--project", default="", help="comma-separated layers to project from")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--tol-out", type=float, default=1e-4)
+    ap.add_argument("--tol-grad", type=float, default=1e-3)
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    over = []
+    if a.input_size:
+        over += ["--input-size", a.input_size]
+    if a.classes:
+        over += ["--classes", a.classes]
+    wpath = os.path.join(a.workdir, "w.safetensors")
+    subprocess.run([a.zfnet, "init", a.model, "--init", "he", "--bias", "0.01", "--seed",
+                    str(a.seed), "-o", wpath] + over, check=True)
+    weights, meta = zt.st_load(wpath)
+    model, mods = zt.build(meta["model"])
+    model.eval()
+    zt.load_weights(mods, weights)
+    net, _ = zt.parse_cfg(meta["model"])
+    shape = (a.batch, int(net["channels"]), int(net["height"]), int(net["width"]))
+    classes = int(net["classes"])
+    x = rng.standard_normal(shape).astype(np.float32)
+    labels = rng.integers(0, classes, a.batch).astype(np.int64)
+    xpath, ypath = os.path.join(a.workdir, "x.safetensors"), os.path.join(a.workdir, "y.safetensors")
+    zt.st_save(xpath, {"input": x, "labels": labels})
+    subprocess.run([a.zfnet, "forward", "--model", a.model, "--weights", wpath, "--input", xpath,
+                    "--output", ypath, "--layers", "all", "--grad"] + over, check=True)
+    ours, _ = zt.st_load(ypath)
+
+    failures = []
+
+    def check(what, got, want, tol):
+        got = np.asarray(got).reshape(np.asarray(want).shape)
+        err, i = zt.rel_err(got, want)
+        flat_g, flat_w = got.reshape(-1), np.asarray(want).reshape(-1)
+        status = "ok" if err <= tol else "FAILED"
+        line = f"{what:28s} rel err {err:.2e} (tol {tol:.0e}) {status}"
+        if err > tol:
+            line += f": worst index {i}: zfnet {flat_g[i]:.8g}, torch {flat_w[i]:.8g}"
+            failures.append(what)
+        print(line)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out, outs = zt.run(mods, xt, keep=True)
+    for name, _, _ in mods:
+        check(f"output {name}", ours[name], outs[name].detach().numpy(), a.tol_out)
+    logits = outs[mods[-2][0]]
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels))
+    loss.backward()
+    check("loss", ours["loss"], loss.detach().numpy(), a.tol_out)
+    check("grad.input", ours["grad.input"], xt.grad.numpy(), a.tol_grad)
+    for name, g in zt.param_grads(mods).items():
+        check(f"grad.{name}", ours[f"grad.{name}"], g, a.tol_grad)
+
+    for layer in [s for s in a.project.split(",") if s]:
+        for rule in ("deconvnet", "guided", "gradient"):
+            with torch.no_grad():
+                act, _ = zt.run(mods, torch.from_numpy(x), upto=layer)
+            act = act.numpy()
+            # keep, per image, the strongest feature map (or unit), zero everything else
+            sig = np.zeros_like(act)
+            for i in range(a.batch):
+                if act.ndim == 4:
+                    k = int(act[i].reshape(act.shape[1], -1).max(1).argmax())
+                    sig[i, k] = act[i, k]
+                else:
+                    k = int(act[i].argmax())
+                    sig[i, k] = act[i, k]
+            spath = os.path.join(a.workdir, "s.safetensors")
+            ppath = os.path.join(a.workdir, "p.safetensors")
+            zt.st_save(spath, {"input": x, "signal": sig})
+            subprocess.run([a.zfnet, "forward", "--model", a.model, "--weights", wpath, "--input",
+                            spath, "--output", ppath, "--layers", layer, "--project", layer,
+                            "--rule", rule] + over, check=True)
+            proj = zt.st_load(ppath)[0]["projection"]
+            handles = zt.add_rule_hooks(mods, rule)
+            xt = torch.from_numpy(x).requires_grad_(True)
+            y, _ = zt.run(mods, xt, upto=layer)
+            y.backward(torch.from_numpy(sig))
+            for h in handles:
+                h.remove()
+            check(f"projection {rule} {layer}", proj, xt.grad.numpy(), a.tol_out)
+
+    if failures:
+        print(f"{len(failures)} checks FAILED for {a.model}: {', '.join(failures)}")
+        sys.exit(1)
+    print(f"all checks passed for {a.model}")
+
+
+if __name__ == "__main__":
+    main()

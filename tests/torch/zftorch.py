@@ -1,0 +1,199 @@
+"""PyTorch twins of zfnet models, and a small safetensors reader/writer (numpy only).
+
+Conventions (the same as zfnet's): NCHW float32; conv weights (out, in/groups, k, k);
+fc weights (out, in) applied to the NCHW-flattened input; max pooling with PyTorch's ceil_mode
+arithmetic; LRN is torch.nn.LocalResponseNorm (alpha divided by size) or, for
+alpha_mode=absolute, the same with alpha*size; dropout is inverted and off in eval();
+the loss is the mean cross-entropy; the DeconvNet rule is autograd with ReLU backward hooks
+that rectify the incoming signal and LRN passed as identity.
+Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
+"""
+import json
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
+          "U8": np.uint8, "I8": np.int8, "I16": np.int16, "F16": np.float16}
+
+
+def st_load(path):
+    """Read a safetensors file: (dict name -> numpy array, metadata dict)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base = 8 + n
+    out = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        arr = np.frombuffer(data[base + b:base + end], dtype=DTYPES[e["dtype"]])
+        out[name] = arr.reshape(e["shape"]).copy()
+    return out, meta
+
+
+def st_save(path, tensors, meta=None):
+    """Write a dict name -> numpy array as safetensors."""
+    rev = {v: k for k, v in DTYPES.items()}
+    header, blobs, off = {}, [], 0
+    if meta:
+        header["__metadata__"] = meta
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        b = a.tobytes()
+        header[name] = {"dtype": rev[a.dtype.type], "shape": list(a.shape),
+                        "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def parse_cfg(text):
+    """Parse zfnet's canonical model text: ([net] dict, [(kind, dict), ...])."""
+    sections = []
+    for line in text.splitlines():
+        line = line.split("#")[0].split(";")[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            sections.append((line.strip("[]").strip(), {}))
+        else:
+            k, v = line.split("=", 1)
+            sections[-1][1][k.strip()] = v.strip()
+    return sections[0][1], sections[1:]
+
+
+class LRN(nn.Module):
+    """Cross-channel LRN in either convention."""
+
+    def __init__(self, size, alpha, beta, k, per_size):
+        super().__init__()
+        self.inner = nn.LocalResponseNorm(size, alpha if per_size else alpha * size, beta, k)
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)
+
+
+def build(text):
+    """An ordered list of (name, module) equivalent to the zfnet model text."""
+    net, layers = parse_cfg(text)
+    c, h, w = int(net["channels"]), int(net["height"]), int(net["width"])
+    mods = []
+    flat = False
+    for kind, p in layers:
+        name = p["name"]
+        if kind == "conv":
+            m = nn.Conv2d(c, int(p["filters"]), int(p["size"]), int(p["stride"]), int(p["pad"]),
+                          groups=int(p["groups"]), bias=p["bias"] == "1")
+            c = int(p["filters"])
+        elif kind == "relu":
+            m = nn.ReLU(inplace=False)
+        elif kind == "maxpool":
+            m = nn.MaxPool2d(int(p["size"]), int(p["stride"]), int(p["pad"]),
+                             ceil_mode=p["mode"] == "ceil")
+        elif kind == "lrn":
+            m = LRN(int(p["size"]), float(p["alpha"]), float(p["beta"]), float(p["k"]),
+                    p["alpha_mode"] == "per_size")
+        elif kind == "fc":
+            m = nn.Sequential() if flat else Flatten()
+            inner = nn.LazyLinear(int(p["outputs"]), bias=p["bias"] == "1")
+            m = nn.Sequential(m, inner) if not flat else inner
+            flat = True
+        elif kind == "dropout":
+            m = nn.Dropout(float(p["p"]))
+        elif kind == "softmax":
+            m = nn.Softmax(dim=1)
+        else:
+            raise ValueError(kind)
+        mods.append((name, kind, m))
+    model = nn.ModuleDict({n: m for n, _, m in mods})
+    with torch.no_grad():
+        x = torch.zeros(1, int(net["channels"]), h, w)
+        for n, _, m in mods:
+            x = m(x)
+    return model, mods
+
+
+def linear_of(m):
+    return m if isinstance(m, nn.Linear) else [t for t in m.modules() if isinstance(t, nn.Linear)][0]
+
+
+def load_weights(mods, weights):
+    """Copy zfnet checkpoint tensors (name.weight, name.bias) into the modules."""
+    with torch.no_grad():
+        for name, kind, m in mods:
+            if kind == "conv":
+                t = m
+            elif kind == "fc":
+                t = linear_of(m)
+            else:
+                continue
+            t.weight.copy_(torch.from_numpy(weights[name + ".weight"]))
+            if t.bias is not None:
+                t.bias.copy_(torch.from_numpy(weights[name + ".bias"]))
+
+
+def param_grads(mods):
+    out = {}
+    for name, kind, m in mods:
+        t = m if kind == "conv" else linear_of(m) if kind == "fc" else None
+        if t is None:
+            continue
+        out[name + ".weight"] = t.weight.grad.numpy().copy()
+        if t.bias is not None:
+            out[name + ".bias"] = t.bias.grad.numpy().copy()
+    return out
+
+
+def run(mods, x, upto=None, keep=None):
+    """Forward through mods (to layer `upto` inclusive); returns (last output, {name: output})."""
+    outs = {}
+    for name, kind, m in mods:
+        x = m(x)
+        if keep is not None and x.requires_grad:
+            x.retain_grad()
+        outs[name] = x
+        if name == upto:
+            break
+    return x, outs
+
+
+def add_rule_hooks(mods, rule):
+    """DeconvNet / guided backprop through module backward hooks; LRN as identity."""
+    handles = []
+    for name, kind, m in mods:
+        if kind == "relu":
+            if rule == "deconvnet":
+                # the reconstruction is rectified: relu of the incoming signal, mask ignored
+                handles.append(m.register_full_backward_hook(
+                    lambda mod, gin, gout: (torch.clamp(gout[0], min=0),)))
+            elif rule == "guided":
+                handles.append(m.register_full_backward_hook(
+                    lambda mod, gin, gout: (torch.clamp(gin[0], min=0),)))
+        elif kind == "lrn" and rule in ("deconvnet", "guided"):
+            handles.append(m.register_full_backward_hook(lambda mod, gin, gout: (gout[0],)))
+    return handles
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b| (norm-relative; elementwise relative error is meaningless at 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = np.abs(b).max() if b.size else 0.0
+    diff = np.abs(a - b)
+    i = int(diff.argmax()) if diff.size else 0
+    return (diff.max() / scale if scale > 0 else diff.max()), i

@@ -1,0 +1,101 @@
+/* Argument helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("zfnet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "zfnet %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'zfnet %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    errno = 0;
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (!*s || *end || errno) {
+        cli_error("%s: '%s' is not an integer", opt, s);
+        return -1;
+    }
+    if (x < lo || x > hi) {
+        cli_error("%s: %ld is out of range [%ld, %ld]", opt, x, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_parse_u64(const char *opt, const char *s, uint64_t *out) {
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-') {
+        cli_error("%s: '%s' is not a non-negative integer", opt, s);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
+    errno = 0;
+    char *end;
+    double x = strtod(s, &end);
+    if (!*s || *end || errno || x != x) {
+        cli_error("%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (x < lo || x > hi) {
+        cli_error("%s: %g is out of range [%g, %g]", opt, x, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_parse_input_size(const char *s, zf_model_overrides *ov) {
+    long v[3];
+    int n = 0;
+    const char *p = s;
+    while (n < 3) {
+        char *end;
+        errno = 0;
+        v[n] = strtol(p, &end, 10);
+        if (end == p || errno || v[n] < 1 || v[n] > 65536) break;
+        n++;
+        if (*end == 0) {
+            p = end;
+            break;
+        }
+        if (*end != 'x' || n == 3) {
+            n = -1;
+            break;
+        }
+        p = end + 1;
+    }
+    if (n < 1 || *p) {
+        cli_error("--input-size: '%s' is not CxHxW, HxW or N (e.g. 3x32x32)", s);
+        return -1;
+    }
+    if (n == 1) ov->height = ov->width = (int)v[0];
+    if (n == 2) ov->height = (int)v[0], ov->width = (int)v[1];
+    if (n == 3) ov->channels = (int)v[0], ov->height = (int)v[1], ov->width = (int)v[2];
+    return 0;
+}

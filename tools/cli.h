@@ -1,0 +1,31 @@
+/* Shared pieces of the zfnet command line: argument helpers, model options, messages. */
+#ifndef ZF_CLI_H
+#define ZF_CLI_H
+
+#include "zfnet/zfnet.h"
+
+#include <stdio.h>
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_cmd;
+
+int cmd_summary(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+/* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: message plus a hint to --help; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
+/* "CxHxW", "HxW" or "N" (square); fills the overrides. */
+int cli_parse_input_size(const char *s, zf_model_overrides *ov);
+
+#endif

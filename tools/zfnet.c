@@ -1,0 +1,52 @@
+/* zfnet: one command line over libzfnet, with git-style subcommands. */
+#include "cli.h"
+
+#include <string.h>
+
+static const cli_cmd commands[] = {
+    {"summary", "per-layer shapes, parameters, multiply-adds and receptive fields", cmd_summary},
+    {"init", "write freshly initialised weights (safetensors)", cmd_init},
+    {"forward", "run a model on tensors; dump activations, loss, gradients, projections",
+     cmd_forward},
+    {"check", "forward/backward check of a model against finite differences", cmd_check},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: zfnet <command> [options]   (zfnet <command> --help for details)\n\n"
+                 "ZFNet/AlexNet-style CNNs in C: train them and see inside them.\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nmodels: a preset (");
+    for (const char *const *p = zf_model_presets(); *p; p++)
+        fprintf(out, "%s%s", p == zf_model_presets() ? "" : ", ", *p);
+    fprintf(out, ") or a model file (docs/model-format.md)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        if (argc > 2 && strcmp(name, "help") == 0) {
+            for (int i = 0; i < NCOMMANDS; i++)
+                if (!strcmp(commands[i].name, argv[2])) {
+                    char *args[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, args);
+                }
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version")) {
+        printf("zfnet %s\n", ZF_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "zfnet: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}
