@@ -1,7 +1,15 @@
 # Turn models/*.cfg into a C file holding each preset's text (run at build time).
 # -DOUT=presets.c -DDIR=models
-file(GLOB cfgs "${DIR}/*.cfg")
-list(SORT cfgs)
+file(GLOB files "${DIR}/*.cfg")
+set(cfgs "")
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  list(APPEND names_sorted "${name}")
+endforeach()
+list(SORT names_sorted)
+foreach(name ${names_sorted})
+  list(APPEND cfgs "${DIR}/${name}.cfg")
+endforeach()
 set(body "/* Generated from the models folder by cmake/embed.cmake: do not edit. */\n#include <stddef.h>\n#include <string.h>\n\n")
 set(table "")
 set(names "")

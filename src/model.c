@@ -59,24 +59,26 @@ static void suggest(char *out, size_t cap, const char *word, const char *const *
         out[0] = 0;
 }
 
-static zf_status parse_int(parser *ps, int line, const char *key, const char *v, long *out) {
+static zf_status parse_int(parser *ps, int line, const char *sec, const char *key, const char *v,
+                           long *out) {
     errno = 0;
     char *end;
     long x = strtol(v, &end, 10);
     if (!*v || *end || errno)
-        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: %s: '%s' is not an integer", ps->file, line,
-                       key, v);
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] %s: '%s' is not an integer", ps->file,
+                       line, sec, key, v);
     *out = x;
     return ZF_OK;
 }
 
-static zf_status parse_double(parser *ps, int line, const char *key, const char *v, double *out) {
+static zf_status parse_double(parser *ps, int line, const char *sec, const char *key,
+                              const char *v, double *out) {
     errno = 0;
     char *end;
     double x = strtod(v, &end);
     if (!*v || *end || errno || !isfinite(x))
-        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: %s: '%s' is not a number", ps->file, line,
-                       key, v);
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] %s: '%s' is not a number", ps->file,
+                       line, sec, key, v);
     *out = x;
     return ZF_OK;
 }
@@ -125,7 +127,7 @@ static zf_status net_key(parser *ps, int line, const char *key, const char *v) {
         return ZF_OK;
     }
     long x = 0;
-    zf_status st = parse_int(ps, line, key, v, &x);
+    zf_status st = parse_int(ps, line, "net", key, v, &x);
     if (st) return st;
     st = check_range(ps, line, "net", key, (double)x, idx == 4 ? 0 : 1, idx == 4 ? 1e6 : 65536);
     if (st) return st;
@@ -189,14 +191,14 @@ static zf_status layer_key(parser *ps, int line, const char *key, const char *v)
             *(int *)field = -1; /* resolved to [net] classes after parsing */
             return ZF_OK;
         }
-        if ((st = parse_int(ps, line, key, v, &x))) return st;
+        if ((st = parse_int(ps, line, sec, key, v, &x))) return st;
         if ((st = check_range(ps, line, sec, key, (double)x, k->min, k->max))) return st;
         *(int *)field = (int)x;
         return ZF_OK;
     }
     case KEY_DOUBLE: {
         double x = 0;
-        if ((st = parse_double(ps, line, key, v, &x))) return st;
+        if ((st = parse_double(ps, line, sec, key, v, &x))) return st;
         if ((st = check_range(ps, line, sec, key, x, k->min, k->max))) return st;
         *(double *)field = x;
         return ZF_OK;

@@ -71,31 +71,23 @@ int cli_parse_double(const char *opt, const char *s, double lo, double hi, doubl
 }
 
 int cli_parse_input_size(const char *s, zf_model_overrides *ov) {
-    long v[3];
-    int n = 0;
-    const char *p = s;
-    while (n < 3) {
-        char *end;
-        errno = 0;
-        v[n] = strtol(p, &end, 10);
-        if (end == p || errno || v[n] < 1 || v[n] > 65536) break;
-        n++;
-        if (*end == 0) {
-            p = end;
-            break;
-        }
-        if (*end != 'x' || n == 3) {
-            n = -1;
-            break;
-        }
-        p = end + 1;
+    int c, h, w, used = -1;
+    if (sscanf(s, "%dx%dx%d%n", &c, &h, &w, &used) == 3 && used == (int)strlen(s) && c > 0 &&
+        h > 0 && w > 0 && c <= 65536 && h <= 65536 && w <= 65536) {
+        ov->channels = c, ov->height = h, ov->width = w;
+        return 0;
     }
-    if (n < 1 || *p) {
-        cli_error("--input-size: '%s' is not CxHxW, HxW or N (e.g. 3x32x32)", s);
-        return -1;
+    used = -1;
+    if (sscanf(s, "%dx%d%n", &h, &w, &used) == 2 && used == (int)strlen(s) && h > 0 && w > 0 &&
+        h <= 65536 && w <= 65536) {
+        ov->height = h, ov->width = w;
+        return 0;
     }
-    if (n == 1) ov->height = ov->width = (int)v[0];
-    if (n == 2) ov->height = (int)v[0], ov->width = (int)v[1];
-    if (n == 3) ov->channels = (int)v[0], ov->height = (int)v[1], ov->width = (int)v[2];
-    return 0;
+    used = -1;
+    if (sscanf(s, "%d%n", &h, &used) == 1 && used == (int)strlen(s) && h > 0 && h <= 65536) {
+        ov->height = ov->width = h;
+        return 0;
+    }
+    cli_error("--input-size: '%s' is not CxHxW, HxW or N (e.g. 3x32x32)", s);
+    return -1;
 }

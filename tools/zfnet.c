@@ -46,7 +46,6 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "zfnet: unknown command '%s'\n\n", name);
-    usage(stderr);
+    fprintf(stderr, "zfnet: unknown command '%s' (see 'zfnet --help')\n", name);
     return 2;
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Every error a user can cause gets one line on stderr naming the file (and line or tensor)
+and the problem, a non-zero exit, no crash and no output file.
+
+Usage: cli_errors.py ZFNET WORKDIR
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+import zftorch as zt  # noqa: E402
+
+zfnet, work = sys.argv[1], sys.argv[2]
+os.makedirs(work, exist_ok=True)
+P = lambda name: os.path.join(work, name)  # noqa: E731
+failures = []
+
+
+def run(args):
+    return subprocess.run([zfnet] + args, capture_output=True, text=True)
+
+
+def expect_error(what, args, fragment, out=None):
+    if out and os.path.exists(out):
+        os.remove(out)
+    r = run(args)
+    lines = r.stderr.strip().splitlines()
+    ok = (r.returncode in (1, 2) and len(lines) == 1 and fragment in lines[0]
+          and not (out and os.path.exists(out)))
+    print(f"{'ok' if ok else 'FAILED'}: {what}: rc={r.returncode} stderr={r.stderr.strip()!r}")
+    if not ok:
+        failures.append(what)
+
+
+# good files to start from
+subprocess.run([zfnet, "init", "zfnet-mini", "--seed", "1", "-o", P("w.safetensors")], check=True,
+               capture_output=True)
+x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+zt.st_save(P("x.safetensors"), {"input": x, "labels": np.array([1, 2], dtype=np.int64)})
+fwd = ["forward", "--model", "zfnet-mini", "--weights", P("w.safetensors"), "--input",
+       P("x.safetensors"), "--output", P("y.safetensors")]
+r = run(fwd + ["--grad"])
+assert r.returncode == 0, r.stderr
+
+# a model file with a typo
+with open(P("typo.cfg"), "w") as f:
+    f.write("[net]\nchannels=1\nheight=28\nwidth=28\n\n[conv]\nname=conv1\nfilters=8\nsize=3\n"
+            "strde=1\n")
+expect_error("model file typo", ["summary", P("typo.cfg")],
+             f"{P('typo.cfg')}:10: [conv] unknown key 'strde' (did you mean 'stride'?)")
+expect_error("unknown preset", ["summary", "zfnet-mega"], "zfnet-mega: not a preset")
+
+# checkpoints: truncated, wrong shape, not safetensors
+data = open(P("w.safetensors"), "rb").read()
+open(P("trunc.safetensors"), "wb").write(data[:len(data) // 2])
+expect_error("truncated checkpoint", fwd[:3] + ["--weights", P("trunc.safetensors")] + fwd[5:],
+             f"{P('trunc.safetensors')}: truncated", P("y.safetensors"))
+subprocess.run([zfnet, "init", "zfnet-mini", "--input-size", "3x32x32", "-o", P("rgb.safetensors")],
+               check=True, capture_output=True)
+expect_error("checkpoint of another shape",
+             fwd[:3] + ["--weights", P("rgb.safetensors")] + fwd[5:],
+             "'conv1.weight' has shape [32,3,5,5], the model needs [32,1,5,5]", P("y.safetensors"))
+open(P("junk.safetensors"), "w").write("this is plain text, not tensors\n" * 4)
+expect_error("not safetensors", fwd[:3] + ["--weights", P("junk.safetensors")] + fwd[5:],
+             f"{P('junk.safetensors')}: not a safetensors file", P("y.safetensors"))
+
+# inputs: wrong size, wrong dtype, missing, labels out of range / missing
+zt.st_save(P("big.safetensors"), {"input": np.zeros((2, 1, 32, 32), np.float32)})
+expect_error("input of the wrong size", fwd[:5] + ["--input", P("big.safetensors")] + fwd[7:],
+             "tensor 'input' has shape [2,1,32,32], expected [N,1,28,28]", P("y.safetensors"))
+zt.st_save(P("f64.safetensors"), {"input": np.zeros((2, 1, 28, 28), np.float64)})
+expect_error("input of the wrong dtype", fwd[:5] + ["--input", P("f64.safetensors")] + fwd[7:],
+             "tensor 'input' is F64, expected F32", P("y.safetensors"))
+zt.st_save(P("noinput.safetensors"), {"x": np.zeros((2, 1, 28, 28), np.float32)})
+expect_error("no input tensor", fwd[:5] + ["--input", P("noinput.safetensors")] + fwd[7:],
+             "no tensor 'input'", P("y.safetensors"))
+zt.st_save(P("lab.safetensors"), {"input": x, "labels": np.array([0, 10], dtype=np.int32)})
+expect_error("labels out of range",
+             fwd[:5] + ["--input", P("lab.safetensors")] + fwd[7:] + ["--grad"],
+             "labels[1] = 10 is out of range [0, 10)", P("y.safetensors"))
+zt.st_save(P("nolab.safetensors"), {"input": x})
+expect_error("labels missing", fwd[:5] + ["--input", P("nolab.safetensors")] + fwd[7:] + ["--grad"],
+             "--grad needs a tensor 'labels'", P("y.safetensors"))
+expect_error("signal missing", fwd + ["--project", "conv2"], "no tensor 'signal'",
+             P("y.safetensors"))
+
+# options
+expect_error("unknown layer", fwd + ["--layers", "conv1,conv9"], "no layer 'conv9'",
+             P("y.safetensors"))
+expect_error("bad thread count", fwd + ["--threads", "0"], "--threads: 0 is out of range",
+             P("y.safetensors"))
+expect_error("bad input size", ["summary", "zfnet", "--input-size", "3x"], "--input-size: '3x'")
+expect_error("input too small", ["summary", "zfnet", "--input-size", "3x20x20"],
+             "zfnet.cfg:34: [conv] conv2: a 5x5 kernel does not fit its 4x4 input")
+expect_error("bad rule", fwd + ["--project", "conv2", "--rule", "magic"], "--rule: 'magic'",
+             P("y.safetensors"))
+expect_error("unknown command", ["frobnicate"], "unknown command 'frobnicate'")
+expect_error("output folder missing", fwd[:7] + ["--output", P("nodir/y.safetensors")],
+             "cannot create")
+
+if failures:
+    print(f"{len(failures)} FAILED: {', '.join(failures)}")
+    sys.exit(1)
+print("all error cases passed")
