@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: install what is needed, check formatting,
+# build with -Wall -Wextra -Werror and run every test, then build again with AddressSanitizer +
+# UndefinedBehaviorSanitizer and run every test a second time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --tests
+
+echo "== formatting (clang-format)"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src tools tests include -name '*.[ch]')
+clang-format --dry-run --Werror $files
+
+jobs=$(nproc)
+echo "== build and test (-Werror)"
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== build and test under ASan + UBSan"
+bash scripts/build.sh build-asan -DZF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+echo "all tests passed (plain and sanitized builds)"
