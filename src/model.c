@@ -71,8 +71,8 @@ static zf_status parse_int(parser *ps, int line, const char *sec, const char *ke
     return ZF_OK;
 }
 
-static zf_status parse_double(parser *ps, int line, const char *sec, const char *key,
-                              const char *v, double *out) {
+static zf_status parse_double(parser *ps, int line, const char *sec, const char *key, const char *v,
+                              double *out) {
     errno = 0;
     char *end;
     double x = strtod(v, &end);

@@ -52,8 +52,18 @@ static void test_conv_all_ones(void **state) {
     (void)state;
     /* 3 x 13 x 13 ones, 11x11 ones filter, pad 5: interior 363 = 3*11*11, the corner sees a
      * 6x6 patch (3*36 = 108), the middle of the top edge 6x11 (3*66 = 198). */
-    conv_desc d = {.n = 1, .c_in = 3, .h = 13, .w = 13, .c_out = 1, .h_out = 13, .w_out = 13,
-                   .k = 11, .stride = 1, .pad = 5, .groups = 1, .bias = 1};
+    conv_desc d = {.n = 1,
+                   .c_in = 3,
+                   .h = 13,
+                   .w = 13,
+                   .c_out = 1,
+                   .h_out = 13,
+                   .w_out = 13,
+                   .k = 11,
+                   .stride = 1,
+                   .pad = 5,
+                   .groups = 1,
+                   .bias = 1};
     double x[3 * 13 * 13], w[3 * 11 * 11], b[1] = {0.5}, y[13 * 13];
     for (size_t i = 0; i < 3 * 13 * 13; i++) x[i] = 1;
     for (size_t i = 0; i < 3 * 11 * 11; i++) w[i] = 1;
@@ -125,8 +135,7 @@ static void test_lrn_conventions(void **state) {
      * per_size (alpha/n = 0.1): scale = 1 + 0.1 * (1+4), 1 + 0.1 * 14, 1 + 0.1 * (4+9)
      * absolute (alpha = 0.3):   scale = 1 + 0.3 * 5,     1 + 0.3 * 14, 1 + 0.3 * 13 */
     double x[3] = {1, 2, 3}, y[3], s[3];
-    lrn_desc d = {.n = 1, .c = 3, .h = 1, .w = 1, .size = 3, .alpha = 0.3 / 3, .beta = 0.5,
-                  .k = 1};
+    lrn_desc d = {.n = 1, .c = 3, .h = 1, .w = 1, .size = 3, .alpha = 0.3 / 3, .beta = 0.5, .k = 1};
     zf_ref_lrn_forward_f64(&d, y, s, x);
     double want[3] = {1 / sqrt(1.5), 2 / sqrt(2.4), 3 / sqrt(2.3)};
     expect_close("lrn alpha/n", y, want, 3, 1e-15);
@@ -143,7 +152,7 @@ static void test_lrn_conventions(void **state) {
 
 static void test_relu_rules(void **state) {
     (void)state;
-    double y[4] = {0, 2, 0, 3};      /* forward outputs: mask (0, 1, 0, 1) */
+    double y[4] = {0, 2, 0, 3}; /* forward outputs: mask (0, 1, 0, 1) */
     double dy[4] = {5, -1, -2, 4}, dx[4];
     zf_ref_relu_backward_f64(ZF_RULE_GRADIENT, 4, dx, dy, y);
     double g[4] = {0, -1, 0, 4};
@@ -168,8 +177,15 @@ static const conv_case conv_cases[] = {
 };
 
 static void conv_fill_desc(conv_desc *d, const conv_case *c) {
-    *d = (conv_desc){.n = c->n, .c_in = c->c_in, .h = c->h, .w = c->w, .c_out = c->c_out,
-                     .k = c->k, .stride = c->stride, .pad = c->pad, .groups = c->groups,
+    *d = (conv_desc){.n = c->n,
+                     .c_in = c->c_in,
+                     .h = c->h,
+                     .w = c->w,
+                     .c_out = c->c_out,
+                     .k = c->k,
+                     .stride = c->stride,
+                     .pad = c->pad,
+                     .groups = c->groups,
                      .bias = 1};
     d->h_out = zf_window_out(c->h, c->k, c->stride, c->pad, 0);
     d->w_out = zf_window_out(c->w, c->k, c->stride, c->pad, 0);
@@ -240,8 +256,8 @@ static void test_conv_gradients(void **state) {
         zf_ref_conv_forward_f64(d, c.y, c.x, c.w, NULL, c.ws);
         double lhs = dotd(c.y, c.dy, ny), rhs = dotd(c.x, dx, nx);
         if (fabs(lhs - rhs) > 1e-12 * fmax(1, fabs(lhs))) {
-            print_error("adjoint case %zu: <conv x, y> = %.17g but <x, conv^T y> = %.17g\n", t,
-                        lhs, rhs);
+            print_error("adjoint case %zu: <conv x, y> = %.17g but <x, conv^T y> = %.17g\n", t, lhs,
+                        rhs);
             fail();
         }
         free(c.x), free(c.w), free(c.b), free(c.dy), free(c.y), free(c.ws);
@@ -263,13 +279,18 @@ static double pool_ctx_loss(void *p) {
 
 static void test_pool_gradients(void **state) {
     (void)state;
-    int cfg[][5] = {{9, 3, 2, 0, 1}, {9, 3, 2, 0, 0}, {10, 3, 2, 0, 1}, {8, 2, 2, 1, 1},
-                    {7, 3, 1, 1, 0}};
+    int cfg[][5] = {
+        {9, 3, 2, 0, 1}, {9, 3, 2, 0, 0}, {10, 3, 2, 0, 1}, {8, 2, 2, 1, 1}, {7, 3, 1, 1, 0}};
     for (size_t t = 0; t < sizeof cfg / sizeof cfg[0]; t++) {
         pool_ctx c;
         int hw = cfg[t][0];
-        c.d = (pool_desc){.n = 2, .c = 3, .h = hw, .w = hw, .k = cfg[t][1],
-                          .stride = cfg[t][2], .pad = cfg[t][3]};
+        c.d = (pool_desc){.n = 2,
+                          .c = 3,
+                          .h = hw,
+                          .w = hw,
+                          .k = cfg[t][1],
+                          .stride = cfg[t][2],
+                          .pad = cfg[t][3]};
         c.d.h_out = c.d.w_out = zf_window_out(hw, c.d.k, c.d.stride, c.d.pad, cfg[t][4]);
         size_t nx = (size_t)2 * 3 * hw * hw, ny = (size_t)2 * 3 * c.d.h_out * c.d.w_out;
         c.x = malloc(sizeof(double) * nx), c.dy = malloc(sizeof(double) * ny);
@@ -310,8 +331,14 @@ static void test_lrn_gradients(void **state) {
     double alphas[] = {0.5, 0.2, 1e-4}, ks[] = {2, 1, 2};
     for (int t = 0; t < 3; t++) {
         lrn_ctx c;
-        c.d = (lrn_desc){.n = 2, .c = 7, .h = 3, .w = 4, .size = sizes[t], .alpha = alphas[t],
-                         .beta = 0.75, .k = ks[t]};
+        c.d = (lrn_desc){.n = 2,
+                         .c = 7,
+                         .h = 3,
+                         .w = 4,
+                         .size = sizes[t],
+                         .alpha = alphas[t],
+                         .beta = 0.75,
+                         .k = ks[t]};
         size_t n = (size_t)2 * 7 * 3 * 4;
         c.x = malloc(sizeof(double) * n), c.dy = malloc(sizeof(double) * n);
         c.y = malloc(sizeof(double) * n), c.s = malloc(sizeof(double) * n);
@@ -410,12 +437,12 @@ static void test_float_matches_double(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_all_ones),      cmocka_unit_test(test_window_sizes),
-        cmocka_unit_test(test_pool_ceil_clipped),  cmocka_unit_test(test_pool_overlap_adds),
-        cmocka_unit_test(test_lrn_conventions),    cmocka_unit_test(test_relu_rules),
-        cmocka_unit_test(test_conv_gradients),     cmocka_unit_test(test_pool_gradients),
-        cmocka_unit_test(test_lrn_gradients),      cmocka_unit_test(test_fc_gradients),
-        cmocka_unit_test(test_softmax_gradients),  cmocka_unit_test(test_float_matches_double),
+        cmocka_unit_test(test_conv_all_ones),     cmocka_unit_test(test_window_sizes),
+        cmocka_unit_test(test_pool_ceil_clipped), cmocka_unit_test(test_pool_overlap_adds),
+        cmocka_unit_test(test_lrn_conventions),   cmocka_unit_test(test_relu_rules),
+        cmocka_unit_test(test_conv_gradients),    cmocka_unit_test(test_pool_gradients),
+        cmocka_unit_test(test_lrn_gradients),     cmocka_unit_test(test_fc_gradients),
+        cmocka_unit_test(test_softmax_gradients), cmocka_unit_test(test_float_matches_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,9 +62,9 @@ static void test_zfnet_preset(void **state) {
     expect_shape(net, "fc6", 4096, 1, 1);
     expect_shape(net, "fc8", 1000, 1, 1);
     assert_int_equal(total_params(net), 62357608);
-    const char *names[] = {"conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2",
-                           "norm2", "conv3", "relu3", "conv4", "relu4", "conv5", "relu5",
-                           "pool5", "fc6",   "relu6", "drop6", "fc7",   "relu7", "drop7", "fc8"};
+    const char *names[] = {"conv1", "relu1", "pool1", "norm1", "conv2", "relu2", "pool2", "norm2",
+                           "conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5", "fc6",
+                           "relu6", "drop6", "fc7",   "relu7", "drop7", "fc8"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_true(zf_net_find_layer(net, names[i]) >= 0);
     /* receptive fields by hand: r' = r + (k-1) j, j' = j s, offset' = offset - p j
@@ -73,8 +73,8 @@ static void test_zfnet_preset(void **state) {
     struct {
         const char *name;
         int size, stride, offset;
-    } rf[] = {{"conv1", 7, 2, -1},   {"pool1", 11, 4, -1},  {"conv2", 27, 8, -1},
-              {"pool2", 43, 16, -1}, {"conv3", 75, 16, -17}, {"conv5", 139, 16, -49},
+    } rf[] = {{"conv1", 7, 2, -1},    {"pool1", 11, 4, -1},   {"conv2", 27, 8, -1},
+              {"pool2", 43, 16, -1},  {"conv3", 75, 16, -17}, {"conv5", 139, 16, -49},
               {"pool5", 171, 32, -49}};
     for (size_t i = 0; i < sizeof rf / sizeof rf[0]; i++) {
         zf_layer_info li;
@@ -193,13 +193,13 @@ static void test_parse_errors(void **state) {
     zf_error err;
     assert_int_equal(zf_model_parse(&m, "[relu]\nname=r\n", "x.cfg", NULL, &err), ZF_ERR_PARSE);
     assert_string_equal(err.msg, "x.cfg:1: the file must start with a [net] section");
-    assert_int_equal(zf_model_parse(&m, "[net]\nchannels=1\nwidth=3\n[relu]\nname=r\n", "x.cfg",
-                                    NULL, &err),
-                     ZF_ERR_PARSE);
+    assert_int_equal(
+        zf_model_parse(&m, "[net]\nchannels=1\nwidth=3\n[relu]\nname=r\n", "x.cfg", NULL, &err),
+        ZF_ERR_PARSE);
     assert_string_equal(err.msg, "x.cfg:1: [net] missing required key 'height'");
     assert_int_equal(zf_model_load(&m, "no-such-model", NULL, &err), ZF_ERR_IO);
     assert_non_null(strstr(err.msg, "no-such-model: not a preset (alexnet, alexnet-g2, zfnet, "
-                                     "zfnet-b, zfnet-mini) and cannot be opened"));
+                                    "zfnet-b, zfnet-mini) and cannot be opened"));
 }
 
 /* canonical text parses back to the same model */

@@ -29,8 +29,8 @@ static void expect_open_error(const char *path, const char *fragment) {
     zf_error err = {0};
     zf_status st = zf_st_open(&f, path, &err);
     if (st == ZF_OK || !strstr(err.msg, fragment) || strncmp(err.msg, path, strlen(path))) {
-        print_error("%s: got '%s', want a message starting with the path containing '%s'\n",
-                    path, st ? err.msg : "(success)", fragment);
+        print_error("%s: got '%s', want a message starting with the path containing '%s'\n", path,
+                    st ? err.msg : "(success)", fragment);
         fail();
     }
     assert_null(f);
@@ -138,8 +138,8 @@ static void test_bad_files(void **state) {
 static zf_net *mini(int channels) {
     zf_model *m;
     zf_net *net;
-    zf_model_overrides ov = {.channels = channels, .height = channels == 3 ? 32 : 0,
-                             .width = channels == 3 ? 32 : 0};
+    zf_model_overrides ov = {
+        .channels = channels, .height = channels == 3 ? 32 : 0, .width = channels == 3 ? 32 : 0};
     assert_int_equal(zf_model_load(&m, "zfnet-mini", &ov, NULL), ZF_OK);
     assert_int_equal(zf_net_create(&net, m, NULL, NULL), ZF_OK);
     zf_model_free(m);
@@ -155,8 +155,7 @@ static void test_checkpoints(void **state) {
     const char *extra[] = {"epoch", "3", NULL};
     assert_int_equal(zf_checkpoint_save(a, WORKDIR "/ck.safetensors", extra, &err), ZF_OK);
     assert_int_equal(zf_checkpoint_load(b, WORKDIR "/ck.safetensors", &err), ZF_OK);
-    assert_memory_equal(zf_net_params(a), zf_net_params(b),
-                        sizeof(float) * zf_net_num_params(a));
+    assert_memory_equal(zf_net_params(a), zf_net_params(b), sizeof(float) * zf_net_num_params(a));
     zf_st_file *f;
     assert_int_equal(zf_st_open(&f, WORKDIR "/ck.safetensors", &err), ZF_OK);
     assert_string_equal(zf_st_meta(f, "epoch"), "3");
@@ -166,11 +165,11 @@ static void test_checkpoints(void **state) {
 
     /* same names, other shapes: every mismatch named */
     assert_int_equal(zf_checkpoint_load(rgb, WORKDIR "/ck.safetensors", &err), ZF_ERR_SHAPE);
-    assert_string_equal(err.msg,
-                        WORKDIR "/ck.safetensors: 2 mismatches with model 'zfnet-mini' (the file was "
-                            "written for 'zfnet-mini'): 'conv1.weight' has shape [32,1,5,5], the "
-                            "model needs [32,3,5,5]; 'fc6.weight' has shape [256,576], the model "
-                            "needs [256,1024]");
+    assert_string_equal(err.msg, WORKDIR
+                        "/ck.safetensors: 2 mismatches with model 'zfnet-mini' (the file was "
+                        "written for 'zfnet-mini'): 'conv1.weight' has shape [32,1,5,5], the "
+                        "model needs [32,3,5,5]; 'fc6.weight' has shape [256,576], the model "
+                        "needs [256,1024]");
 
     /* a missing tensor, a wrong dtype and a stranger */
     zf_st_writer *w = zf_st_writer_new();
@@ -186,11 +185,10 @@ static void test_checkpoints(void **state) {
     zf_st_writer_free(w);
     assert_int_equal(zf_checkpoint_load(b, WORKDIR "/odd.safetensors", &err), ZF_ERR_SHAPE);
     assert_string_equal(err.msg, WORKDIR "/odd.safetensors: 3 mismatches with model 'zfnet-mini': "
-                                     "'conv2.bias' is I32, not F32; missing 'fc8.bias' [10]; "
-                                     "unexpected tensor 'fc9.weight'");
+                                         "'conv2.bias' is I32, not F32; missing 'fc8.bias' [10]; "
+                                         "unexpected tensor 'fc9.weight'");
     /* a failed load leaves the parameters as they were */
-    assert_memory_equal(zf_net_params(a), zf_net_params(b),
-                        sizeof(float) * zf_net_num_params(a));
+    assert_memory_equal(zf_net_params(a), zf_net_params(b), sizeof(float) * zf_net_num_params(a));
 
     /* atomic: a write that cannot complete leaves the target untouched and no temp file */
     mkdir(WORKDIR "/adir", 0755);

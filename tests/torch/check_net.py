@@ -13,9 +13,45 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zftorch as zt  # noqa: E402
+
+
+def manual_deconvnet(mods, x, layer, sig):
+    """The DeconvNet written out layer by layer (ZF 2.1), independent of autograd for conv:
+    conv_transpose2d with the same filters and no bias, ReLU on the signal, max pooling's own
+    backward (its switches), LRN and dropout as identity, fc as the transposed matrix."""
+    inputs = []
+    h = x
+    for name, kind, m in mods:
+        inputs.append(h)
+        h = m(h)
+        if name == layer:
+            break
+    s = sig
+    for (name, kind, m), inp in zip(reversed(mods[:len(inputs)]), reversed(inputs)):
+        if kind == "conv":
+            # output_padding restores the rows/columns a strided forward still reached on the
+            # far side (conv_transpose2d crops the padding symmetrically)
+            full = [(s.shape[d] - 1) * m.stride[d - 2] - 2 * m.padding[d - 2] +
+                    m.kernel_size[d - 2] for d in (2, 3)]
+            op = (inp.shape[2] - full[0], inp.shape[3] - full[1])
+            s = F.conv_transpose2d(s, m.weight, None, m.stride, m.padding, output_padding=op,
+                                   groups=m.groups)
+        elif kind == "relu":
+            s = torch.clamp(s, min=0)
+        elif kind == "maxpool":
+            inp = inp.detach().requires_grad_(True)
+            s = torch.autograd.grad(m(inp), inp, s)[0]
+        elif kind == "fc":
+            s = (s @ zt.linear_of(m).weight).reshape(inp.shape)
+        elif kind in ("lrn", "dropout"):
+            pass
+        else:
+            raise ValueError(f"no manual DeconvNet step for {kind}")
+    return s
 
 
 def main():
@@ -110,6 +146,10 @@ def main():
             for h in handles:
                 h.remove()
             check(f"projection {rule} {layer}", proj, xt.grad.numpy(), a.tol_out)
+            if rule == "deconvnet":
+                manual = manual_deconvnet(mods, torch.from_numpy(x), layer, torch.from_numpy(sig))
+                check(f"projection {rule} {layer} (manual)", proj, manual.detach().numpy(),
+                      a.tol_out)
 
     if failures:
         print(f"{len(failures)} checks FAILED for {a.model}: {', '.join(failures)}")

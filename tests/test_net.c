@@ -1,0 +1,117 @@
+/* The net API: reading outputs by name, partial forward passes, state errors, labels, and
+ * inverted, seeded dropout in training mode. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zfnet/zfnet.h"
+
+static const char *drop_model = "[net]\nchannels=1\nheight=1\nwidth=1\nclasses=4\n"
+                                "[fc]\nname=fc\noutputs=4000\n"
+                                "[dropout]\nname=drop\np=0.25\n"
+                                "[fc]\nname=out\noutputs=classes\n"
+                                "[softmax]\nname=prob\n";
+
+static zf_net *build(const char *text, uint64_t seed, int n) {
+    zf_model *m;
+    zf_net *net;
+    zf_error err;
+    assert_int_equal(zf_model_parse(&m, text, "t.cfg", NULL, &err), ZF_OK);
+    zf_net_options o = {.seed = seed};
+    assert_int_equal(zf_net_create(&net, m, &o, &err), ZF_OK);
+    zf_model_free(m);
+    zf_init_options io = {.scheme = ZF_INIT_GAUSSIAN, .std = 0.1, .bias = 1.0, .seed = 3};
+    zf_net_init_params(net, &io);
+    assert_int_equal(zf_net_reserve(net, n, &err), ZF_OK);
+    return net;
+}
+
+static void test_dropout(void **state) {
+    (void)state;
+    float x[2] = {0.5f, -0.25f};
+    zf_net *a = build(drop_model, 42, 2), *b = build(drop_model, 42, 2);
+    zf_net *c = build(drop_model, 43, 2);
+    int fc = zf_net_find_layer(a, "fc"), drop = zf_net_find_layer(a, "drop");
+    float *in = malloc(sizeof(float) * 8000), *out = malloc(sizeof(float) * 8000);
+    float *out_b = malloc(sizeof(float) * 8000), *out_c = malloc(sizeof(float) * 8000);
+    zf_net *nets[3] = {a, b, c};
+    float *outs[3] = {out, out_b, out_c};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(zf_net_set_input(nets[k], x, 2, NULL), ZF_OK);
+        assert_int_equal(zf_net_forward(nets[k], ZF_MODE_TRAIN, drop, NULL), ZF_OK);
+        zf_net_read_output(nets[k], drop, outs[k], NULL);
+    }
+    zf_net_read_output(a, fc, in, NULL);
+    int zeros = 0;
+    for (int i = 0; i < 8000; i++) {
+        if (out[i] == 0 && in[i] != 0)
+            zeros++;
+        else /* kept units are scaled by 1/(1-p) */
+            assert_true(fabsf(out[i] - in[i] / 0.75f) <= 1e-6f * fabsf(in[i]) + 1e-7f);
+    }
+    /* 8000 draws at p = 0.25: 2000 expected, sd 39 */
+    assert_in_range(zeros, 2000 - 200, 2000 + 200);
+    assert_memory_equal(out, out_b, sizeof(float) * 8000); /* same seed, same mask */
+    assert_memory_not_equal(out, out_c, sizeof(float) * 8000);
+
+    /* the backward pass uses the same mask; inference is the identity */
+    float *sig = malloc(sizeof(float) * 8000), *dx = malloc(sizeof(float) * 2);
+    for (int i = 0; i < 8000; i++) sig[i] = 1;
+    zf_net_zero_grads(a);
+    assert_int_equal(zf_net_signal_down(a, drop, ZF_RULE_GRADIENT, sig, NULL), ZF_OK);
+    /* d/dx of sum(mask * (w x + b)) = sum over units of mask_i * w_i, per image */
+    zf_net_read_input_grad(a, dx, NULL);
+    const float *w = zf_net_params(a);
+    double want = 0;
+    for (int i = 0; i < 4000; i++) want += (out[i] != 0 ? 1 / 0.75 : 0) * w[i];
+    assert_true(fabs(dx[0] - want) < 1e-4 * fabs(want) + 1e-5);
+    assert_int_equal(zf_net_forward(a, ZF_MODE_INFER, drop, NULL), ZF_OK);
+    zf_net_read_output(a, drop, out, NULL);
+    assert_memory_equal(out, in, sizeof(float) * 8000);
+    free(in), free(out), free(out_b), free(out_c), free(sig), free(dx);
+    zf_net_free(a), zf_net_free(b), zf_net_free(c);
+}
+
+static void test_states_and_labels(void **state) {
+    (void)state;
+    zf_net *net = build(drop_model, 1, 2);
+    zf_error err;
+    float x[2] = {1, 2}, buf[8];
+    double loss;
+    int64_t bad[2] = {0, 4}, good[2] = {3, 0};
+    assert_int_equal(zf_net_set_input(net, x, 3, &err), ZF_ERR_ARG); /* more than reserved */
+    assert_int_equal(zf_net_set_input(net, x, 2, &err), ZF_OK);
+    assert_int_equal(zf_net_read_output(net, 0, buf, &err), ZF_ERR_STATE);
+    assert_string_equal(err.msg, "layer 'fc' has not been computed");
+    assert_int_equal(zf_net_set_labels(net, bad, 2, &err), ZF_ERR_RANGE);
+    assert_string_equal(err.msg, "label 4 of image 1 is out of range [0, 4)");
+    assert_int_equal(zf_net_set_labels(net, good, 2, &err), ZF_OK);
+    assert_int_equal(zf_net_forward(net, ZF_MODE_INFER, 1, &err), ZF_OK);
+    assert_int_equal(zf_net_loss(net, &loss, &err), ZF_ERR_STATE);
+    assert_int_equal(zf_net_forward(net, ZF_MODE_INFER, -1, &err), ZF_OK);
+    assert_int_equal(zf_net_loss(net, &loss, &err), ZF_OK);
+    zf_net_read_output(net, zf_net_find_layer(net, "prob"), buf, NULL);
+    assert_true(fabs(loss - 0.5 * (-log(buf[3]) - log(buf[4]))) < 1e-6);
+    assert_int_equal(zf_net_find_layer(net, "nope"), -1);
+    assert_int_equal(zf_net_backward(net, &err), ZF_OK);
+    assert_int_equal(zf_net_read_input_grad(net, buf, &err), ZF_OK);
+    /* a new input invalidates the old results */
+    assert_int_equal(zf_net_set_input(net, x, 1, &err), ZF_OK);
+    assert_int_equal(zf_net_read_input_grad(net, buf, &err), ZF_ERR_STATE);
+    assert_int_equal(zf_net_backward(net, &err), ZF_ERR_STATE);
+    zf_net_free(net);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_states_and_labels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
