@@ -214,7 +214,7 @@ zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     }
     f->size = (size_t)sb.st_size;
-    if (f->size < 8) {
+    if (f->size <= 8) {
         close(fd);
         zf_st_close(f);
         return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: only %zu bytes", path,
@@ -222,28 +222,25 @@ zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
     }
     f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
+    zf_status st = ZF_OK;
     if (f->map == MAP_FAILED) {
         f->map = NULL;
-        zf_st_close(f);
-        return zf_fail(err, ZF_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+        st = zf_fail(err, ZF_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
     }
     const unsigned char *b = f->map;
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
-    if (hlen == 0 || hlen > MAX_HEADER || b[8] != '{') {
-        zf_st_close(f);
-        return zf_fail(err, ZF_ERR_FORMAT,
-                       "%s: not a safetensors file (no JSON header after the 8-byte length)", path);
-    }
-    if (hlen > f->size - 8) {
-        zf_st_close(f);
-        return zf_fail(err, ZF_ERR_FORMAT,
-                       "%s: truncated: the header says %llu bytes but the file has %zu after the "
-                       "length",
-                       path, (unsigned long long)hlen, f->size - 8);
-    }
-    zf_status st = parse_header(f, (const char *)b + 8, (size_t)hlen, (const char *)b + 8 + hlen,
-                                f->size - 8 - (size_t)hlen, err);
+    for (int i = 7; !st && i >= 0; i--) hlen = hlen << 8 | b[i];
+    if (!st && (hlen == 0 || hlen > MAX_HEADER || b[8] != '{'))
+        st = zf_fail(err, ZF_ERR_FORMAT,
+                     "%s: not a safetensors file (no JSON header after the 8-byte length)", path);
+    if (!st && hlen > f->size - 8)
+        st = zf_fail(err, ZF_ERR_FORMAT,
+                     "%s: truncated: the header says %llu bytes but the file has %zu after the "
+                     "length",
+                     path, (unsigned long long)hlen, f->size - 8);
+    if (!st)
+        st = parse_header(f, (const char *)b + 8, (size_t)hlen, (const char *)b + 8 + hlen,
+                          f->size - 8 - (size_t)hlen, err);
     if (st) {
         zf_st_close(f);
         return st;

@@ -88,6 +88,8 @@ static void test_bad_files(void **state) {
     write_bytes(WORKDIR "/tiny.safetensors", "abc", 3);
     expect_open_error(WORKDIR "/tiny.safetensors", "not a safetensors file: only 3 bytes");
     expect_open_error(WORKDIR "/missing.safetensors", "cannot open");
+    write_bytes(WORKDIR "/eight.safetensors", "\x10\0\0\0\0\0\0\0", 8);
+    expect_open_error(WORKDIR "/eight.safetensors", "not a safetensors file: only 8 bytes");
 
     /* a header length beyond the end of the file */
     unsigned char big[16] = {0xff, 0x00, 0x00, 0x00, 0, 0, 0, 0, '{', '}'};
