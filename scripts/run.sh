@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh build
+bash scripts/build.sh build -DBUILD_TESTING=OFF
 ./build/zfnet summary zfnet
 echo
 ./build/zfnet check zfnet

@@ -12,11 +12,11 @@ clang-format --dry-run --Werror $files
 
 jobs=$(nproc)
 echo "== build and test (-Werror)"
-bash scripts/build.sh build
+bash scripts/build.sh build -DBUILD_TESTING=ON
 (cd build && ctest --output-on-failure -j"$jobs")
 
 echo "== build and test under ASan + UBSan"
-bash scripts/build.sh build-asan -DZF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+bash scripts/build.sh build-asan -DBUILD_TESTING=ON -DZF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
 echo "all tests passed (plain and sanitized builds)"
