@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy)
 set -euo pipefail
 
-pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev)
+pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev)
 if [ "${1:-}" = "--tests" ]; then
     pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format)
 fi

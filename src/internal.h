@@ -68,73 +68,98 @@ struct zf_model {
 
 /* ---- op descriptors: what a backend needs to run one op for one batch size ------------- */
 
+/* First member of every descriptor: the backend's context (engine, stream) and its per-op
+ * state (primitives, reorder buffers), created by the backend on first use and freed by the
+ * net through zf_backend.state_free when the batch size changes or the net is freed. */
+typedef struct op_common {
+    void *ctx;
+    void *state;
+} op_common;
+
 typedef struct conv_desc {
+    op_common op;
     int n, c_in, h, w;       /* input */
     int c_out, h_out, w_out; /* output */
     int k, stride, pad, groups, bias;
 } conv_desc;
 
 typedef struct pool_desc {
+    op_common op;
     int n, c, h, w, h_out, w_out;
     int k, stride, pad;
 } pool_desc;
 
 typedef struct lrn_desc {
+    op_common op;
     int n, c, h, w;
     int size;
     double alpha, beta, k; /* alpha already divided by size when the convention says so */
 } lrn_desc;
 
 typedef struct fc_desc {
-    int n, in, out, bias;
+    op_common op;
+    int n, c, h, w; /* input shape (in = c*h*w) */
+    int in, out, bias;
 } fc_desc;
 
 /* ---- the backend: an op-level table. Layers call it, never a library directly. ----------
  * Activations are `float *` buffers in the backend's own layout for a given (n, c, h, w);
  * act_bytes says how big, to_nchw/from_nchw convert at the edges. Parameters are always in
- * PyTorch's layout (the flat block). `ws` is the net's one shared workspace. */
+ * PyTorch's layout (the flat block). `ws` is the net's one shared workspace, sized from the
+ * *_workspace hooks; per-layer state that outlives a call (pooling switches, LRN scales) lives
+ * in the layer's aux buffer, sized from the *_aux_bytes hooks. */
 typedef struct zf_backend {
     const char *name;
+    void *(*ctx_create)(void); /* may be NULL: no context */
+    void (*ctx_free)(void *ctx);
+    void (*state_free)(void *state); /* may be NULL: ops keep no state */
+
     size_t (*act_bytes)(int n, int c, int h, int w);
     void (*to_nchw)(float *dst, const float *src, int n, int c, int h, int w);
     void (*from_nchw)(float *dst, const float *src, int n, int c, int h, int w);
 
-    size_t (*conv_workspace)(const conv_desc *d);
-    void (*conv_forward)(const conv_desc *d, float *y, const float *x, const float *w,
-                         const float *b, void *ws);
-    void (*conv_backward_data)(const conv_desc *d, float *dx, const float *dy, const float *w,
-                               void *ws);
+    size_t (*conv_workspace)(conv_desc *d);
+    void (*conv_forward)(conv_desc *d, float *y, const float *x, const float *w, const float *b,
+                         void *ws);
+    void (*conv_backward_data)(conv_desc *d, float *dx, const float *dy, const float *w, void *ws);
     /* accumulates: dw += ..., db += ... (db may be NULL) */
-    void (*conv_backward_weights)(const conv_desc *d, float *dw, float *db, const float *dy,
+    void (*conv_backward_weights)(conv_desc *d, float *dw, float *db, const float *dy,
                                   const float *x, void *ws);
 
-    /* switches: (n, c, h_out, w_out) index of the max within its input plane */
-    void (*pool_forward)(const pool_desc *d, float *y, int32_t *switches, const float *x);
-    void (*pool_backward)(const pool_desc *d, float *dx, const float *dy, const int32_t *switches);
+    /* switches: the backend's record of each window's argmax */
+    size_t (*pool_aux_bytes)(pool_desc *d);
+    size_t (*pool_workspace)(pool_desc *d);
+    void (*pool_forward)(pool_desc *d, float *y, void *switches, const float *x, void *ws);
+    void (*pool_backward)(pool_desc *d, float *dx, const float *dy, const void *switches, void *ws);
 
-    /* scale: (n, c, h, w) = k + alpha * sum of squares over the channel window */
-    void (*lrn_forward)(const lrn_desc *d, float *y, float *scale, const float *x);
-    void (*lrn_backward)(const lrn_desc *d, float *dx, const float *dy, const float *x,
-                         const float *scale);
+    /* scale: what the backward pass needs from the forward (k + alpha * sum of squares) */
+    size_t (*lrn_aux_bytes)(lrn_desc *d);
+    size_t (*lrn_workspace)(lrn_desc *d);
+    void (*lrn_forward)(lrn_desc *d, float *y, void *scale, const float *x, void *ws);
+    void (*lrn_backward)(lrn_desc *d, float *dx, const float *dy, const float *x, const void *scale,
+                         void *ws);
 
     void (*relu_forward)(size_t count, float *y, const float *x);
     /* y: the forward output (y > 0 is the forward mask) */
     void (*relu_backward)(zf_rule rule, size_t count, float *dx, const float *dy, const float *y);
 
-    void (*fc_forward)(const fc_desc *d, float *y, const float *x, const float *w, const float *b);
-    void (*fc_backward_data)(const fc_desc *d, float *dx, const float *dy, const float *w);
-    void (*fc_backward_weights)(const fc_desc *d, float *dw, float *db, const float *dy,
-                                const float *x);
+    size_t (*fc_workspace)(fc_desc *d);
+    void (*fc_forward)(fc_desc *d, float *y, const float *x, const float *w, const float *b,
+                       void *ws);
+    void (*fc_backward_data)(fc_desc *d, float *dx, const float *dy, const float *w, void *ws);
+    void (*fc_backward_weights)(fc_desc *d, float *dw, float *db, const float *dy, const float *x,
+                                void *ws);
 
     /* y = x * mask elementwise */
     void (*mul)(size_t count, float *y, const float *x, const float *mask);
-    /* rows: (n, classes) */
+    /* rows: (n, classes), plain layout */
     void (*softmax_forward)(int n, int classes, float *p, const float *x);
     /* dx = p * (dy - sum(dy * p)) per row */
     void (*softmax_backward)(int n, int classes, float *dx, const float *dy, const float *p);
 } zf_backend;
 
 const zf_backend *zf_backend_ref(void);
+const zf_backend *zf_backend_dnnl(void);
 
 /* ---- random numbers: xoshiro256** seeded by splitmix64 ---------------------------------- */
 

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -13,6 +14,7 @@
 struct zf_net {
     zf_model *model; /* own copy */
     const zf_backend *be;
+    void *be_ctx;
     int nlayers;
     layer *layers;
     size_t nparams;
@@ -26,6 +28,7 @@ struct zf_net {
     float *sig[2]; /* ping-pong buffers for a signal travelling down */
     float *probs;  /* (n, classes) scratch for the loss */
     void *ws;
+    size_t ws_cap;
     int64_t *labels;
     int have_labels;
     int forward_upto; /* last layer computed for the current input, -1: none */
@@ -33,7 +36,27 @@ struct zf_net {
     int input_grad; /* index into sig holding the last downward result, -1: none */
     zf_rng rng;
     int lrn_true_gradient;
+    int no_input_grad;
+    float *momentum;
+    int profiling;
+    double *times; /* (nlayers, 2): forward, backward seconds */
+    int threads;   /* 0: OpenMP's default */
 };
+
+/* The net's thread count, set before each piece of work (OpenMP's is per process). */
+static void use_threads(const zf_net *net) {
+#ifdef _OPENMP
+    if (net->threads > 0) omp_set_num_threads(net->threads);
+#else
+    (void)net;
+#endif
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static void *alloc_floats(size_t n) {
     /* calloc: pages are mapped lazily and zeroed, and big blocks come straight from mmap */
@@ -66,16 +89,21 @@ zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_option
     if (!net) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     net->forward_upto = -1;
     net->input_grad = -1;
-    net->be = zf_backend_ref();
+    net->be = o.backend == ZF_BACKEND_REF ? zf_backend_ref() : zf_backend_dnnl();
+    if (net->be->ctx_create && !(net->be_ctx = net->be->ctx_create())) {
+        const char *name = net->be->name;
+        free(net);
+        return zf_fail(err, ZF_ERR_NOMEM, "cannot start the %s backend", name);
+    }
     zf_rng_seed(&net->rng, o.seed);
-#ifdef _OPENMP
-    if (o.threads > 0) omp_set_num_threads(o.threads);
-#endif
+    net->threads = o.threads;
+    use_threads(net);
     net->model = model_copy(model);
     net->nlayers = model->nlayers;
     net->layers = calloc((size_t)model->nlayers, sizeof *net->layers);
     net->ptensors = calloc(2 * (size_t)model->nlayers, sizeof *net->ptensors);
-    if (!net->model || !net->layers || !net->ptensors) {
+    net->times = calloc(2 * (size_t)model->nlayers, sizeof *net->times);
+    if (!net->model || !net->layers || !net->ptensors || !net->times) {
         zf_net_free(net);
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     }
@@ -129,13 +157,26 @@ zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_option
     return ZF_OK;
 }
 
+static void free_states(zf_net *net) {
+    if (!net->be->state_free) return;
+    for (int i = 0; net->layers && i < net->nlayers; i++) {
+        op_common *op = (op_common *)&net->layers[i].d; /* every descriptor starts with it */
+        if (op->state) net->be->state_free(op->state);
+        op->state = NULL;
+    }
+}
+
 void zf_net_free(zf_net *net) {
     if (!net) return;
+    free_states(net);
+    if (net->be_ctx) net->be->ctx_free(net->be_ctx);
     zf_model_free(net->model);
     free(net->layers);
     free(net->ptensors);
     free(net->params);
     free(net->grads);
+    free(net->momentum);
+    free(net->times);
     free(net->arena);
     free(net->labels);
     free(net);
@@ -224,6 +265,48 @@ void zf_net_set_lrn_true_gradient(zf_net *net, int on) {
     net->lrn_true_gradient = on;
 }
 
+void zf_net_set_input_grad(zf_net *net, int on) {
+    net->no_input_grad = !on;
+}
+
+const char *zf_net_backend_name(const zf_net *net) {
+    return net->be->name;
+}
+
+void zf_net_set_profiling(zf_net *net, int on) {
+    net->profiling = on;
+}
+
+void zf_net_reset_times(zf_net *net) {
+    memset(net->times, 0, sizeof(double) * 2 * (size_t)net->nlayers);
+}
+
+void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, double *backward_ms) {
+    ZF_ASSERT(i >= 0 && i < net->nlayers);
+    *forward_ms = 1e3 * net->times[2 * i];
+    *backward_ms = 1e3 * net->times[2 * i + 1];
+}
+
+float *zf_net_momentum(zf_net *net) {
+    return net->momentum;
+}
+
+zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
+                          zf_error *err) {
+    if (!net->momentum && !(net->momentum = alloc_floats(net->nparams)))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum of %zu parameters",
+                       net->nparams);
+    float *restrict w = net->params, *restrict v = net->momentum;
+    const float *restrict g = net->grads;
+    size_t n = net->nparams;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        v[i] = momentum * v[i] + (g[i] + weight_decay * w[i]);
+        w[i] -= lr * v[i];
+    }
+    return ZF_OK;
+}
+
 void zf_net_init_params(zf_net *net, const zf_init_options *opt) {
     zf_init_options o = opt ? *opt : (zf_init_options){0};
     double std = o.std > 0 ? o.std : 0.01; /* ZF §3: weights initialised to 1e-2 */
@@ -260,21 +343,35 @@ static size_t act_bytes(const zf_net *net, int n, zf_shape s) {
     return net->be->act_bytes(n, s.c, s.h, s.w);
 }
 
+/* Fill every layer's descriptors for batch n (the backend's old per-op state is dropped). If
+ * the arena is already reserved, check the new sizes fit in it. */
 static void set_batch(zf_net *net, int n) {
-    for (int i = 0; i < net->nlayers; i++) net->layers[i].ops->set_batch(&net->layers[i], n);
+    use_threads(net); /* backends may size their primitives by it */
+    free_states(net);
+    for (int i = 0; i < net->nlayers; i++)
+        net->layers[i].ops->set_batch(&net->layers[i], n, net->be_ctx);
     net->n = n;
+    if (!net->reserved) return;
+    for (int i = 0; i < net->nlayers; i++) {
+        layer *l = &net->layers[i];
+        ZF_ASSERT(l->ops->aux_bytes(l, net->be) <= l->aux_cap);
+        ZF_ASSERT(l->ops->workspace(l, net->be) <= net->ws_cap);
+    }
 }
 
 zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     if (n < 1) return zf_fail(err, ZF_ERR_ARG, "batch size %d must be at least 1", n);
     if (n <= net->reserved) return ZF_OK;
+    int old = net->reserved;
+    net->reserved = 0; /* no size checks against the old arena */
     set_batch(net, n);
     size_t maxact = act_bytes(net, n, net->model->input), total = 0, ws = 0;
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
         size_t b = act_bytes(net, n, l->out);
         if (b > maxact) maxact = b;
-        total += align64(b) + align64(l->aux_per_image * (size_t)n);
+        l->aux_cap = l->ops->aux_bytes(l, net->be);
+        total += align64(b) + align64(l->aux_cap);
         size_t w = l->ops->workspace(l, net->be);
         if (w > ws) ws = w;
     }
@@ -285,7 +382,10 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     int64_t *labels = calloc((size_t)n, sizeof *labels);
     if (!labels || posix_memalign((void **)&arena, 64, total ? total : 64)) {
         free(labels);
-        set_batch(net, net->reserved);
+        if (old) { /* keep the old, smaller arena working */
+            set_batch(net, old);
+            net->reserved = old;
+        }
         return zf_fail(err, ZF_ERR_NOMEM,
                        "out of memory: a batch of %d for model '%s' needs %.1f MiB of activations",
                        n, net->model->name, (double)total / (1 << 20));
@@ -299,12 +399,13 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
         l->y = (float *)p, p += align64(act_bytes(net, n, l->out));
-        l->aux = l->aux_per_image ? p : NULL, p += align64(l->aux_per_image * (size_t)n);
+        l->aux = l->aux_cap ? p : NULL, p += align64(l->aux_cap);
     }
     net->sig[0] = (float *)p, p += align64(maxact);
     net->sig[1] = (float *)p, p += align64(maxact);
     net->probs = (float *)p, p += align64(sizeof(float) * (size_t)n * classes);
     net->ws = p;
+    net->ws_cap = ws;
     net->reserved = n;
     net->forward_upto = -1;
     net->input_grad = -1;
@@ -358,9 +459,13 @@ zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err) {
         return zf_fail(err, ZF_ERR_STATE, "forward before any input was set");
     if (upto < 0 || upto >= net->nlayers) upto = net->nlayers - 1;
     net->mode = mode;
+    use_threads(net);
     layer_ctx c = make_ctx(net);
-    for (int i = 0; i <= upto; i++)
+    for (int i = 0; i <= upto; i++) {
+        double t0 = net->profiling ? now() : 0;
         net->layers[i].ops->forward(&net->layers[i], &c, layer_input(net, i));
+        if (net->profiling) net->times[2 * i] += now() - t0;
+    }
     net->forward_upto = upto;
     net->input_grad = -1;
     return ZF_OK;
@@ -394,14 +499,18 @@ zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err) {
 
 /* Layers from..0 with `rule`, starting from the signal in sig[cur]. */
 static void run_down(zf_net *net, int from, zf_rule rule, int cur) {
+    use_threads(net);
     layer_ctx c = make_ctx(net);
     if (rule != ZF_RULE_GRADIENT) c.grads = NULL;
     for (int i = from; i >= 0; i--) {
         layer *l = &net->layers[i];
-        l->ops->backward(l, &c, rule, net->sig[1 - cur], net->sig[cur], layer_input(net, i));
+        double t0 = net->profiling ? now() : 0;
+        float *dx = i == 0 && net->no_input_grad ? NULL : net->sig[1 - cur];
+        l->ops->backward(l, &c, rule, dx, net->sig[cur], layer_input(net, i));
+        if (net->profiling) net->times[2 * i + 1] += now() - t0;
         cur = 1 - cur;
     }
-    net->input_grad = cur;
+    net->input_grad = net->no_input_grad ? -1 : cur;
 }
 
 zf_status zf_net_backward(zf_net *net, zf_error *err) {

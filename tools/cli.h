@@ -16,6 +16,7 @@ int cmd_summary(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -27,5 +28,7 @@ int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
 /* "CxHxW", "HxW" or "N" (square); fills the overrides. */
 int cli_parse_input_size(const char *s, zf_model_overrides *ov);
+/* "dnnl" or "ref" */
+int cli_parse_backend(const char *s, zf_backend_kind *out);
 
 #endif

@@ -9,11 +9,13 @@
 #include <time.h>
 
 static const char *help =
-    "usage: zfnet check MODEL [--batch N] [--seed S] [--classes N] [--input-size CxHxW]\n\n"
-    "Builds MODEL with He-initialised weights, runs a forward and backward pass on a random\n"
-    "batch, and compares the directional derivatives of the loss along five random directions\n"
-    "in parameter space and five in input space with central differences. Prints timings;\n"
-    "exits non-zero if the median relative disagreement is 2% or more.\n";
+    "usage: zfnet check MODEL [--batch N] [--seed S] [--backend dnnl|ref] [--classes N]\n"
+    "                   [--input-size CxHxW]\n\n"
+    "Builds MODEL with He-initialised weights and times a forward pass and the backward pass\n"
+    "from the loss on a random batch. Then checks each layer on its own: its backward pass\n"
+    "(input and parameter gradients of <dy, f(x)> for a random dy) against central\n"
+    "differences along a random direction, with ReLU inputs drawn away from 0 and pooling\n"
+    "inputs without near-ties. Exits non-zero if any layer disagrees by 2% or more.\n";
 
 static double now(void) {
     struct timespec t;

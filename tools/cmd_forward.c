@@ -22,7 +22,8 @@ static const char *help =
     "                      guided (guided backprop) or gradient (true backprop)\n"
     "  --lrn-gradient      with deconvnet/guided, use LRN's true gradient, not the identity\n"
     "  --classes N, --input-size SIZE   model overrides, as in 'zfnet summary'\n"
-    "  --threads T         compute threads (default: OMP_NUM_THREADS or all cores)\n";
+    "  --threads T         compute threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --backend B         dnnl (default) or ref (the plain-C oracle)\n";
 
 typedef struct fwd_state {
     zf_net *net;
@@ -95,12 +96,11 @@ static int out_dims(const zf_net *net, int layer, int n, int64_t *dims) {
 
 static int run(fwd_state *s, const char *model, const char *weights, const char *input,
                const char *output, const char *layers, int grad, const char *project, zf_rule rule,
-               int lrn_gradient, const zf_model_overrides *ov, int threads) {
+               int lrn_gradient, const zf_model_overrides *ov, const zf_net_options *no) {
     zf_error err;
     zf_model *m;
     if (zf_model_load(&m, model, ov, &err)) return cli_error("%s", err.msg);
-    zf_net_options no = {.threads = threads};
-    zf_status st = zf_net_create(&s->net, m, &no, &err);
+    zf_status st = zf_net_create(&s->net, m, no, &err);
     zf_model_free(m);
     if (st) return cli_error("%s", err.msg);
     zf_net *net = s->net;
@@ -288,6 +288,7 @@ int cmd_forward(int argc, char **argv) {
                                          {"classes", required_argument, 0, 'c'},
                                          {"input-size", required_argument, 0, 's'},
                                          {"threads", required_argument, 0, 't'},
+                                         {"backend", required_argument, 0, 'B'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *input = NULL, *output = NULL, *layers = NULL,
@@ -296,10 +297,14 @@ int cmd_forward(int argc, char **argv) {
     long threads = 0, v;
     zf_rule rule = ZF_RULE_DECONVNET;
     zf_model_overrides ov = {0};
+    zf_net_options no = {0};
     optind = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (ch) {
+        case 'B':
+            if (cli_parse_backend(optarg, &no.backend)) return 2;
+            break;
         case 'm':
             model = optarg;
             break;
@@ -358,8 +363,9 @@ int cmd_forward(int argc, char **argv) {
         return cli_usage_error("forward", "--model, --weights, --input and --output are required");
     if (rule_set && !project) return cli_usage_error("forward", "--rule needs --project LAYER");
     fwd_state s = {0};
-    int rc = run(&s, model, weights, input, output, layers, grad, project, rule, lrn_gradient, &ov,
-                 (int)threads);
+    no.threads = (int)threads;
+    int rc =
+        run(&s, model, weights, input, output, layers, grad, project, rule, lrn_gradient, &ov, &no);
     for (int i = 0; i < s.nbufs; i++) free(s.bufs[i]);
     free(s.bufs);
     zf_st_writer_free(s.out);

@@ -76,7 +76,10 @@ const char *zf_layer_kind_name(zf_layer_kind k);
 
 typedef struct zf_net zf_net;
 
-typedef enum zf_backend_kind { ZF_BACKEND_REF = 0 } zf_backend_kind;
+typedef enum zf_backend_kind {
+    ZF_BACKEND_DNNL = 0, /* oneDNN primitives, blocked layouts: the CPU default */
+    ZF_BACKEND_REF       /* plain C, NCHW: the oracle */
+} zf_backend_kind;
 
 typedef struct zf_net_options {
     zf_backend_kind backend;
@@ -178,6 +181,21 @@ zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *s
 zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err);
 /* LRN in the DECONVNET/GUIDED rules: identity (default, ZF) or its true gradient. */
 void zf_net_set_lrn_true_gradient(zf_net *net, int on);
+/* Whether downward passes compute the signal at the input (default on; training turns it off
+ * and saves the first layer's backward-data pass). */
+void zf_net_set_input_grad(zf_net *net, int on);
+
+/* SGD with momentum and weight decay over the flat blocks, PyTorch's convention:
+ * v = momentum v + (g + weight_decay w);  w -= lr v. The momentum block is allocated (zeroed)
+ * on first use. */
+zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay, zf_error *err);
+float *zf_net_momentum(zf_net *net); /* NULL before the first step */
+
+/* Per-layer wall time, accumulated over forward and downward passes while profiling is on. */
+void zf_net_set_profiling(zf_net *net, int on);
+void zf_net_reset_times(zf_net *net);
+void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, double *backward_ms);
+const char *zf_net_backend_name(const zf_net *net);
 
 /* ---- safetensors --------------------------------------------------------------------------- */
 

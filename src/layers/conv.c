@@ -39,9 +39,10 @@ static zf_status conv_plan(layer *l, zf_error *err) {
     return ZF_OK;
 }
 
-static void conv_set_batch(layer *l, int n) {
+static void conv_set_batch(layer *l, int n, void *ctx) {
     const conv_params *p = &l->def->p.conv;
-    l->d.conv = (conv_desc){.n = n,
+    l->d.conv = (conv_desc){.op = {.ctx = ctx},
+                            .n = n,
                             .c_in = l->in.c,
                             .h = l->in.h,
                             .w = l->in.w,
@@ -55,7 +56,12 @@ static void conv_set_batch(layer *l, int n) {
                             .bias = p->bias};
 }
 
-static size_t conv_workspace(const layer *l, const zf_backend *be) {
+static size_t conv_aux_bytes(layer *l, const zf_backend *be) {
+    (void)l, (void)be;
+    return 0;
+}
+
+static size_t conv_workspace(layer *l, const zf_backend *be) {
     return be->conv_workspace(&l->d.conv);
 }
 
@@ -81,6 +87,7 @@ const layer_ops zf_conv_ops = {
     .keys = conv_keys,
     .plan = conv_plan,
     .set_batch = conv_set_batch,
+    .aux_bytes = conv_aux_bytes,
     .workspace = conv_workspace,
     .forward = conv_forward,
     .backward = conv_backward,

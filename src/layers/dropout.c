@@ -14,15 +14,20 @@ static const key_spec dropout_keys[] = {
 static zf_status dropout_plan(layer *l, zf_error *err) {
     (void)err;
     l->out = l->in;
-    l->aux_per_image = sizeof(float) * (size_t)l->in.c * l->in.h * l->in.w;
     return ZF_OK;
 }
 
-static void dropout_set_batch(layer *l, int n) {
-    (void)l, (void)n;
+static void dropout_set_batch(layer *l, int n, void *ctx) {
+    (void)ctx;
+    l->d.fc = (fc_desc){.n = n}; /* only the batch size matters here */
 }
 
-static size_t dropout_workspace(const layer *l, const zf_backend *be) {
+/* the mask, in the backend's layout of the output */
+static size_t dropout_aux_bytes(layer *l, const zf_backend *be) {
+    return be->act_bytes(l->d.fc.n, l->out.c, l->out.h, l->out.w);
+}
+
+static size_t dropout_workspace(layer *l, const zf_backend *be) {
     (void)l, (void)be;
     return 0;
 }
@@ -61,6 +66,7 @@ const layer_ops zf_dropout_ops = {
     .keys = dropout_keys,
     .plan = dropout_plan,
     .set_batch = dropout_set_batch,
+    .aux_bytes = dropout_aux_bytes,
     .workspace = dropout_workspace,
     .forward = dropout_forward,
     .backward = dropout_backward,

@@ -28,28 +28,38 @@ static zf_status fc_plan(layer *l, zf_error *err) {
     return ZF_OK;
 }
 
-static void fc_set_batch(layer *l, int n) {
-    l->d.fc = (fc_desc){
-        .n = n, .in = l->in.c * l->in.h * l->in.w, .out = l->out.c, .bias = l->def->p.fc.bias};
+static void fc_set_batch(layer *l, int n, void *ctx) {
+    l->d.fc = (fc_desc){.op = {.ctx = ctx},
+                        .n = n,
+                        .c = l->in.c,
+                        .h = l->in.h,
+                        .w = l->in.w,
+                        .in = l->in.c * l->in.h * l->in.w,
+                        .out = l->out.c,
+                        .bias = l->def->p.fc.bias};
 }
 
-static size_t fc_workspace(const layer *l, const zf_backend *be) {
+static size_t fc_aux_bytes(layer *l, const zf_backend *be) {
     (void)l, (void)be;
     return 0;
 }
 
+static size_t fc_workspace(layer *l, const zf_backend *be) {
+    return be->fc_workspace(&l->d.fc);
+}
+
 static void fc_forward(layer *l, const layer_ctx *c, const float *x) {
     const float *b = l->nbias ? c->params + l->b_off : NULL;
-    c->be->fc_forward(&l->d.fc, l->y, x, c->params + l->w_off, b);
+    c->be->fc_forward(&l->d.fc, l->y, x, c->params + l->w_off, b, c->ws);
 }
 
 static void fc_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                         const float *x) {
     if (rule == ZF_RULE_GRADIENT && c->grads) {
         float *db = l->nbias ? c->grads + l->b_off : NULL;
-        c->be->fc_backward_weights(&l->d.fc, c->grads + l->w_off, db, dy, x);
+        c->be->fc_backward_weights(&l->d.fc, c->grads + l->w_off, db, dy, x, c->ws);
     }
-    if (dx) c->be->fc_backward_data(&l->d.fc, dx, dy, c->params + l->w_off);
+    if (dx) c->be->fc_backward_data(&l->d.fc, dx, dy, c->params + l->w_off, c->ws);
 }
 
 const layer_ops zf_fc_ops = {
@@ -58,6 +68,7 @@ const layer_ops zf_fc_ops = {
     .keys = fc_keys,
     .plan = fc_plan,
     .set_batch = fc_set_batch,
+    .aux_bytes = fc_aux_bytes,
     .workspace = fc_workspace,
     .forward = fc_forward,
     .backward = fc_backward,

@@ -30,11 +30,11 @@ typedef struct layer {
     int wndim;
     uint64_t macs;
     int rf_size, rf_stride, rf_offset;
-    size_t aux_per_image; /* bytes: switches, LRN scale, dropout mask */
 
     /* for the reserved batch */
-    float *y; /* output, backend layout */
-    void *aux;
+    float *y;       /* output, backend layout */
+    void *aux;      /* switches, LRN scale, dropout mask */
+    size_t aux_cap; /* bytes reserved for aux */
     union {
         conv_desc conv;
         pool_desc pool;
@@ -60,9 +60,11 @@ typedef struct layer_ops {
     const key_spec *keys;
     /* l->in is set; fill out, parameter sizes, macs, receptive-field step, aux size. */
     zf_status (*plan)(layer *l, zf_error *err);
-    /* fill l->d for batch n */
-    void (*set_batch)(layer *l, int n);
-    size_t (*workspace)(const layer *l, const zf_backend *be);
+    /* fill l->d for batch n (ctx: the backend's context) */
+    void (*set_batch)(layer *l, int n, void *ctx);
+    /* bytes of per-batch state kept from forward to backward, and of scratch, for l->d */
+    size_t (*aux_bytes)(layer *l, const zf_backend *be);
+    size_t (*workspace)(layer *l, const zf_backend *be);
     void (*forward)(layer *l, const layer_ctx *c, const float *x);
     /* dx: signal for the layer below (NULL when not needed); dy: signal at this output.
      * Parameter gradients only for ZF_RULE_GRADIENT. */

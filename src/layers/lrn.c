@@ -21,13 +21,13 @@ static const key_spec lrn_keys[] = {
 static zf_status lrn_plan(layer *l, zf_error *err) {
     (void)err;
     l->out = l->in;
-    l->aux_per_image = sizeof(float) * (size_t)l->in.c * l->in.h * l->in.w;
     return ZF_OK;
 }
 
-static void lrn_set_batch(layer *l, int n) {
+static void lrn_set_batch(layer *l, int n, void *ctx) {
     const lrn_params *p = &l->def->p.lrn;
-    l->d.lrn = (lrn_desc){.n = n,
+    l->d.lrn = (lrn_desc){.op = {.ctx = ctx},
+                          .n = n,
                           .c = l->in.c,
                           .h = l->in.h,
                           .w = l->in.w,
@@ -37,20 +37,23 @@ static void lrn_set_batch(layer *l, int n) {
                           .k = p->k};
 }
 
-static size_t lrn_workspace(const layer *l, const zf_backend *be) {
-    (void)l, (void)be;
-    return 0;
+static size_t lrn_aux_bytes(layer *l, const zf_backend *be) {
+    return be->lrn_aux_bytes(&l->d.lrn);
+}
+
+static size_t lrn_workspace(layer *l, const zf_backend *be) {
+    return be->lrn_workspace(&l->d.lrn);
 }
 
 static void lrn_forward(layer *l, const layer_ctx *c, const float *x) {
-    c->be->lrn_forward(&l->d.lrn, l->y, l->aux, x);
+    c->be->lrn_forward(&l->d.lrn, l->y, l->aux, x, c->ws);
 }
 
 static void lrn_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                          const float *x) {
     if (!dx) return;
     if (rule == ZF_RULE_GRADIENT || c->lrn_true_gradient)
-        c->be->lrn_backward(&l->d.lrn, dx, dy, x, l->aux);
+        c->be->lrn_backward(&l->d.lrn, dx, dy, x, l->aux, c->ws);
     else /* ZF §2.1 (decided in SPEC): contrast normalisation is identity on the way down */
         memcpy(dx, dy, c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w));
 }
@@ -61,6 +64,7 @@ const layer_ops zf_lrn_ops = {
     .keys = lrn_keys,
     .plan = lrn_plan,
     .set_batch = lrn_set_batch,
+    .aux_bytes = lrn_aux_bytes,
     .workspace = lrn_workspace,
     .forward = lrn_forward,
     .backward = lrn_backward,

@@ -27,14 +27,14 @@ static zf_status pool_plan(layer *l, zf_error *err) {
                        "[maxpool] %s: a %dx%d window does not fit its %dx%d input", l->def->name,
                        p->size, p->size, l->in.h, l->in.w);
     l->out = (zf_shape){l->in.c, ho, wo};
-    l->aux_per_image = sizeof(int32_t) * (size_t)l->in.c * ho * wo;
     zf_rf_window(l, p->size, p->stride, p->pad);
     return ZF_OK;
 }
 
-static void pool_set_batch(layer *l, int n) {
+static void pool_set_batch(layer *l, int n, void *ctx) {
     const pool_params *p = &l->def->p.pool;
-    l->d.pool = (pool_desc){.n = n,
+    l->d.pool = (pool_desc){.op = {.ctx = ctx},
+                            .n = n,
                             .c = l->in.c,
                             .h = l->in.h,
                             .w = l->in.w,
@@ -45,19 +45,22 @@ static void pool_set_batch(layer *l, int n) {
                             .pad = p->pad};
 }
 
-static size_t pool_workspace(const layer *l, const zf_backend *be) {
-    (void)l, (void)be;
-    return 0;
+static size_t pool_aux_bytes(layer *l, const zf_backend *be) {
+    return be->pool_aux_bytes(&l->d.pool);
+}
+
+static size_t pool_workspace(layer *l, const zf_backend *be) {
+    return be->pool_workspace(&l->d.pool);
 }
 
 static void pool_forward(layer *l, const layer_ctx *c, const float *x) {
-    c->be->pool_forward(&l->d.pool, l->y, l->aux, x);
+    c->be->pool_forward(&l->d.pool, l->y, l->aux, x, c->ws);
 }
 
 static void pool_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                           const float *x) {
     (void)rule, (void)x;
-    if (dx) c->be->pool_backward(&l->d.pool, dx, dy, l->aux);
+    if (dx) c->be->pool_backward(&l->d.pool, dx, dy, l->aux, c->ws);
 }
 
 const layer_ops zf_maxpool_ops = {
@@ -66,6 +69,7 @@ const layer_ops zf_maxpool_ops = {
     .keys = pool_keys,
     .plan = pool_plan,
     .set_batch = pool_set_batch,
+    .aux_bytes = pool_aux_bytes,
     .workspace = pool_workspace,
     .forward = pool_forward,
     .backward = pool_backward,

@@ -9,11 +9,11 @@ static zf_status relu_plan(layer *l, zf_error *err) {
     return ZF_OK;
 }
 
-static void relu_set_batch(layer *l, int n) {
-    (void)l, (void)n;
+static void relu_set_batch(layer *l, int n, void *ctx) {
+    (void)l, (void)n, (void)ctx;
 }
 
-static size_t relu_workspace(const layer *l, const zf_backend *be) {
+static size_t relu_no_bytes(layer *l, const zf_backend *be) {
     (void)l, (void)be;
     return 0;
 }
@@ -38,7 +38,8 @@ const layer_ops zf_relu_ops = {
     .keys = relu_keys,
     .plan = relu_plan,
     .set_batch = relu_set_batch,
-    .workspace = relu_workspace,
+    .aux_bytes = relu_no_bytes,
+    .workspace = relu_no_bytes,
     .forward = relu_forward,
     .backward = relu_backward,
 };

@@ -14,11 +14,11 @@ static zf_status softmax_plan(layer *l, zf_error *err) {
     return ZF_OK;
 }
 
-static void softmax_set_batch(layer *l, int n) {
-    (void)l, (void)n;
+static void softmax_set_batch(layer *l, int n, void *ctx) {
+    (void)l, (void)n, (void)ctx;
 }
 
-static size_t softmax_workspace(const layer *l, const zf_backend *be) {
+static size_t softmax_no_bytes(layer *l, const zf_backend *be) {
     (void)l, (void)be;
     return 0;
 }
@@ -39,7 +39,8 @@ const layer_ops zf_softmax_ops = {
     .keys = softmax_keys,
     .plan = softmax_plan,
     .set_batch = softmax_set_batch,
-    .workspace = softmax_workspace,
+    .aux_bytes = softmax_no_bytes,
+    .workspace = softmax_no_bytes,
     .forward = softmax_forward,
     .backward = softmax_backward,
 };

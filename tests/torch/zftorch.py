@@ -10,10 +10,13 @@ Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
 """
 import json
 import struct
+import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+warnings.filterwarnings("ignore", message="Lazy modules")
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
           "U8": np.uint8, "I8": np.int8, "I16": np.int16, "F16": np.float16}
@@ -88,17 +91,30 @@ class Flatten(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
-def build(text):
-    """An ordered list of (name, module) equivalent to the zfnet model text."""
+DEFAULTS = {"conv": {"stride": "1", "pad": "0", "groups": "1", "bias": "1"},
+            "maxpool": {"pad": "0", "mode": "floor"},
+            "lrn": {"size": "5", "alpha": "0.0001", "beta": "0.75", "k": "2",
+                    "alpha_mode": "per_size"},
+            "fc": {"bias": "1"}, "dropout": {"p": "0.5"}}
+
+
+def build(text, classes=None, input_size=None):
+    """An ordered list of (name, kind, module) equivalent to the zfnet model text (a preset
+    file or canonical text; defaults as docs/model-format.md), wrapped in a ModuleDict."""
     net, layers = parse_cfg(text)
+    if classes:
+        net["classes"] = str(classes)
+    if input_size:
+        net["channels"], net["height"], net["width"] = (str(v) for v in input_size)
     c, h, w = int(net["channels"]), int(net["height"]), int(net["width"])
     mods = []
     flat = False
     for kind, p in layers:
+        p = dict(DEFAULTS.get(kind, {}), **p)
         name = p["name"]
         if kind == "conv":
             m = nn.Conv2d(c, int(p["filters"]), int(p["size"]), int(p["stride"]), int(p["pad"]),
-                          groups=int(p["groups"]), bias=p["bias"] == "1")
+                          groups=int(p["groups"]), bias=p["bias"] in ("1", "true", "yes"))
             c = int(p["filters"])
         elif kind == "relu":
             m = nn.ReLU(inplace=False)
@@ -109,9 +125,9 @@ def build(text):
             m = LRN(int(p["size"]), float(p["alpha"]), float(p["beta"]), float(p["k"]),
                     p["alpha_mode"] == "per_size")
         elif kind == "fc":
-            m = nn.Sequential() if flat else Flatten()
-            inner = nn.LazyLinear(int(p["outputs"]), bias=p["bias"] == "1")
-            m = nn.Sequential(m, inner) if not flat else inner
+            outputs = int(net["classes"]) if p["outputs"] == "classes" else int(p["outputs"])
+            inner = nn.LazyLinear(outputs, bias=p["bias"] in ("1", "true", "yes"))
+            m = inner if flat else nn.Sequential(Flatten(), inner)
             flat = True
         elif kind == "dropout":
             m = nn.Dropout(float(p["p"]))
