@@ -41,6 +41,7 @@ struct zf_net {
     int profiling;
     double *times; /* (nlayers, 2): forward, backward seconds */
     int threads;   /* 0: OpenMP's default */
+    int inplace_relu;
 };
 
 /* The net's thread count, set before each piece of work (OpenMP's is per process). */
@@ -265,6 +266,18 @@ void zf_net_set_lrn_true_gradient(zf_net *net, int on) {
     net->lrn_true_gradient = on;
 }
 
+void zf_net_set_inplace_relu(zf_net *net, int on) {
+    net->inplace_relu = on;
+}
+
+/* the ReLU at i works in place over the output of the conv or fc layer before it */
+static int relu_in_place(const zf_net *net, int i) {
+    const layer *l = &net->layers[i];
+    if (!net->inplace_relu || i == 0 || l->def->kind != ZF_LAYER_RELU) return 0;
+    zf_layer_kind prev = net->layers[i - 1].def->kind;
+    return prev == ZF_LAYER_CONV || prev == ZF_LAYER_FC;
+}
+
 void zf_net_set_input_grad(zf_net *net, int on) {
     net->no_input_grad = !on;
 }
@@ -371,7 +384,7 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
         size_t b = act_bytes(net, n, l->out);
         if (b > maxact) maxact = b;
         l->aux_cap = l->ops->aux_bytes(l, net->be);
-        total += align64(b) + align64(l->aux_cap);
+        total += (relu_in_place(net, i) ? 0 : align64(b)) + align64(l->aux_cap);
         size_t w = l->ops->workspace(l, net->be);
         if (w > ws) ws = w;
     }
@@ -398,7 +411,11 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     net->input = (float *)p, p += align64(act_bytes(net, n, net->model->input));
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
-        l->y = (float *)p, p += align64(act_bytes(net, n, l->out));
+        l->overwritten = i + 1 < net->nlayers && relu_in_place(net, i + 1);
+        if (relu_in_place(net, i))
+            l->y = net->layers[i - 1].y;
+        else
+            l->y = (float *)p, p += align64(act_bytes(net, n, l->out));
         l->aux = l->aux_cap ? p : NULL, p += align64(l->aux_cap);
     }
     net->sig[0] = (float *)p, p += align64(maxact);
@@ -553,6 +570,11 @@ zf_status zf_net_read_output(const zf_net *net, int i, float *dst, zf_error *err
     if (net->forward_upto < i)
         return zf_fail(err, ZF_ERR_STATE, "layer '%s' has not been computed",
                        net->layers[i].def->name);
+    if (net->layers[i].overwritten && net->forward_upto > i)
+        return zf_fail(err, ZF_ERR_STATE,
+                       "layer '%s': its output was overwritten by '%s' in place (training memory "
+                       "plan)",
+                       net->layers[i].def->name, net->layers[i + 1].def->name);
     zf_shape s = net->layers[i].out;
     net->be->to_nchw(dst, net->layers[i].y, net->n, s.c, s.h, s.w);
     return ZF_OK;

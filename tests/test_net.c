@@ -108,10 +108,48 @@ static void test_states_and_labels(void **state) {
     zf_net_free(net);
 }
 
+/* the training memory plan (ReLU in place over conv/fc outputs) gives the same gradients */
+static void test_inplace_relu(void **state) {
+    (void)state;
+    zf_net *nets[2];
+    zf_error err;
+    for (int k = 0; k < 2; k++) {
+        zf_model *m;
+        assert_int_equal(zf_model_load(&m, "zfnet-mini", NULL, &err), ZF_OK);
+        assert_int_equal(zf_net_create(&nets[k], m, NULL, &err), ZF_OK);
+        zf_model_free(m);
+        zf_net_set_inplace_relu(nets[k], k);
+        zf_init_options io = {.scheme = ZF_INIT_HE, .seed = 2};
+        zf_net_init_params(nets[k], &io);
+        assert_int_equal(zf_net_reserve(nets[k], 3, &err), ZF_OK);
+    }
+    float x[3 * 28 * 28];
+    int64_t labels[3] = {1, 5, 9};
+    for (int i = 0; i < 3 * 28 * 28; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(zf_net_set_input(nets[k], x, 3, &err), ZF_OK);
+        assert_int_equal(zf_net_set_labels(nets[k], labels, 3, &err), ZF_OK);
+        assert_int_equal(zf_net_forward(nets[k], ZF_MODE_TRAIN, -1, &err), ZF_OK);
+        zf_net_zero_grads(nets[k]);
+        assert_int_equal(zf_net_backward(nets[k], &err), ZF_OK);
+    }
+    assert_memory_equal(zf_net_grads(nets[0]), zf_net_grads(nets[1]),
+                        sizeof(float) * zf_net_num_params(nets[0]));
+    float buf[32 * 28 * 28 * 3];
+    assert_int_equal(zf_net_read_output(nets[1], zf_net_find_layer(nets[1], "conv1"), buf, &err),
+                     ZF_ERR_STATE);
+    assert_string_equal(err.msg, "layer 'conv1': its output was overwritten by 'relu1' in place "
+                                 "(training memory plan)");
+    assert_int_equal(zf_net_read_output(nets[1], zf_net_find_layer(nets[1], "relu1"), buf, &err),
+                     ZF_OK);
+    zf_net_free(nets[0]), zf_net_free(nets[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_states_and_labels),
+        cmocka_unit_test(test_inplace_relu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

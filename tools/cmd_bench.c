@@ -132,13 +132,19 @@ int cli_parse_backend(const char *s, zf_backend_kind *out) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'}, {"mode", required_argument, 0, 'M'},
-        {"iters", required_argument, 0, 'i'},   {"warmup", required_argument, 0, 'w'},
-        {"backend", required_argument, 0, 'B'}, {"json", no_argument, 0, 'j'}, {"peak", no_argument, 0, 'P'},
-        {"classes", required_argument, 0, 'c'}, {"input-size", required_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"batch", required_argument, 0, 'b'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"mode", required_argument, 0, 'M'},
+                                         {"iters", required_argument, 0, 'i'},
+                                         {"warmup", required_argument, 0, 'w'},
+                                         {"backend", required_argument, 0, 'B'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"peak", no_argument, 0, 'P'},
+                                         {"classes", required_argument, 0, 'c'},
+                                         {"input-size", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model = NULL;
     long batch = 32, threads = 0, iters = 5, warmup = 2, v;
     int train = 0, json = 0, want_peak = 0;
@@ -224,6 +230,7 @@ int cmd_bench(int argc, char **argv) {
     for (size_t i = 0; i < nin; i++) x[i] = (float)rand_r(&seed) / RAND_MAX * 2 - 1;
     for (int i = 0; i < n; i++) labels[i] = rand_r(&seed) % (classes ? classes : 1);
     zf_net_set_input_grad(net, 0);
+    zf_net_set_inplace_relu(net, train);
     if (zf_net_reserve(net, n, &err) || zf_net_set_input(net, x, n, &err) ||
         (train && zf_net_set_labels(net, labels, n, &err))) {
         cli_error("%s", err.msg);

@@ -181,6 +181,10 @@ zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *s
 zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err);
 /* LRN in the DECONVNET/GUIDED rules: identity (default, ZF) or its true gradient. */
 void zf_net_set_lrn_true_gradient(zf_net *net, int on);
+/* Training memory plan (call before zf_net_reserve): a ReLU right after a conv or fc layer
+ * overwrites that layer's output instead of keeping its own copy. Backprop does not need the
+ * pre-activation values, so this only makes those layers' outputs unreadable. */
+void zf_net_set_inplace_relu(zf_net *net, int on);
 /* Whether downward passes compute the signal at the input (default on; training turns it off
  * and saves the first layer's backward-data pass). */
 void zf_net_set_input_grad(zf_net *net, int on);

@@ -32,9 +32,10 @@ typedef struct layer {
     int rf_size, rf_stride, rf_offset;
 
     /* for the reserved batch */
-    float *y;       /* output, backend layout */
-    void *aux;      /* switches, LRN scale, dropout mask */
-    size_t aux_cap; /* bytes reserved for aux */
+    float *y;        /* output, backend layout */
+    int overwritten; /* y was overwritten by the next layer in place */
+    void *aux;       /* switches, LRN scale, dropout mask */
+    size_t aux_cap;  /* bytes reserved for aux */
     union {
         conv_desc conv;
         pool_desc pool;
