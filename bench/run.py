@@ -2,6 +2,7 @@
 """zfnet against PyTorch (as installed, and tuned) and darknet, in one run, on this machine.
 
 Usage: bench/run.py [--zfnet build/zfnet] [--threads 2] [--iters 5] [--quick] [--json OUT]
+(first: scripts/install-deps.sh --bench, for OpenBLAS, jemalloc and darknet)
 
 For each case (ZFNet training step at batch 128 and 32, inference at batch 1 and 64) it runs
   - zfnet:            zfnet bench --json (dnnl backend)
@@ -59,6 +60,14 @@ def build_darknet(tmp):
     return exe if r.returncode == 0 else None
 
 
+def system_blas():
+    """What Debian's libblas.so.3 alternative (PyTorch's BLAS here) points at."""
+    try:
+        return os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    except OSError:
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zfnet", default=os.path.join(ROOT, "build", "zfnet"))
@@ -84,6 +93,10 @@ def main():
           f"{peak['fma_gflops']:.0f} GFLOP/s (FMA loop), {peak['sgemm_gflops']:.0f} GFLOP/s "
           f"(dnnl_sgemm 4096^3)" if peak else "peak: not measured")
 
+    blas = system_blas()
+    print(f"PyTorch's BLAS: {blas}" + ("" if "openblas" in blas else
+          "  (the reference BLAS: run scripts/install-deps.sh --bench for OpenBLAS)"))
+    results["blas"] = blas
     macs = None
     for mode, batch in cases:
         common = ["--model", a.model, "--batch", str(batch), "--threads", str(a.threads),
@@ -97,9 +110,15 @@ def main():
             # darknet trains at batch 32 at most here: batch 128 takes minutes per step
             dn_batch = batch if mode == "infer" or batch <= 32 else None
             if dn_batch:
-                row["darknet"] = run_json([darknet, os.path.join(HERE, "darknet", "zfnet.cfg"),
-                                           str(dn_batch), str(max(1, min(a.iters, 3))), "1",
-                                           mode])
+                # darknet allocates its buffers for the cfg's batch (set_batch_network does
+                # not reallocate), so each batch size gets its own copy of the cfg
+                cfg = os.path.join(tmp, f"zfnet-{dn_batch}.cfg")
+                with open(os.path.join(HERE, "darknet", "zfnet.cfg")) as f:
+                    text = f.read().replace("batch=32\n", f"batch={dn_batch}\n", 1)
+                with open(cfg, "w") as f:
+                    f.write(text)
+                row["darknet"] = run_json([darknet, cfg, str(dn_batch),
+                                           str(max(1, min(a.iters, 3))), "1", mode])
         results["cases"].append(row)
         z = row["zfnet"]
         if z and not macs:

@@ -2,12 +2,16 @@
 # Install the Debian 12 packages zfnet needs (idempotent; apt-get as root, or through sudo).
 #   scripts/install-deps.sh          what building and running zfnet needs
 #   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy)
+#   scripts/install-deps.sh --bench  also the peers bench/run.py measures against: PyTorch with
+#                                    OpenBLAS (Debian's python3-torch otherwise runs its fc
+#                                    layers on the reference BLAS), jemalloc, darknet
 set -euo pipefail
 
 pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev)
-if [ "${1:-}" = "--tests" ]; then
-    pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format)
-fi
+case "${1:-}" in
+--tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format) ;;
+--bench) pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libjemalloc2 darknet) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
