@@ -7,9 +7,9 @@
 #                                    layers on the reference BLAS), jemalloc, darknet
 set -euo pipefail
 
-pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev)
+pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev)
 case "${1:-}" in
---tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format) ;;
+--tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format dataset-fashion-mnist) ;;
 --bench) pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libjemalloc2 darknet) ;;
 esac
 

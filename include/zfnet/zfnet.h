@@ -254,6 +254,22 @@ zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dtype, in
 zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value, zf_error *err);
 zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err);
 
+/* ---- datasets --------------------------------------------------------------------------- */
+
+/* Images (8-bit, C x H x W) with integer labels, held in memory. */
+typedef struct zf_dataset zf_dataset;
+
+/* An IDX pair (MNIST / Fashion-MNIST format), gzipped or raw: images (N, rows, cols) of
+ * unsigned bytes and labels (N). Every header field and size is checked. */
+zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
+                              zf_error *err);
+void zf_dataset_free(zf_dataset *d);
+int zf_dataset_count(const zf_dataset *d);
+zf_shape zf_dataset_shape(const zf_dataset *d);
+int zf_dataset_classes(const zf_dataset *d); /* 1 + the largest label */
+/* Image i: (c, h, w) bytes (owned by the dataset) and its label. */
+const uint8_t *zf_dataset_image(const zf_dataset *d, int i, int *label);
+
 /* ---- checkpoints ------------------------------------------------------------------------- */
 
 /* Write the net's parameters with PyTorch names and layouts, plus metadata (model text, ...).

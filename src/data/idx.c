@@ -1,0 +1,114 @@
+/* IDX files (MNIST, Fashion-MNIST): a 4-byte magic (0, 0, type 0x08 = unsigned byte, rank),
+ * big-endian 32-bit dimensions, then the data. Read through zlib, so gzipped and raw files
+ * both work; every size is checked against the header and the other file. */
+#include "../internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zlib.h>
+
+struct zf_dataset {
+    int n, classes;
+    zf_shape shape;
+    uint8_t *pixels; /* (n, c, h, w) */
+    uint8_t *labels; /* (n) */
+};
+
+/* Read an IDX file of unsigned bytes with the given rank into a new buffer. */
+static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **data,
+                          zf_error *err) {
+    *data = NULL;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[4 + 4 * 3] = {0};
+    int got = gzread(f, head, 4);
+    zf_status st = ZF_OK;
+    if (got != 4 || head[0] || head[1] || head[2] != 0x08 || head[3] != rank)
+        st =
+            zf_fail(err, ZF_ERR_FORMAT,
+                    "%s: not an IDX file of unsigned bytes with %d dimensions (it starts %02x %02x "
+                    "%02x %02x)",
+                    path, rank, head[0], head[1], head[2], head[3]);
+    if (!st && gzread(f, head + 4, 4u * (unsigned)rank) != 4 * rank)
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: truncated IDX header", path);
+    uint64_t total = 1;
+    for (int k = 0; !st && k < rank; k++) {
+        const unsigned char *b = head + 4 + 4 * k;
+        dims[k] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        total *= dims[k];
+        if (dims[k] == 0 || total > (1ull << 34))
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: bad dimension %u", path, dims[k]);
+    }
+    if (!st && !(*data = malloc(total)))
+        st = zf_fail(err, ZF_ERR_NOMEM, "%s: out of memory for %llu bytes", path,
+                     (unsigned long long)total);
+    for (uint64_t off = 0; !st && off < total;) {
+        unsigned chunk = total - off > (1u << 30) ? (1u << 30) : (unsigned)(total - off);
+        int r = gzread(f, *data + off, chunk);
+        if (r <= 0) {
+            int zerr;
+            const char *msg = gzerror(f, &zerr);
+            char why[160] = "";
+            if (zerr < 0) snprintf(why, sizeof why, " (%s)", msg);
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: truncated: %llu of %llu data bytes%s", path,
+                         (unsigned long long)off, (unsigned long long)total, why);
+        }
+        off += r > 0 ? (uint64_t)r : 0;
+    }
+    gzclose(f);
+    if (st) {
+        free(*data);
+        *data = NULL;
+    }
+    return st;
+}
+
+zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
+                              zf_error *err) {
+    *out = NULL;
+    uint32_t idims[3], ldims[1];
+    uint8_t *px = NULL, *lb = NULL;
+    zf_status st = read_idx(images, 3, idims, &px, err);
+    if (!st) st = read_idx(labels, 1, ldims, &lb, err);
+    if (!st && ldims[0] != idims[0])
+        st = zf_fail(err, ZF_ERR_SHAPE, "%s holds %u labels but %s holds %u images", labels,
+                     ldims[0], images, idims[0]);
+    zf_dataset *d = NULL;
+    if (!st && !(d = calloc(1, sizeof *d))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (st) {
+        free(px), free(lb);
+        return st;
+    }
+    d->n = (int)idims[0];
+    d->shape = (zf_shape){1, (int)idims[1], (int)idims[2]};
+    d->pixels = px, d->labels = lb;
+    for (int i = 0; i < d->n; i++)
+        if (lb[i] + 1 > d->classes) d->classes = lb[i] + 1;
+    *out = d;
+    return ZF_OK;
+}
+
+void zf_dataset_free(zf_dataset *d) {
+    if (!d) return;
+    free(d->pixels);
+    free(d->labels);
+    free(d);
+}
+
+int zf_dataset_count(const zf_dataset *d) {
+    return d->n;
+}
+
+zf_shape zf_dataset_shape(const zf_dataset *d) {
+    return d->shape;
+}
+
+int zf_dataset_classes(const zf_dataset *d) {
+    return d->classes;
+}
+
+const uint8_t *zf_dataset_image(const zf_dataset *d, int i, int *label) {
+    ZF_ASSERT(i >= 0 && i < d->n);
+    if (label) *label = d->labels[i];
+    return d->pixels + (size_t)i * d->shape.c * d->shape.h * d->shape.w;
+}
