@@ -179,6 +179,7 @@ void zf_net_free(zf_net *net) {
     free(net->momentum);
     free(net->times);
     free(net->arena);
+    free(net->ws);
     free(net->labels);
     free(net);
 }
@@ -356,20 +357,37 @@ static size_t act_bytes(const zf_net *net, int n, zf_shape s) {
     return net->be->act_bytes(n, s.c, s.h, s.w);
 }
 
-/* Fill every layer's descriptors for batch n (the backend's old per-op state is dropped). If
- * the arena is already reserved, check the new sizes fit in it. */
-static void set_batch(zf_net *net, int n) {
+/* Fill every layer's descriptors for batch n (the backend's old per-op state is dropped) and
+ * return the workspace they need. If the arena is already reserved, check the per-layer state
+ * fits in it (it shrinks with the batch). */
+static size_t set_batch(zf_net *net, int n) {
     use_threads(net); /* backends may size their primitives by it */
     free_states(net);
     for (int i = 0; i < net->nlayers; i++)
         net->layers[i].ops->set_batch(&net->layers[i], n, net->be_ctx);
     net->n = n;
-    if (!net->reserved) return;
+    size_t ws = 0;
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
-        ZF_ASSERT(l->ops->aux_bytes(l, net->be) <= l->aux_cap);
-        ZF_ASSERT(l->ops->workspace(l, net->be) <= net->ws_cap);
+        if (net->reserved) ZF_ASSERT(l->ops->aux_bytes(l, net->be) <= l->aux_cap);
+        size_t w = l->ops->workspace(l, net->be);
+        if (w > ws) ws = w;
     }
+    return ws;
+}
+
+/* The workspace grows when a batch size needs more (a backend's scratchpad does not always
+ * shrink with the batch); it is reallocated only then, never per step. */
+static zf_status grow_workspace(zf_net *net, size_t bytes, zf_error *err) {
+    if (bytes <= net->ws_cap && net->ws) return ZF_OK;
+    void *ws = NULL;
+    if (posix_memalign(&ws, 64, align64(bytes ? bytes : 64)))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for a %.1f MiB workspace",
+                       (double)bytes / (1 << 20));
+    free(net->ws);
+    net->ws = ws;
+    net->ws_cap = bytes;
+    return ZF_OK;
 }
 
 zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
@@ -377,23 +395,22 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     if (n <= net->reserved) return ZF_OK;
     int old = net->reserved;
     net->reserved = 0; /* no size checks against the old arena */
-    set_batch(net, n);
-    size_t maxact = act_bytes(net, n, net->model->input), total = 0, ws = 0;
+    size_t ws = set_batch(net, n);
+    size_t maxact = act_bytes(net, n, net->model->input), total = 0;
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
         size_t b = act_bytes(net, n, l->out);
         if (b > maxact) maxact = b;
         l->aux_cap = l->ops->aux_bytes(l, net->be);
         total += (relu_in_place(net, i) ? 0 : align64(b)) + align64(l->aux_cap);
-        size_t w = l->ops->workspace(l, net->be);
-        if (w > ws) ws = w;
     }
     int classes = net->layers[net->nlayers - 1].out.c;
     total += align64(act_bytes(net, n, net->model->input)) + 2 * align64(maxact) +
-             align64(sizeof(float) * (size_t)n * classes) + align64(ws);
+             align64(sizeof(float) * (size_t)n * classes);
     char *arena = NULL;
     int64_t *labels = calloc((size_t)n, sizeof *labels);
-    if (!labels || posix_memalign((void **)&arena, 64, total ? total : 64)) {
+    if (!labels || grow_workspace(net, ws, NULL) ||
+        posix_memalign((void **)&arena, 64, total ? total : 64)) {
         free(labels);
         if (old) { /* keep the old, smaller arena working */
             set_batch(net, old);
@@ -421,8 +438,6 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     net->sig[0] = (float *)p, p += align64(maxact);
     net->sig[1] = (float *)p, p += align64(maxact);
     net->probs = (float *)p, p += align64(sizeof(float) * (size_t)n * classes);
-    net->ws = p;
-    net->ws_cap = ws;
     net->reserved = n;
     net->forward_upto = -1;
     net->input_grad = -1;
@@ -434,7 +449,10 @@ zf_status zf_net_set_input(zf_net *net, const float *x, int n, zf_error *err) {
     if (n < 1 || n > net->reserved)
         return zf_fail(err, ZF_ERR_ARG, "batch of %d images but the net is reserved for %d", n,
                        net->reserved);
-    if (n != net->n) set_batch(net, n);
+    if (n != net->n) {
+        zf_status st = grow_workspace(net, set_batch(net, n), err);
+        if (st) return st;
+    }
     zf_shape s = net->model->input;
     net->be->from_nchw(net->input, x, n, s.c, s.h, s.w);
     net->forward_upto = -1;

@@ -17,6 +17,7 @@ int cmd_init(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -9,6 +9,7 @@ static const cli_cmd commands[] = {
     {"forward", "run a model on tensors; dump activations, loss, gradients, projections",
      cmd_forward},
     {"check", "forward/backward check of a model against finite differences", cmd_check},
+    {"train", "train a model on an IDX dataset (default: Fashion-MNIST)", cmd_train},
     {"bench", "images/s, GFLOP/s, memory and per-layer times of inference or training", cmd_bench},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
