@@ -91,3 +91,22 @@ int cli_parse_input_size(const char *s, zf_model_overrides *ov) {
     cli_error("--input-size: '%s' is not CxHxW, HxW or N (e.g. 3x32x32)", s);
     return -1;
 }
+
+int cli_model_option(int ch, const char *arg, zf_model_overrides *ov) {
+    long v;
+    if (ch == 's') return cli_parse_input_size(arg, ov) ? 2 : 0;
+    if (cli_parse_int("--classes", arg, 1, 1000000, &v)) return 2;
+    ov->classes = (int)v;
+    return 0;
+}
+
+int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
+                 zf_net **out) {
+    zf_error err;
+    zf_model *m;
+    *out = NULL;
+    if (zf_model_load(&m, model, ov, &err)) return cli_error("%s", err.msg);
+    zf_status st = zf_net_create(out, m, no, &err);
+    zf_model_free(m);
+    return st ? cli_error("%s", err.msg) : 0;
+}

@@ -29,6 +29,13 @@ int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
 /* "CxHxW", "HxW" or "N" (square); fills the overrides. */
 int cli_parse_input_size(const char *s, zf_model_overrides *ov);
+/* The model overrides shared by every command: 'c' (--classes N) and 's' (--input-size S).
+ * Returns 0 when applied, 2 (the usage exit code) after printing an error. */
+int cli_model_option(int ch, const char *arg, zf_model_overrides *ov);
+/* Load a preset or model file with overrides and build its net; on failure prints the error
+ * and returns 1. */
+int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
+                 zf_net **out);
 /* "dnnl" or "ref" */
 int cli_parse_backend(const char *s, zf_backend_kind *out);
 

@@ -146,7 +146,7 @@ int cmd_bench(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model = NULL;
-    long batch = 32, threads = 0, iters = 5, warmup = 2, v;
+    long batch = 32, threads = 0, iters = 5, warmup = 2;
     int train = 0, json = 0, want_peak = 0;
     zf_model_overrides ov = {0};
     zf_net_options no = {0};
@@ -185,11 +185,8 @@ int cmd_bench(int argc, char **argv) {
             want_peak = 1;
             break;
         case 'c':
-            if (cli_parse_int("--classes", optarg, 1, 1000000, &v)) return 2;
-            ov.classes = (int)v;
-            break;
         case 's':
-            if (cli_parse_input_size(optarg, &ov)) return 2;
+            if (cli_model_option(ch, optarg, &ov)) return 2;
             break;
         case 'h':
             fputs(help, stdout);
@@ -203,12 +200,8 @@ int cmd_bench(int argc, char **argv) {
     if (!model) return cli_usage_error("bench", "--model (or --peak) is required");
     no.threads = (int)threads;
     zf_error err;
-    zf_model *m;
     zf_net *net;
-    if (zf_model_load(&m, model, &ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(&net, m, &no, &err);
-    zf_model_free(m);
-    if (st) return cli_error("%s", err.msg);
+    if (cli_open_net(model, &ov, &no, &net)) return 1;
     int n = (int)batch, classes = zf_net_classes(net), nl = zf_net_num_layers(net);
     zf_shape is = zf_net_input_shape(net);
     size_t nin = (size_t)n * is.c * is.h * is.w;
@@ -242,7 +235,7 @@ int cmd_bench(int argc, char **argv) {
             zf_net_set_profiling(net, 1);
         }
         double t0 = now();
-        st = zf_net_forward(net, train ? ZF_MODE_TRAIN : ZF_MODE_INFER, -1, &err);
+        zf_status st = zf_net_forward(net, train ? ZF_MODE_TRAIN : ZF_MODE_INFER, -1, &err);
         if (!st && train) {
             zf_net_zero_grads(net);
             st = zf_net_backward(net, &err);

@@ -165,7 +165,7 @@ int cmd_check(int argc, char **argv) {
         {"classes", required_argument, 0, 'c'}, {"input-size", required_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     zf_model_overrides ov = {0};
-    long batch = 2, v;
+    long batch = 2;
     uint64_t seed = 1;
     optind = 0;
     int ch;
@@ -178,11 +178,8 @@ int cmd_check(int argc, char **argv) {
             if (cli_parse_u64("--seed", optarg, &seed)) return 2;
             break;
         case 'c':
-            if (cli_parse_int("--classes", optarg, 1, 1000000, &v)) return 2;
-            ov.classes = (int)v;
-            break;
         case 's':
-            if (cli_parse_input_size(optarg, &ov)) return 2;
+            if (cli_model_option(ch, optarg, &ov)) return 2;
             break;
         case 'h':
             fputs(help, stdout);
@@ -193,12 +190,8 @@ int cmd_check(int argc, char **argv) {
     }
     if (optind != argc - 1) return cli_usage_error("check", "expected one MODEL");
     zf_error err;
-    zf_model *m;
     zf_net *net;
-    if (zf_model_load(&m, argv[optind], &ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(&net, m, NULL, &err);
-    zf_model_free(m);
-    if (st) return cli_error("%s", err.msg);
+    if (cli_open_net(argv[optind], &ov, NULL, &net)) return 1;
     int n = (int)batch, classes = zf_net_classes(net);
     zf_shape is = zf_net_input_shape(net);
     size_t nin = (size_t)n * is.c * is.h * is.w, np = zf_net_num_params(net);

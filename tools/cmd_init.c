@@ -31,7 +31,6 @@ int cmd_init(int argc, char **argv) {
     const char *out = NULL;
     optind = 0;
     int ch;
-    long v;
     while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -58,11 +57,8 @@ int cmd_init(int argc, char **argv) {
             if (cli_parse_double("--bias", optarg, -1e3, 1e3, &io.bias)) return 2;
             break;
         case 'c':
-            if (cli_parse_int("--classes", optarg, 1, 1000000, &v)) return 2;
-            ov.classes = (int)v;
-            break;
         case 's':
-            if (cli_parse_input_size(optarg, &ov)) return 2;
+            if (cli_model_option(ch, optarg, &ov)) return 2;
             break;
         case 'h':
             fputs(help, stdout);
@@ -74,12 +70,8 @@ int cmd_init(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("init", "expected one MODEL");
     if (!out) return cli_usage_error("init", "missing -o FILE");
     zf_error err;
-    zf_model *m;
     zf_net *net;
-    if (zf_model_load(&m, argv[optind], &ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(&net, m, NULL, &err);
-    zf_model_free(m);
-    if (st) return cli_error("%s", err.msg);
+    if (cli_open_net(argv[optind], &ov, NULL, &net)) return 1;
     zf_net_init_params(net, &io);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)io.seed);
@@ -87,7 +79,7 @@ int cmd_init(int argc, char **argv) {
                          : io.scheme == ZF_INIT_XAVIER ? "xavier"
                                                        : "gaussian";
     const char *extra[] = {"init", scheme, "seed", seed, NULL};
-    st = zf_checkpoint_save(net, out, extra, &err);
+    zf_status st = zf_checkpoint_save(net, out, extra, &err);
     size_t n = zf_net_num_params(net);
     zf_net_free(net);
     if (st) return cli_error("%s", err.msg);

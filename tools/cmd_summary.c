@@ -39,15 +39,11 @@ int cmd_summary(int argc, char **argv) {
     zf_model_overrides ov = {0};
     optind = 0;
     int ch;
-    long v;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            if (cli_parse_int("--classes", optarg, 1, 1000000, &v)) return 2;
-            ov.classes = (int)v;
-            break;
         case 's':
-            if (cli_parse_input_size(optarg, &ov)) return 2;
+            if (cli_model_option(ch, optarg, &ov)) return 2;
             break;
         case 'h':
             fputs(help, stdout);
@@ -57,13 +53,8 @@ int cmd_summary(int argc, char **argv) {
         }
     }
     if (optind != argc - 1) return cli_usage_error("summary", "expected one MODEL");
-    zf_error err;
-    zf_model *m;
     zf_net *net;
-    if (zf_model_load(&m, argv[optind], &ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(&net, m, NULL, &err);
-    zf_model_free(m);
-    if (st) return cli_error("%s", err.msg);
+    if (cli_open_net(argv[optind], &ov, NULL, &net)) return 1;
     zf_shape in = zf_net_input_shape(net);
     printf("model %s: input %dx%dx%d, %d classes, %d layers\n\n", zf_model_name(zf_net_model(net)),
            in.c, in.h, in.w, zf_net_classes(net), zf_net_num_layers(net));
