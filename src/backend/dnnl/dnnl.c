@@ -251,6 +251,12 @@ static void marg(dctx *c, margs *m, int arg, const dnnl_memory_desc_t *md) {
     m->n++;
 }
 
+/* the primitive's scratchpad, bound to the net's workspace at each call */
+static void marg_scratchpad(dctx *c, margs *m, const prim *p) {
+    marg(c, m, DNNL_ARG_SCRATCHPAD,
+         dnnl_primitive_desc_query_md(p->pd, dnnl_query_scratchpad_md, 0));
+}
+
 static void margs_free(margs *m) {
     for (int i = 0; i < m->n; i++) dnnl_memory_destroy(m->a[i].memory);
 }
@@ -303,7 +309,9 @@ static op_state *new_state(enum op_kind kind) {
     return s;
 }
 
-static size_t max3(size_t a, size_t b, size_t c) {
+/* the scratch an op needs: the largest of its primitives' scratchpads */
+static size_t state_scratch(const op_state *s) {
+    size_t a = s->fwd.scratch, b = s->bwd_data.scratch, c = s->bwd_w.scratch;
     return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
@@ -374,26 +382,22 @@ static op_state *conv_state(conv_desc *d) {
     marg(c, &s->m_fwd, DNNL_ARG_WEIGHTS, &wf);
     if (d->bias) marg(c, &s->m_fwd, DNNL_ARG_BIAS, &bias);
     marg(c, &s->m_fwd, DNNL_ARG_DST, &dst);
-    marg(c, &s->m_fwd, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->fwd.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_fwd, &s->fwd);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &dst);
     marg(c, &s->m_bwd_data, DNNL_ARG_WEIGHTS, &wd);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &dxmd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->bwd_data.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
     marg(c, &s->m_bwd_w, DNNL_ARG_SRC, &src);
     marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_DST, &dst);
     marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_WEIGHTS, &wg);
     if (d->bias) marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_BIAS, &bias);
-    marg(c, &s->m_bwd_w, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->bwd_w.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_bwd_w, &s->bwd_w);
     d->op.state = s;
     return s;
 }
 
 static size_t conv_workspace(conv_desc *d) {
-    op_state *s = conv_state(d);
-    return max3(s->fwd.scratch, s->bwd_data.scratch, s->bwd_w.scratch);
+    return state_scratch(conv_state(d));
 }
 
 static void conv_forward(conv_desc *d, float *y, const float *x, const float *w, const float *b,
@@ -455,13 +459,11 @@ static op_state *pool_state(pool_desc *d) {
     marg(c, &s->m_fwd, DNNL_ARG_SRC, &src);
     marg(c, &s->m_fwd, DNNL_ARG_DST, &dst);
     marg(c, &s->m_fwd, DNNL_ARG_WORKSPACE, &wsmd);
-    marg(c, &s->m_fwd, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->fwd.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_fwd, &s->fwd);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &dst);
     marg(c, &s->m_bwd_data, DNNL_ARG_WORKSPACE, &wsmd);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &src);
-    marg(c, &s->m_bwd_data, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->bwd_data.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
     d->op.state = s;
     return s;
 }
@@ -471,8 +473,7 @@ static size_t pool_aux_bytes(pool_desc *d) {
 }
 
 static size_t pool_workspace(pool_desc *d) {
-    op_state *s = pool_state(d);
-    return s->fwd.scratch > s->bwd_data.scratch ? s->fwd.scratch : s->bwd_data.scratch;
+    return state_scratch(pool_state(d));
 }
 
 static void pool_forward(pool_desc *d, float *y, void *sw, const float *x, void *ws) {
@@ -517,14 +518,12 @@ static op_state *lrn_state(lrn_desc *d) {
     marg(c, &s->m_fwd, DNNL_ARG_SRC, &md);
     marg(c, &s->m_fwd, DNNL_ARG_DST, &md);
     marg(c, &s->m_fwd, DNNL_ARG_WORKSPACE, &wsmd);
-    marg(c, &s->m_fwd, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->fwd.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_fwd, &s->fwd);
     marg(c, &s->m_bwd_data, DNNL_ARG_SRC, &md);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &md);
     marg(c, &s->m_bwd_data, DNNL_ARG_WORKSPACE, &wsmd);
     marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &md);
-    marg(c, &s->m_bwd_data, DNNL_ARG_SCRATCHPAD,
-         dnnl_primitive_desc_query_md(s->bwd_data.pd, dnnl_query_scratchpad_md, 0));
+    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
     d->op.state = s;
     return s;
 }
@@ -534,8 +533,7 @@ static size_t lrn_aux_bytes(lrn_desc *d) {
 }
 
 static size_t lrn_workspace(lrn_desc *d) {
-    op_state *s = lrn_state(d);
-    return s->fwd.scratch > s->bwd_data.scratch ? s->fwd.scratch : s->bwd_data.scratch;
+    return state_scratch(lrn_state(d));
 }
 
 static void lrn_forward(lrn_desc *d, float *y, void *scale, const float *x, void *ws) {
