@@ -7,10 +7,11 @@
 #                                    layers on the reference BLAS), jemalloc, darknet
 set -euo pipefail
 
-pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev)
+pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev
+      libturbojpeg0-dev libspng-dev dataset-fashion-mnist)
 case "${1:-}" in
---tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch clang-format dataset-fashion-mnist) ;;
---bench) pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libjemalloc2 darknet) ;;
+--tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil clang-format) ;;
+--bench) pkgs+=(python3 python3-numpy python3-torch python3-pil libopenblas0-pthread libjemalloc2 darknet) ;;
 esac
 
 missing=()

@@ -6,9 +6,16 @@
 
 #define CHECKPOINT_FORMAT "zfnet-checkpoint-1"
 
-zf_status zf_checkpoint_save(const zf_net *cnet, const char *path, const char *const *extra,
+zf_status zf_checkpoint_save(const zf_net *net, const char *path, const char *const *extra,
                              zf_error *err) {
+    zf_checkpoint_data d = {.meta = extra};
+    return zf_checkpoint_write(net, path, &d, err);
+}
+
+zf_status zf_checkpoint_write(const zf_net *cnet, const char *path, const zf_checkpoint_data *d,
+                              zf_error *err) {
     zf_net *net = (zf_net *)cnet; /* parameters are only read */
+    const char *const *extra = d ? d->meta : NULL;
     zf_st_writer *w = zf_st_writer_new();
     if (!w) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     zf_status st = zf_st_writer_meta(w, "format", CHECKPOINT_FORMAT, err);
@@ -22,6 +29,18 @@ zf_status zf_checkpoint_save(const zf_net *cnet, const char *path, const char *c
         zf_param_info p;
         zf_net_param_info(net, i, &p);
         st = zf_st_writer_add(w, p.name, ZF_DTYPE_F32, p.ndim, p.shape, params + p.offset, err);
+    }
+    if (!st && d && d->mean) {
+        int64_t shape[3] = {d->mean_shape.c, d->mean_shape.h, d->mean_shape.w};
+        st = zf_st_writer_add(w, "data.mean", ZF_DTYPE_F32, 3, shape, d->mean, err);
+    }
+    const float *mom = zf_net_momentum(net);
+    for (int i = 0; !st && d && d->momentum && mom && i < zf_net_num_param_tensors(net); i++) {
+        zf_param_info p;
+        zf_net_param_info(net, i, &p);
+        char name[96]; /* the writer copies names */
+        snprintf(name, sizeof name, "momentum.%s", p.name);
+        st = zf_st_writer_add(w, name, ZF_DTYPE_F32, p.ndim, p.shape, mom + p.offset, err);
     }
     if (!st) st = zf_st_writer_save(w, path, err);
     zf_st_writer_free(w);
@@ -69,7 +88,8 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
     }
     for (int i = 0; i < zf_st_count(f); i++) {
         const zf_st_tensor *t = zf_st_get(f, i);
-        if (zf_net_find_param(net, t->name) < 0 && strncmp(t->name, "momentum.", 9))
+        if (zf_net_find_param(net, t->name) < 0 && strncmp(t->name, "momentum.", 9) &&
+            strncmp(t->name, "data.", 5))
             PROBLEM("unexpected tensor '%s'", t->name);
     }
 #undef PROBLEM
@@ -90,4 +110,27 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
     }
     zf_st_close(f);
     return ZF_OK;
+}
+
+zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err) {
+    zf_status st = zf_checkpoint_load(net, path, err);
+    if (st) return st;
+    zf_st_file *f;
+    if ((st = zf_st_open(&f, path, err))) return st;
+    float *mom = zf_net_momentum_alloc(net);
+    if (!mom) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum");
+    for (int i = 0; !st && i < zf_net_num_param_tensors(net); i++) {
+        zf_param_info p;
+        zf_net_param_info(net, i, &p);
+        char name[96];
+        snprintf(name, sizeof name, "momentum.%s", p.name);
+        const zf_st_tensor *t = zf_st_find(f, name);
+        if (!t || t->dtype != ZF_DTYPE_F32 || t->nbytes != sizeof(float) * p.count)
+            st =
+                zf_fail(err, ZF_ERR_SHAPE, "%s: '%s' is missing or has the wrong size", path, name);
+        else
+            memcpy(mom + p.offset, t->data, t->nbytes);
+    }
+    zf_st_close(f);
+    return st;
 }

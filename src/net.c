@@ -305,6 +305,15 @@ float *zf_net_momentum(zf_net *net) {
     return net->momentum;
 }
 
+float *zf_net_momentum_alloc(zf_net *net) {
+    if (!net->momentum) net->momentum = alloc_floats(net->nparams);
+    return net->momentum;
+}
+
+void zf_net_reseed(zf_net *net, uint64_t seed) {
+    zf_rng_seed(&net->rng, seed);
+}
+
 zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
                           zf_error *err) {
     if (!net->momentum && !(net->momentum = alloc_floats(net->nparams)))

@@ -331,19 +331,6 @@ zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value,
     return ZF_OK;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c += r, n -= (size_t)r;
-    }
-    return 0;
-}
-
 zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
     json_t *root = json_object();
     if (!root) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
@@ -364,41 +351,18 @@ zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
     json_decref(root);
     if (!hdr) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     size_t hlen = strlen(hdr), padded = (hlen + 8 + 7) / 8 * 8 - 8;
-    char *tmp = malloc(strlen(path) + 16);
-    if (!tmp) {
+    zf_atomic a;
+    zf_status st = zf_atomic_begin(&a, path, err);
+    if (st) {
         free(hdr);
-        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    }
-    sprintf(tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        zf_status st = zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(hdr), free(tmp);
         return st;
     }
-    fchmod(fd, 0644);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    int bad = write_all(fd, len8, 8) || write_all(fd, hdr, hlen);
-    for (size_t i = hlen; i < padded && !bad; i++) bad = write_all(fd, " ", 1);
-    for (int i = 0; i < w->count && !bad; i++) bad = write_all(fd, w->t[i].data, w->t[i].nbytes);
+    zf_atomic_write(&a, len8, 8);
+    zf_atomic_write(&a, hdr, hlen);
+    for (size_t i = hlen; i < padded; i++) zf_atomic_write(&a, " ", 1);
+    for (int i = 0; i < w->count; i++) zf_atomic_write(&a, w->t[i].data, w->t[i].nbytes);
     free(hdr);
-    int saved = errno;
-    if (!bad && fsync(fd)) bad = 1, saved = errno;
-    if (close(fd) && !bad) bad = 1, saved = errno;
-    if (!bad && rename(tmp, path)) bad = 1, saved = errno;
-    if (bad) {
-        unlink(tmp);
-        free(tmp);
-        return zf_fail(err, ZF_ERR_IO, "%s: write failed: %s", path, strerror(saved));
-    }
-    /* make the rename itself durable */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) fsync(dfd), close(dfd);
-        free(dcopy);
-    }
-    free(tmp);
-    return ZF_OK;
+    return zf_atomic_commit(&a, err);
 }

@@ -63,9 +63,9 @@ static void test_idx_roundtrip(void **state) {
         assert_true(s.c == 1 && s.h == 3 && s.w == 4);
         assert_int_equal(zf_dataset_classes(d), 4);
         for (int i = 0; i < 5; i++) {
-            int l;
-            const uint8_t *im = zf_dataset_image(d, i, &l);
-            assert_int_equal(l, lab[i]);
+            uint8_t im[12];
+            assert_int_equal(zf_dataset_read(d, i, im, &err), ZF_OK);
+            assert_int_equal(zf_dataset_label(d, i), lab[i]);
             assert_memory_equal(im, px + 12 * i, 12);
         }
         zf_dataset_free(d);
@@ -120,12 +120,121 @@ static void test_fashion_mnist(void **state) {
     zf_shape s = zf_dataset_shape(d);
     assert_true(s.c == 1 && s.h == 28 && s.w == 28);
     int counts[10] = {0};
-    for (int i = 0; i < 10000; i++) {
-        int l;
-        zf_dataset_image(d, i, &l);
-        counts[l]++;
-    }
+    for (int i = 0; i < 10000; i++) counts[zf_dataset_label(d, i)]++;
     for (int k = 0; k < 10; k++) assert_int_equal(counts[k], 1000); /* balanced test set */
+    zf_dataset_free(d);
+}
+
+/* The loader's views against hand values: 5 images of 3x4, pixel values from px. */
+static zf_dataset *small(void) {
+    zf_dataset *d;
+    zf_error err;
+    assert_int_equal(zf_dataset_open_idx(&d, DIR_ "/img.idx", DIR_ "/lab.idx", &err), ZF_OK);
+    return d;
+}
+
+static void test_loader_views(void **state) {
+    (void)state;
+    zf_dataset *d = small();
+    float mean[12];
+    zf_error err;
+    assert_int_equal(zf_dataset_mean(d, 0, 2, mean, &err), ZF_OK);
+    for (int k = 0; k < 12; k++) {
+        double m = 0;
+        for (int i = 0; i < 5; i++) m += px[12 * i + k];
+        assert_float_equal(mean[k], m / 5, 1e-5);
+    }
+    /* centre: the whole image, (px - mean) * scale, in order */
+    zf_loader_options o = {.batch = 2, .height = 3, .width = 4, .scale = 0.5f, .mean = mean};
+    zf_loader *l;
+    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+    assert_int_equal(zf_loader_batches(l), 3);
+    zf_loader_start(l, 1, 0);
+    const float *x;
+    const int64_t *labels;
+    int n, seen = 0;
+    while (!zf_loader_next(l, &x, &labels, &n, &err) && n) {
+        for (int i = 0; i < n; i++, seen++) {
+            assert_int_equal(labels[i], lab[seen]);
+            for (int k = 0; k < 12; k++)
+                assert_float_equal(x[12 * i + k], (px[12 * seen + k] - mean[k]) * 0.5f, 1e-6);
+        }
+    }
+    assert_int_equal(seen, 5);
+    zf_loader_free(l);
+    /* ten crops of 2x3 from the image padded by 1 (5x6): corners, centre, mirrored */
+    o = (zf_loader_options){
+        .batch = 5, .height = 2, .width = 3, .pad = 1, .crop = ZF_CROP_TEN, .scale = 1};
+    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+    zf_loader_start(l, 0, 0);
+    assert_int_equal(zf_loader_next(l, &x, &labels, &n, &err), ZF_OK);
+    assert_int_equal(n, 5);
+    const int at[5][2] = {{0, 0}, {0, 3}, {3, 0}, {3, 3}, {1, 1}};
+    for (int i = 0; i < 5; i++)
+        for (int v = 0; v < 10; v++)
+            for (int y = 0; y < 2; y++)
+                for (int c = 0; c < 3; c++) {
+                    int sy = at[v % 5][0] + y - 1, sx = at[v % 5][1] + (v >= 5 ? 2 - c : c) - 1;
+                    float want =
+                        sy < 0 || sy >= 3 || sx < 0 || sx >= 4 ? 0 : px[12 * i + 4 * sy + sx];
+                    assert_float_equal(x[(10 * i + v) * 6 + 3 * y + c], want, 0);
+                }
+    zf_loader_free(l);
+    zf_dataset_free(d);
+}
+
+/* Random crops and shuffling depend on (seed, epoch, position) only: any thread count, and a
+ * start in the middle of an epoch, give the same batches. */
+static void test_loader_determinism(void **state) {
+    (void)state;
+    zf_dataset *d = small();
+    zf_error err;
+    float out[2][3][2 * 12];
+    int64_t labs[2][3][2];
+    for (int run = 0; run < 2; run++) {
+        zf_loader_options o = {.batch = 2,
+                               .height = 3,
+                               .width = 4,
+                               .pad = 2,
+                               .crop = ZF_CROP_RANDOM,
+                               .flip = 1,
+                               .shuffle = 1,
+                               .scale = 1,
+                               .seed = 7,
+                               .threads = run ? 3 : 1};
+        zf_loader *l;
+        assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+        zf_loader_start(l, 4, run); /* the second run starts at batch 1 */
+        const float *x;
+        const int64_t *labels;
+        int n;
+        for (int b = run; b < 3; b++) {
+            assert_int_equal(zf_loader_next(l, &x, &labels, &n, &err), ZF_OK);
+            assert_int_equal(n, b < 2 ? 2 : 1);
+            memcpy(out[run][b], x, sizeof(float) * 12 * n);
+            memcpy(labs[run][b], labels, sizeof(int64_t) * n);
+        }
+        assert_int_equal(zf_loader_next(l, &x, &labels, &n, &err), ZF_OK);
+        assert_int_equal(n, 0);
+        zf_loader_free(l);
+    }
+    for (int b = 1; b < 3; b++) {
+        int n = b < 2 ? 2 : 1;
+        assert_memory_equal(out[0][b], out[1][b], sizeof(float) * 12 * n);
+        assert_memory_equal(labs[0][b], labs[1][b], sizeof(int64_t) * n);
+    }
+    zf_dataset_free(d);
+}
+
+static void test_loader_errors(void **state) {
+    (void)state;
+    zf_dataset *d = small();
+    zf_error err = {0};
+    zf_loader *l = NULL;
+    zf_loader_options o = {.batch = 2, .height = 8, .width = 8};
+    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_ERR_SHAPE);
+    assert_non_null(strstr(err.msg, "smaller than the net's input (8x8)"));
+    assert_null(l);
     zf_dataset_free(d);
 }
 
@@ -133,9 +242,9 @@ int main(void) {
     mkdir(DIR_, 0755);
     make_files();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idx_roundtrip),
-        cmocka_unit_test(test_idx_errors),
-        cmocka_unit_test(test_fashion_mnist),
+        cmocka_unit_test(test_idx_roundtrip),      cmocka_unit_test(test_idx_errors),
+        cmocka_unit_test(test_fashion_mnist),      cmocka_unit_test(test_loader_views),
+        cmocka_unit_test(test_loader_determinism), cmocka_unit_test(test_loader_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

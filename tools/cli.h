@@ -18,6 +18,11 @@ int cmd_forward(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_pack(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

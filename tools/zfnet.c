@@ -9,7 +9,12 @@ static const cli_cmd commands[] = {
     {"forward", "run a model on tensors; dump activations, loss, gradients, projections",
      cmd_forward},
     {"check", "forward/backward check of a model against finite differences", cmd_check},
-    {"train", "train a model on an IDX dataset (default: Fashion-MNIST)", cmd_train},
+    {"demo", "train zfnet-mini on Fashion-MNIST and evaluate it (the embedded default)", cmd_demo},
+    {"train", "train a model (SGD; IDX, CIFAR, image folders, shards); resumable", cmd_train},
+    {"eval", "top-1/top-5 error, 10 crops, ensembles, per-class accuracy, confusion", cmd_eval},
+    {"predict", "top-5 classes of image files", cmd_predict},
+    {"data", "describe a dataset; dump its decoded images", cmd_data},
+    {"pack", "an image folder into one shard file for training", cmd_pack},
     {"bench", "images/s, GFLOP/s, memory and per-layer times of inference or training", cmd_bench},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

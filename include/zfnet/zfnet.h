@@ -194,6 +194,9 @@ void zf_net_set_input_grad(zf_net *net, int on);
  * on first use. */
 zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay, zf_error *err);
 float *zf_net_momentum(zf_net *net); /* NULL before the first step */
+/* The momentum buffer, allocated (zeroed) if there is none yet (to restore it); NULL when out
+ * of memory. */
+float *zf_net_momentum_alloc(zf_net *net);
 
 /* Per-layer wall time, accumulated over forward and downward passes while profiling is on. */
 void zf_net_set_profiling(zf_net *net, int on);
@@ -254,21 +257,158 @@ zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dtype, in
 zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value, zf_error *err);
 zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err);
 
-/* ---- datasets --------------------------------------------------------------------------- */
+/* ---- files -------------------------------------------------------------------------------- */
 
-/* Images (8-bit, C x H x W) with integer labels, held in memory. */
+/* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over
+ * it, so readers see the old file or the whole new one. A failed write leaves no file. */
+typedef struct zf_atomic {
+    int fd, failed; /* failed: the first errno seen while writing */
+    char *tmp;
+    const char *path;
+} zf_atomic;
+
+zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err);
+void zf_atomic_write(zf_atomic *a, const void *data, size_t n); /* errors reported at commit */
+zf_status zf_atomic_commit(zf_atomic *a, zf_error *err);
+void zf_atomic_abort(zf_atomic *a);
+zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
+
+/* ---- images ------------------------------------------------------------------------------- */
+
+/* 8-bit interleaved pixels (h, w, c), c = 1 (gray), 3 (RGB) or 4 (RGBA, output only). */
+typedef struct zf_image {
+    int w, h, c;
+    uint8_t *px; /* malloc'd; free() it */
+} zf_image;
+
+/* JPEG or PNG, told apart by their first bytes; min_short > 0 lets a JPEG decode at a reduced
+ * DCT scale whose short side is still >= min_short. CMYK, gray, palette, 16-bit and alpha
+ * inputs all come out as gray or RGB. `name` is used in messages. */
+zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, zf_image *out,
+                          const char *name, zf_error *err);
+/* Antialiased bilinear resize (PIL's filter) to w x h. */
+zf_status zf_image_resize(const zf_image *in, int w, int h, zf_image *out, zf_error *err);
+/* Resize in place so the short side is `side` (aspect kept). */
+zf_status zf_image_short_side(zf_image *im, int side, zf_error *err);
+/* The centre size x size square as (channels, size, size) bytes; gray <-> RGB converted
+ * (RGB -> gray by ITU-R 601 luma). */
+void zf_image_crop_chw(const zf_image *im, int size, int channels, uint8_t *dst);
+/* File or memory -> decode -> short side `size` -> centre square -> (channels, size, size). */
+zf_status zf_image_load(const char *path, int size, int channels, uint8_t *dst, zf_error *err);
+zf_status zf_image_load_mem(const uint8_t *buf, size_t len, int size, int channels, uint8_t *dst,
+                            const char *name, zf_error *err);
+zf_status zf_png_encode(const zf_image *im, uint8_t **out, size_t *len, zf_error *err);
+zf_status zf_jpeg_encode(const zf_image *im, int quality, uint8_t **out, size_t *len,
+                         zf_error *err);
+/* A whole file into a malloc'd buffer. */
+zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err);
+
+/* ---- datasets ----------------------------------------------------------------------------- */
+
+/* Labelled images of one size (c, h, w), 8-bit. In-memory sets (IDX, CIFAR) and decoded ones
+ * (image folders, shards) read the same way; zf_dataset_read is safe from many threads. */
 typedef struct zf_dataset zf_dataset;
 
-/* An IDX pair (MNIST / Fashion-MNIST format), gzipped or raw: images (N, rows, cols) of
- * unsigned bytes and labels (N). Every header field and size is checked. */
+typedef struct zf_dataset_options {
+    int size;        /* folders and shards: short side resized to this, centre square (256) */
+    int channels;    /* folders and shards: 3 (RGB, default) or 1 (gray) */
+    int stop_on_bad; /* folders: a file that is not a readable image fails the open */
+} zf_dataset_options;
+
+/* Open by what `spec` names:
+ *   fashion-mnist | fashion-mnist:test     Debian's dataset-fashion-mnist (train / test split)
+ *   IMAGES.gz[,LABELS.gz]                  an IDX pair; LABELS defaults to IMAGES with
+ *                                          "images-idx3" replaced by "labels-idx1"
+ *   A.bin[,B.bin,...]                      CIFAR-10 or CIFAR-100 binary batches
+ *   DIR                                    an image folder: DIR/<class>/<JPEG or PNG files>
+ *   FILE (a zfnet shard)                   written by zfnet pack, recognised by its magic */
+zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_options *o,
+                          zf_error *err);
 zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
                               zf_error *err);
 void zf_dataset_free(zf_dataset *d);
 int zf_dataset_count(const zf_dataset *d);
 zf_shape zf_dataset_shape(const zf_dataset *d);
-int zf_dataset_classes(const zf_dataset *d); /* 1 + the largest label */
-/* Image i: (c, h, w) bytes (owned by the dataset) and its label. */
-const uint8_t *zf_dataset_image(const zf_dataset *d, int i, int *label);
+int zf_dataset_classes(const zf_dataset *d);
+const char *zf_dataset_class_name(const zf_dataset *d, int k); /* NULL when the set has none */
+int zf_dataset_label(const zf_dataset *d, int i);
+/* Image i as (c, h, w) bytes into dst. Decoding sets fail with the file named. */
+zf_status zf_dataset_read(const zf_dataset *d, int i, uint8_t *dst, zf_error *err);
+/* A name for item i (its file, or "SOURCE#i") for reports. */
+void zf_dataset_item_name(const zf_dataset *d, int i, char *buf, size_t cap);
+/* Files left out when the set was opened (not images, unreadable headers), with the reason. */
+int zf_dataset_num_skipped(const zf_dataset *d);
+const char *zf_dataset_skipped(const zf_dataset *d, int i);
+/* What the set is, for logs: "IDX ...", "image folder ...". */
+const char *zf_dataset_description(const zf_dataset *d);
+
+/* zfnet pack: an image folder into one shard file: each image decoded, its short side resized
+ * to `size` (aspect kept) and re-encoded (JPEG at `quality`, or PNG when lossless). Files that
+ * fail are passed to on_bad and left out, or stop the pack (stop_on_bad; no file is left). */
+typedef struct zf_pack_options {
+    int size;     /* 256 */
+    int channels; /* 3 */
+    int quality;  /* 90 */
+    int lossless;
+    int threads; /* 2 */
+    int stop_on_bad;
+    void (*on_bad)(void *ctx, const char *msg);
+    void (*progress)(void *ctx, int done, int total);
+    void *ctx;
+    int *packed; /* out, optional: images written */
+} zf_pack_options;
+
+zf_status zf_pack(const char *folder, const char *out, const zf_pack_options *o, zf_error *err);
+
+/* ---- loading batches ------------------------------------------------------------------------ */
+
+typedef enum zf_crop {
+    ZF_CROP_CENTER = 0, /* one view: the centre */
+    ZF_CROP_RANDOM = 1, /* one view: a random position (+ random mirror when flip) */
+    ZF_CROP_TEN = 2     /* ten views: 4 corners + centre, each also mirrored (ZF 5.1) */
+} zf_crop;
+
+typedef struct zf_loader_options {
+    int batch;         /* images per batch (ten-crop batches hold 10x as many inputs) */
+    int height, width; /* the net's input; crops are taken from the padded dataset image */
+    int pad;           /* the source is padded by this many mean-valued pixels per side */
+    zf_crop crop;
+    int flip;          /* ZF_CROP_RANDOM: mirror half of the images */
+    int shuffle;       /* a seeded permutation per epoch */
+    int drop_last;     /* skip a last partial batch */
+    float scale;       /* input = (pixel - mean) * scale */
+    const float *mean; /* (c, h, w) of the dataset in pixel units, or NULL (zero) */
+    uint64_t seed;
+    int threads;     /* decoding threads (default 2); they prefetch ahead of the consumer */
+    int stop_on_bad; /* a file that fails to decode stops the loader instead of being replaced */
+} zf_loader_options;
+
+typedef struct zf_loader zf_loader;
+
+zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader_options *o,
+                           zf_error *err);
+void zf_loader_free(zf_loader *l);
+int zf_loader_batches(const zf_loader *l); /* per epoch */
+/* Start (or restart) an epoch at batch `first` (resume); what each image gets (order, crop,
+ * mirror) depends only on the seed, the epoch and its position. */
+void zf_loader_start(zf_loader *l, int epoch, int first);
+/* The next batch: x (n * views, c, height, width) and labels (n); n = 0 at the end of the
+ * epoch. Pointers stay valid until the next call. */
+zf_status zf_loader_next(zf_loader *l, const float **x, const int64_t **labels, int *n,
+                         zf_error *err);
+double zf_loader_wait_seconds(const zf_loader *l); /* consumer time spent waiting, total */
+/* Files that failed to decode and were replaced (reported once each). */
+int zf_loader_num_bad(const zf_loader *l);
+const char *zf_loader_bad(const zf_loader *l, int i);
+
+/* Per-pixel mean over the set (c, h, w), in pixel units, from up to `limit` images (0: all;
+ * a seeded even spread otherwise). */
+zf_status zf_dataset_mean(const zf_dataset *d, int limit, int threads, float *mean, zf_error *err);
+/* ZF section 3: every conv filter whose RMS exceeds `radius` is rescaled to it; returns how
+ * many were. */
+int zf_net_renormalize_filters(zf_net *net, double radius);
+/* Reseed the net's dropout stream (training runs reseed per step for exact resumes). */
+void zf_net_reseed(zf_net *net, uint64_t seed);
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
 
@@ -276,9 +416,21 @@ const uint8_t *zf_dataset_image(const zf_dataset *d, int i, int *label);
  * `extra` adds more metadata (key, value pairs, NULL-terminated; may be NULL). */
 zf_status zf_checkpoint_save(const zf_net *net, const char *path, const char *const *extra,
                              zf_error *err);
+/* What a checkpoint can carry beyond the parameters. */
+typedef struct zf_checkpoint_data {
+    const char *const *meta; /* key, value pairs, NULL-terminated; may be NULL */
+    const float *mean;       /* the data's per-pixel mean, stored as "data.mean"; may be NULL */
+    zf_shape mean_shape;
+    int momentum; /* also store the SGD momentum as "momentum.<name>" (for resuming) */
+} zf_checkpoint_data;
+
+zf_status zf_checkpoint_write(const zf_net *net, const char *path, const zf_checkpoint_data *d,
+                              zf_error *err);
 /* Load parameters; names, shapes, dtypes and sizes are checked against the model, and every
  * mismatch is named in the message. */
 zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err);
+/* Parameters and the momentum written with .momentum = 1. */
+zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,18 +1,11 @@
 /* IDX files (MNIST, Fashion-MNIST): a 4-byte magic (0, 0, type 0x08 = unsigned byte, rank),
  * big-endian 32-bit dimensions, then the data. Read through zlib, so gzipped and raw files
  * both work; every size is checked against the header and the other file. */
-#include "../internal.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <string.h>
 #include <zlib.h>
-
-struct zf_dataset {
-    int n, classes;
-    zf_shape shape;
-    uint8_t *pixels; /* (n, c, h, w) */
-    uint8_t *labels; /* (n) */
-};
 
 /* Read an IDX file of unsigned bytes with the given rank into a new buffer. */
 static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **data,
@@ -74,41 +67,18 @@ zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *
         st = zf_fail(err, ZF_ERR_SHAPE, "%s holds %u labels but %s holds %u images", labels,
                      ldims[0], images, idims[0]);
     zf_dataset *d = NULL;
-    if (!st && !(d = calloc(1, sizeof *d))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = zf_dataset_alloc(&d, (int)idims[0], (zf_shape){1, (int)idims[1], (int)idims[2]}, 0,
+                              err);
     if (st) {
         free(px), free(lb);
         return st;
     }
-    d->n = (int)idims[0];
-    d->shape = (zf_shape){1, (int)idims[1], (int)idims[2]};
-    d->pixels = px, d->labels = lb;
-    for (int i = 0; i < d->n; i++)
-        if (lb[i] + 1 > d->classes) d->classes = lb[i] + 1;
+    d->pixels = px;
+    for (int i = 0; i < d->count; i++) d->labels[i] = lb[i];
+    free(lb);
+    zf_dataset_count_classes(d);
+    snprintf(d->desc, sizeof d->desc, "IDX %s", images);
     *out = d;
     return ZF_OK;
-}
-
-void zf_dataset_free(zf_dataset *d) {
-    if (!d) return;
-    free(d->pixels);
-    free(d->labels);
-    free(d);
-}
-
-int zf_dataset_count(const zf_dataset *d) {
-    return d->n;
-}
-
-zf_shape zf_dataset_shape(const zf_dataset *d) {
-    return d->shape;
-}
-
-int zf_dataset_classes(const zf_dataset *d) {
-    return d->classes;
-}
-
-const uint8_t *zf_dataset_image(const zf_dataset *d, int i, int *label) {
-    ZF_ASSERT(i >= 0 && i < d->n);
-    if (label) *label = d->labels[i];
-    return d->pixels + (size_t)i * d->shape.c * d->shape.h * d->shape.w;
 }

@@ -1,0 +1,73 @@
+/* Atomic file writes: a temporary file beside the target, fsync, rename, then fsync of the
+ * folder, so a reader sees either the old file or the whole new one, never a partial one. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err) {
+    *a = (zf_atomic){.fd = -1, .path = path};
+    if (!(a->tmp = malloc(strlen(path) + 16))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    sprintf(a->tmp, "%s.tmp.XXXXXX", path);
+    if ((a->fd = mkstemp(a->tmp)) < 0) {
+        zf_status st = zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        free(a->tmp);
+        a->tmp = NULL;
+        return st;
+    }
+    fchmod(a->fd, 0644);
+    return ZF_OK;
+}
+
+void zf_atomic_write(zf_atomic *a, const void *p, size_t n) {
+    const char *c = p;
+    while (n && !a->failed) {
+        ssize_t r = write(a->fd, c, n > (1u << 30) ? (1u << 30) : n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            a->failed = errno;
+            break;
+        }
+        c += r, n -= (size_t)r;
+    }
+}
+
+void zf_atomic_abort(zf_atomic *a) {
+    if (a->fd >= 0) close(a->fd);
+    if (a->tmp) unlink(a->tmp);
+    free(a->tmp);
+    a->tmp = NULL, a->fd = -1;
+}
+
+zf_status zf_atomic_commit(zf_atomic *a, zf_error *err) {
+    if (!a->failed && fsync(a->fd)) a->failed = errno;
+    if (close(a->fd) && !a->failed) a->failed = errno;
+    a->fd = -1;
+    if (!a->failed && rename(a->tmp, a->path)) a->failed = errno;
+    if (a->failed) {
+        int e = a->failed;
+        zf_atomic_abort(a);
+        return zf_fail(err, ZF_ERR_IO, "%s: write failed: %s", a->path, strerror(e));
+    }
+    char *dcopy = strdup(a->path); /* make the rename itself durable */
+    if (dcopy) {
+        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) fsync(dfd), close(dfd);
+        free(dcopy);
+    }
+    free(a->tmp);
+    a->tmp = NULL;
+    return ZF_OK;
+}
+
+zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err) {
+    zf_atomic a;
+    zf_status st = zf_atomic_begin(&a, path, err);
+    if (st) return st;
+    zf_atomic_write(&a, data, len);
+    return zf_atomic_commit(&a, err);
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""zfnet train / eval / predict end to end on a generated IDX dataset whose classes are
+learnable by design: class k is a bright 6x6 square at the k-th of 10 positions on a noisy
+28x28 background (position is the class, so training runs without mirroring).
+
+1. Three epochs reach >= 95% test accuracy; metrics, curves and checkpoints are written.
+2. Resume: a run killed (SIGKILL) in the middle of its second epoch and resumed with --resume
+   ends with bit-identical weights and the same metrics as an uninterrupted run.
+3. zfnet eval (centre and ten crops, an ensemble of two checkpoints, per-class accuracy and the
+   confusion matrix) agrees with PyTorch running the same model on the same crops.
+4. zfnet predict on PNG files gives PyTorch's top class and probability.
+
+Usage: train_runs.py ZFNET WORKDIR
+"""
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+import zftorch as zt  # noqa: E402
+
+zfnet, work = sys.argv[1], sys.argv[2]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+rng = np.random.default_rng(0)
+failures = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def make(n):
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    img = rng.integers(0, 90, (n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        y, x = 3 + 8 * (k // 4), 2 + 6 * (k % 4)
+        img[i, y:y + 6, x:x + 6] = 255
+    return img, labels
+
+
+def write_idx(path, arr):
+    head = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + b"".join(
+        struct.pack(">I", d) for d in arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(head + arr.tobytes())
+
+
+data = {}
+for split, n in (("train", 8000), ("test", 500)):
+    img, lab = make(n)
+    data[split] = (img, lab)
+    write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
+    write_idx(os.path.join(work, f"{split}-labels-idx1-ubyte.gz"), lab)
+TRAIN = os.path.join(work, "train-images-idx3-ubyte.gz")  # labels found by name
+TEST = os.path.join(work, "test-images-idx3-ubyte.gz") + "," + os.path.join(
+    work, "test-labels-idx1-ubyte.gz")  # labels named
+common = ["--train", TRAIN, "--test", TEST, "--no-flip", "--seed", "3", "--threads", "2"]
+
+
+def run(args, **kw):
+    r = subprocess.run([zfnet] + args, capture_output=True, text=True, **kw)
+    print("$ zfnet " + " ".join(args) + f"  -> {r.returncode}\n{r.stdout}{r.stderr}")
+    return r
+
+
+# 1. training works
+out1 = os.path.join(work, "run")
+r = run(["train", "--epochs", "3", "--lr-steps", "3", "--snapshot-epochs", "1,3", "-o", out1]
+        + common)
+m = re.search(r"^test accuracy: ([0-9.]+)%$", r.stdout, re.M)
+check(r.returncode == 0 and m and float(m.group(1)) >= 95.0, "3 epochs reach >= 95%")
+lines = [json.loads(l) for l in open(os.path.join(out1, "metrics.jsonl"))]
+check([l["epoch"] for l in lines] == [1, 2, 3], "metrics.jsonl has one line per epoch")
+for f in ("last", "best", "state", "epoch-1", "epoch-3"):
+    check(os.path.exists(os.path.join(out1, f + ".safetensors")), f"{f}.safetensors written")
+check(open(os.path.join(out1, "curves.svg")).read().startswith("<svg"), "curves.svg written")
+r = run(["train", "--epochs", "1", "-o", out1] + common)
+check(r.returncode != 0 and "--resume" in r.stderr, "an existing run is not overwritten")
+
+# 2. exact resume after SIGKILL mid-epoch
+ref, cut = os.path.join(work, "ref"), os.path.join(work, "cut")
+resume_args = ["--epochs", "3", "--batch", "32", "--lr-steps", "2"] + common
+r = run(["train", "-o", ref] + resume_args)
+check(r.returncode == 0, "uninterrupted run")
+p = subprocess.Popen([zfnet, "train", "-o", cut, "--state-every", "0.001"] + resume_args,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+state, killed_at = os.path.join(cut, "state.safetensors"), None
+deadline = time.time() + 300
+while time.time() < deadline and p.poll() is None:
+    try:
+        with open(state, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            meta = json.loads(f.read(n))["__metadata__"]
+        if int(meta["epoch_done"]) == 1 and int(meta["next_batch"]) >= 20:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            killed_at = (meta["epoch_done"], meta["next_batch"])
+    except (OSError, ValueError, KeyError):
+        pass
+    time.sleep(0.005)
+check(killed_at is not None, f"killed mid-epoch 2 (state after epoch {killed_at})")
+r = run(["train", "--resume", "-o", cut])
+check(r.returncode == 0 and "resuming" in r.stdout, "resumed")
+a, _ = zt.st_load(os.path.join(ref, "last.safetensors"))
+b, _ = zt.st_load(os.path.join(cut, "last.safetensors"))
+same = a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+check(same, "resumed run ends with bit-identical weights")
+la = [json.loads(l) for l in open(os.path.join(ref, "metrics.jsonl"))]
+lb = [json.loads(l) for l in open(os.path.join(cut, "metrics.jsonl"))]
+check([(l["epoch"], l["train_loss"], l["test_accuracy"]) for l in la]
+      == [(l["epoch"], l["train_loss"], l["test_accuracy"]) for l in lb],
+      "resumed run has the same metrics")
+
+# 3. eval against PyTorch
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def torch_probs(ckpt, images, ten):
+    t, meta = zt.st_load(ckpt)
+    _, mods = zt.build(meta["model"])
+    zt.load_weights(mods, t)
+    for _, _, m in mods:
+        m.eval()
+    mean, scale, pad = t["data.mean"], float(meta["input_scale"]), int(meta["crop_pad"])
+    x = (images[:, None].astype(np.float32) - mean[None]) * np.float32(scale)
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    H = 28
+    r = x.shape[2] - H
+    at = [(0, 0), (0, r), (r, 0), (r, r), (r // 2, r // 2)] if ten else [(r // 2, r // 2)]
+    views = []
+    for flip in ([False, True] if ten else [False]):
+        for oy, ox in at:
+            v = x[:, :, oy:oy + H, ox:ox + H]
+            views.append(v[..., ::-1] if flip else v)
+    with torch.no_grad():
+        return np.mean([zt.run(mods, torch.from_numpy(np.ascontiguousarray(v)))[0].numpy()
+                        for v in views], axis=0)
+
+
+timg, tlab = data["test"]
+e1, e3 = os.path.join(out1, "epoch-1.safetensors"), os.path.join(out1, "last.safetensors")
+conf = os.path.join(work, "confusion.csv")
+for args, ten, members in (([], False, [e3]), (["--ten-crop"], True, [e3]),
+                           (["--ten-crop", "--ensemble", e1], True, [e3, e1])):
+    r = run(["eval", "--weights", e3, "--data", TEST, "--per-class", "--confusion", conf] + args)
+    m = re.search(r"^top-1 error: ([0-9.]+)%  top-5 error: ([0-9.]+)%$", r.stdout, re.M)
+    probs = np.mean([torch_probs(c, timg, ten) for c in members], axis=0)
+    want1 = 100 * np.mean(probs.argmax(1) != tlab)
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    want5 = 100 * np.mean([tlab[i] not in top5[i] for i in range(len(tlab))])
+    what = f"eval {' '.join(args) or 'centre'}: top-1 / top-5 error vs PyTorch ({want1:.2f}, {want5:.2f})"
+    check(r.returncode == 0 and m and abs(float(m.group(1)) - want1) <= 0.2 + 1e-9
+          and abs(float(m.group(2)) - want5) <= 0.2 + 1e-9, what)
+    rows = [l.strip().split(",") for l in open(conf)][1:]
+    cm = np.array([[int(v) for v in row[1:]] for row in rows])
+    want_cm = np.zeros((10, 10), int)
+    for t_, p_ in zip(tlab, probs.argmax(1)):
+        want_cm[t_, p_] += 1
+    check(cm.sum() == len(tlab) and np.abs(cm - want_cm).sum() <= 2, "confusion matrix")
+
+# 4. predict on PNG files
+from PIL import Image  # noqa: E402
+
+files = []
+for i in range(3):
+    f = os.path.join(work, f"test{i}.png")
+    Image.fromarray(timg[i]).save(f)
+    files.append(f)
+r = run(["predict", "--weights", e3] + files + [os.path.join(work, "missing.png")])
+probs = torch_probs(e3, timg[:3], False)
+check(r.returncode == 1 and "missing.png" in r.stderr, "predict reports an unreadable file")
+for i, f in enumerate(files):
+    m = re.search(re.escape(f) + r":  class (\d+) ([0-9.]+)", r.stdout)
+    check(m and int(m.group(1)) == probs[i].argmax()
+          and abs(float(m.group(2)) - probs[i].max()) < 1e-3, f"predict {os.path.basename(f)}")
+
+print("FAILED: " + "; ".join(failures) if failures else "PASSED")
+sys.exit(1 if failures else 0)
