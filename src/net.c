@@ -34,6 +34,7 @@ struct zf_net {
     int forward_upto; /* last layer computed for the current input, -1: none */
     zf_mode mode;
     int input_grad; /* index into sig holding the last downward result, -1: none */
+    int signal_at, signal_buf; /* the last downward pass ended at this layer's input, in sig[] */
     zf_rng rng;
     int lrn_true_gradient;
     int no_input_grad;
@@ -89,7 +90,7 @@ zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_option
     zf_net *net = calloc(1, sizeof *net);
     if (!net) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     net->forward_upto = -1;
-    net->input_grad = -1;
+    net->input_grad = -1, net->signal_at = -1;
     net->be = o.backend == ZF_BACKEND_REF ? zf_backend_ref() : zf_backend_dnnl();
     if (net->be->ctx_create && !(net->be_ctx = net->be->ctx_create())) {
         const char *name = net->be->name;
@@ -449,7 +450,7 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     net->probs = (float *)p, p += align64(sizeof(float) * (size_t)n * classes);
     net->reserved = n;
     net->forward_upto = -1;
-    net->input_grad = -1;
+    net->input_grad = -1, net->signal_at = -1;
     net->have_labels = 0;
     return ZF_OK;
 }
@@ -465,7 +466,7 @@ zf_status zf_net_set_input(zf_net *net, const float *x, int n, zf_error *err) {
     zf_shape s = net->model->input;
     net->be->from_nchw(net->input, x, n, s.c, s.h, s.w);
     net->forward_upto = -1;
-    net->input_grad = -1;
+    net->input_grad = -1, net->signal_at = -1;
     net->have_labels = 0;
     return ZF_OK;
 }
@@ -511,7 +512,7 @@ zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err) {
         if (net->profiling) net->times[2 * i] += now() - t0;
     }
     net->forward_upto = upto;
-    net->input_grad = -1;
+    net->input_grad = -1, net->signal_at = -1;
     return ZF_OK;
 }
 
@@ -542,11 +543,12 @@ zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err) {
 }
 
 /* Layers from..0 with `rule`, starting from the signal in sig[cur]. */
-static void run_down(zf_net *net, int from, zf_rule rule, int cur) {
+/* Layers from..to (to >= 0) backwards; the signal ends at the input of layer `to`. */
+static void run_down(zf_net *net, int from, int to, zf_rule rule, int cur) {
     use_threads(net);
     layer_ctx c = make_ctx(net);
     if (rule != ZF_RULE_GRADIENT) c.grads = NULL;
-    for (int i = from; i >= 0; i--) {
+    for (int i = from; i >= to; i--) {
         layer *l = &net->layers[i];
         double t0 = net->profiling ? now() : 0;
         float *dx = i == 0 && net->no_input_grad ? NULL : net->sig[1 - cur];
@@ -554,7 +556,8 @@ static void run_down(zf_net *net, int from, zf_rule rule, int cur) {
         if (net->profiling) net->times[2 * i + 1] += now() - t0;
         cur = 1 - cur;
     }
-    net->input_grad = net->no_input_grad ? -1 : cur;
+    net->signal_at = to, net->signal_buf = cur;
+    net->input_grad = to > 0 || net->no_input_grad ? -1 : cur;
 }
 
 zf_status zf_net_backward(zf_net *net, zf_error *err) {
@@ -572,7 +575,7 @@ zf_status zf_net_backward(zf_net *net, zf_error *err) {
     }
     net->be->from_nchw(net->sig[0], g, n, classes, 1, 1);
     if (net->nlayers >= 2)
-        run_down(net, net->nlayers - 2, ZF_RULE_GRADIENT, 0);
+        run_down(net, net->nlayers - 2, 0, ZF_RULE_GRADIENT, 0);
     else
         net->input_grad = 0;
     return ZF_OK;
@@ -580,14 +583,29 @@ zf_status zf_net_backward(zf_net *net, zf_error *err) {
 
 zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *signal,
                              zf_error *err) {
-    if (from < 0 || from >= net->nlayers)
-        return zf_fail(err, ZF_ERR_ARG, "no layer %d (the net has %d)", from, net->nlayers);
+    return zf_net_signal_down_to(net, from, 0, rule, signal, err);
+}
+
+zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, const float *signal,
+                                zf_error *err) {
+    if (from < 0 || from >= net->nlayers || to < 0 || to > from)
+        return zf_fail(err, ZF_ERR_ARG, "no layers %d..%d (the net has %d)", from, to,
+                       net->nlayers);
     if (net->forward_upto < from)
         return zf_fail(err, ZF_ERR_STATE, "signal from layer '%s' before a forward pass reached it",
                        net->layers[from].def->name);
     zf_shape s = net->layers[from].out;
     net->be->from_nchw(net->sig[0], signal, net->n, s.c, s.h, s.w);
-    run_down(net, from, rule, 0);
+    run_down(net, from, to, rule, 0);
+    return ZF_OK;
+}
+
+zf_status zf_net_read_signal(const zf_net *net, float *dst, zf_error *err) {
+    if (net->signal_at < 0) return zf_fail(err, ZF_ERR_STATE, "no downward pass has been made");
+    if (net->signal_at == 0 && net->no_input_grad)
+        return zf_fail(err, ZF_ERR_STATE, "the input gradient is turned off");
+    zf_shape s = net->layers[net->signal_at].in;
+    net->be->to_nchw(dst, net->sig[net->signal_buf], net->n, s.c, s.h, s.w);
     return ZF_OK;
 }
 

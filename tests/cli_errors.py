@@ -101,6 +101,27 @@ expect_error("unknown command", ["frobnicate"], "unknown command 'frobnicate'")
 expect_error("output folder missing", fwd[:7] + ["--output", P("nodir/y.safetensors")],
              "cannot create")
 
+# datasets, training, evaluation
+expect_error("missing dataset", ["train", "--train", P("none.gz"), "-o", P("r1")],
+             f"{P('none.gz')}: No such file or directory")
+expect_error("not a dataset", ["data", P("w.safetensors")],
+             f"{P('w.safetensors')}: not a dataset zfnet reads")
+open(P("imgs.gz"), "wb").write(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]))
+expect_error("IDX labels not found", ["data", P("imgs.gz")], "name them: IMAGES,LABELS")
+expect_error("bad learning rate", ["train", "--lr", "-1"], "--lr: -1 is out of range")
+expect_error("bad init", ["train", "--init", "magic"], "--init: 'magic'")
+os.makedirs(P("empty"), exist_ok=True)
+expect_error("nothing to resume", ["train", "--resume", "-o", P("empty")], "nothing to resume")
+os.makedirs(P("fake"), exist_ok=True)
+open(P("fake/state.safetensors"), "wb").write(data)
+expect_error("not a training state", ["train", "--resume", "-o", P("fake")],
+             "not a zfnet training state")
+expect_error("eval without weights", ["eval"], "--weights is required")
+expect_error("eval on weights without data settings", ["eval", "--weights", P("w.safetensors")],
+             "no data.mean")
+expect_error("pack a missing folder", ["pack", P("nofolder"), "-o", P("s.zfs")],
+             "cannot read the folder", P("s.zfs"))
+
 if failures:
     print(f"{len(failures)} FAILED: {', '.join(failures)}")
     sys.exit(1)

@@ -110,3 +110,44 @@ int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_o
     zf_model_free(m);
     return st ? cli_error("%s", err.msg) : 0;
 }
+
+/* "[2,3,224,224]"; a first dimension <= 0 is written as N (any batch) */
+void cli_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && len < cap; d++) {
+        if (d == 0 && shape[0] <= 0)
+            len += (size_t)snprintf(buf + len, cap - len, "N");
+        else
+            len +=
+                (size_t)snprintf(buf + len, cap - len, "%s%lld", d ? "," : "", (long long)shape[d]);
+    }
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+/* Find an F32 tensor of X with the given trailing shape (dims[0] = batch, any). */
+const zf_st_tensor *cli_need_tensor(const zf_st_file *f, const char *name, int ndim,
+                                    const int64_t *want, int *ok) {
+    const zf_st_tensor *t = zf_st_find(f, name);
+    char got[128], exp[128];
+    *ok = 0;
+    if (!t) {
+        cli_error("%s: no tensor '%s'", zf_st_path(f), name);
+        return NULL;
+    }
+    if (t->dtype != ZF_DTYPE_F32) {
+        cli_error("%s: tensor '%s' is %s, expected F32", zf_st_path(f), name,
+                  zf_dtype_name(t->dtype));
+        return NULL;
+    }
+    int same = t->ndim == ndim && t->shape[0] >= 1;
+    for (int d = 1; same && d < ndim; d++) same = t->shape[d] == want[d];
+    if (want[0] > 0 && same) same = t->shape[0] == want[0];
+    if (!same) {
+        cli_shape_text(got, sizeof got, t->ndim, t->shape);
+        cli_shape_text(exp, sizeof exp, ndim, want);
+        cli_error("%s: tensor '%s' has shape %s, expected %s", zf_st_path(f), name, got, exp);
+        return NULL;
+    }
+    *ok = 1;
+    return t;
+}

@@ -23,6 +23,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_deconv(int argc, char **argv);
+int cmd_top9(int argc, char **argv);
+int cmd_filters(int argc, char **argv);
+int cmd_evolution(int argc, char **argv);
 
 /* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,6 +45,11 @@ int cli_model_option(int ch, const char *arg, zf_model_overrides *ov);
  * and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
                  zf_net **out);
+/* "[2,3,224,224]"; a first dimension <= 0 is written as N (any batch) */
+void cli_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape);
+/* An F32 tensor of f with the given shape (want[0] <= 0: any batch); prints why not. */
+const zf_st_tensor *cli_need_tensor(const zf_st_file *f, const char *name, int ndim,
+                                    const int64_t *want, int *ok);
 /* "dnnl" or "ref" */
 int cli_parse_backend(const char *s, zf_backend_kind *out);
 

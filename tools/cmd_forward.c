@@ -39,47 +39,6 @@ static float *keep(fwd_state *s, size_t count) {
     return p;
 }
 
-/* "[2,3,224,224]"; a first dimension <= 0 is written as N (any batch) */
-static void shape_text(char *buf, size_t cap, int ndim, const int64_t *shape) {
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < ndim && len < cap; d++) {
-        if (d == 0 && shape[0] <= 0)
-            len += (size_t)snprintf(buf + len, cap - len, "N");
-        else
-            len +=
-                (size_t)snprintf(buf + len, cap - len, "%s%lld", d ? "," : "", (long long)shape[d]);
-    }
-    if (len < cap) snprintf(buf + len, cap - len, "]");
-}
-
-/* Find an F32 tensor of X with the given trailing shape (dims[0] = batch, any). */
-static const zf_st_tensor *need_tensor(const zf_st_file *f, const char *name, int ndim,
-                                       const int64_t *want, int *ok) {
-    const zf_st_tensor *t = zf_st_find(f, name);
-    char got[128], exp[128];
-    *ok = 0;
-    if (!t) {
-        cli_error("%s: no tensor '%s'", zf_st_path(f), name);
-        return NULL;
-    }
-    if (t->dtype != ZF_DTYPE_F32) {
-        cli_error("%s: tensor '%s' is %s, expected F32", zf_st_path(f), name,
-                  zf_dtype_name(t->dtype));
-        return NULL;
-    }
-    int same = t->ndim == ndim && t->shape[0] >= 1;
-    for (int d = 1; same && d < ndim; d++) same = t->shape[d] == want[d];
-    if (want[0] > 0 && same) same = t->shape[0] == want[0];
-    if (!same) {
-        shape_text(got, sizeof got, t->ndim, t->shape);
-        shape_text(exp, sizeof exp, ndim, want);
-        cli_error("%s: tensor '%s' has shape %s, expected %s", zf_st_path(f), name, got, exp);
-        return NULL;
-    }
-    *ok = 1;
-    return t;
-}
-
 /* dims of layer i's output as written: (n, c, h, w), or (n, c) from the first fc on */
 static int out_dims(const zf_net *net, int layer, int n, int64_t *dims) {
     int flat = 0;
@@ -110,7 +69,7 @@ static int run(fwd_state *s, const char *model, const char *weights, const char 
     zf_shape is = zf_net_input_shape(net);
     int64_t want[4] = {0, is.c, is.h, is.w};
     int ok;
-    const zf_st_tensor *x = need_tensor(s->in, "input", 4, want, &ok);
+    const zf_st_tensor *x = cli_need_tensor(s->in, "input", 4, want, &ok);
     if (!ok) return 1;
     int n = (int)x->shape[0];
     if (x->shape[0] > 1 << 20)
@@ -153,7 +112,7 @@ static int run(fwd_state *s, const char *model, const char *weights, const char 
         }
         int64_t d[4];
         int nd = out_dims(net, proj, n, d);
-        sig = need_tensor(s->in, "signal", nd, d, &ok);
+        sig = cli_need_tensor(s->in, "signal", nd, d, &ok);
         if (!ok) {
             free(chosen);
             return 1;

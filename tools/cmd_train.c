@@ -1,4 +1,5 @@
 /* zfnet train and zfnet demo: the training run of trainer.c behind two front doors. */
+#include "topk.h"
 #include "trainer.h"
 
 #include <getopt.h>
@@ -87,12 +88,17 @@ static const char demo_help[] =
     "DIR (zfnet-demo). Run again, it continues an interrupted run, or only re-evaluates a\n"
     "finished one; --overwrite trains from scratch.\n\n"
     "demo recipe: 30 epochs, batch 128, lr 0.02 (/10 after epochs 20 and 26), momentum 0.9,\n"
-    "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1.\n\n";
+    "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1; snapshots at\n"
+    "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it writes the layer-1 filters\n"
+    "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"
+    "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution.\n\n";
 
 int cmd_demo(int argc, char **argv) {
     train_cfg c;
     train_defaults(&c);
     snprintf(c.out, sizeof c.out, "zfnet-demo");
+    const int snaps[] = {1, 2, 5, 10, 20, 30};
+    for (int k = 0; k < 6; k++) c.snap[c.nsnap++] = snaps[k];
     int resume = 0, overwrite = 0;
     int rc = parse("demo", argc, argv, &c, &resume, &overwrite, demo_help);
     if (rc >= 0) return rc;
@@ -100,5 +106,24 @@ int cmd_demo(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/state.safetensors", c.out);
     FILE *f = overwrite ? NULL : fopen(path, "rb");
     if (f) fclose(f);
-    return train_run(&c, f != NULL, overwrite, NULL);
+    double t0 = now_s();
+    if (train_run(&c, f != NULL, overwrite, NULL)) return 1;
+    /* what the paper looks at, for the model just trained */
+    const char *data = strcmp(c.test, "none") ? c.test : c.train;
+    char best[4200], dir[4200];
+    snprintf(best, sizeof best, "%s/best.safetensors", c.out);
+    if (!(f = fopen(best, "rb"))) snprintf(best, sizeof best, "%s/last.safetensors", c.out);
+    if (f) fclose(f);
+    printf("\n== layer-1 filters\n");
+    snprintf(dir, sizeof dir, "%s/filters", c.out);
+    if (filters_run(best, NULL, data, NULL, 64, c.threads, dir)) return 1;
+    printf("\n== top-9 activations of 8 random maps per conv layer\n");
+    snprintf(dir, sizeof dir, "%s/top9", c.out);
+    if (top9_run(best, data, "all-conv", NULL, 8, c.seed, 9, 64, c.threads, dir)) return 1;
+    printf("\n== feature evolution over the snapshots\n");
+    snprintf(dir, sizeof dir, "%s/evolution", c.out);
+    if (evolution_run(c.out, NULL, data, "all-conv", NULL, 8, c.seed, c.threads, dir)) return 1;
+    printf("\ndemo finished in %.0f s; see %s/ (curves.svg, filters/, top9/, evolution/)\n",
+           now_s() - t0, c.out);
+    return 0;
 }

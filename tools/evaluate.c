@@ -136,6 +136,11 @@ void eval_score(const float *acc, const zf_dataset *d, int classes, double *top1
 }
 
 int open_trained(const char *weights, int threads, zf_net **net, data_prep *prep) {
+    return open_checkpoint(weights, threads, net, prep, 1);
+}
+
+int open_checkpoint(const char *weights, int threads, zf_net **net, data_prep *prep,
+                    int need_prep) {
     zf_error err;
     zf_st_file *f;
     *net = NULL;
@@ -153,7 +158,7 @@ int open_trained(const char *weights, int threads, zf_net **net, data_prep *prep
     zf_model_free(m);
     if (!rc && zf_checkpoint_load(*net, weights, &err)) rc = cli_error("%s", err.msg);
     if (!rc) rc = data_prep_from_checkpoint(weights, prep);
-    if (!rc && !prep->mean)
+    if (!rc && !prep->mean && need_prep)
         rc = cli_error("%s: no data.mean (weights from 'zfnet init'? evaluate checkpoints "
                        "written by 'zfnet train')",
                        weights);

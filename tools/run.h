@@ -24,6 +24,8 @@ char *data_prep_names_json(const data_prep *p);
 /* The net a checkpoint written by train describes (its model text), with its weights and
  * data preparation. */
 int open_trained(const char *weights, int threads, zf_net **net, data_prep *prep);
+/* The same; need_prep = 0 also takes weights without data settings (zfnet init's). */
+int open_checkpoint(const char *weights, int threads, zf_net **net, data_prep *prep, int need_prep);
 
 /* Softmax of the net over d (one view, or the ten crops averaged), added into acc (count x
  * classes). */

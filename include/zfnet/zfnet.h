@@ -179,6 +179,12 @@ zf_status zf_net_backward(zf_net *net, zf_error *err);
 zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *signal,
                              zf_error *err);
 zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err);
+/* The same through layers from..to only (to <= from); zf_net_read_signal then gives the signal
+ * at layer `to`'s input (layer to-1's output shape): e.g. a class score's gradient with
+ * respect to a conv layer's output, for Grad-CAM. */
+zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, const float *signal,
+                                zf_error *err);
+zf_status zf_net_read_signal(const zf_net *net, float *dst, zf_error *err);
 /* LRN in the DECONVNET/GUIDED rules: identity (default, ZF) or its true gradient. */
 void zf_net_set_lrn_true_gradient(zf_net *net, int on);
 /* Training memory plan (call before zf_net_reserve): a ReLU right after a conv or fc layer

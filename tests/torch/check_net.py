@@ -118,26 +118,23 @@ def main():
     for name, g in zt.param_grads(mods).items():
         check(f"grad.{name}", ours[f"grad.{name}"], g, a.tol_grad)
 
+    names = [n for n, _, _ in mods]
+    kinds = {n: k for n, k, _ in mods}
     for layer in [s for s in a.project.split(",") if s]:
+        with torch.no_grad():
+            act, _ = zt.run(mods, torch.from_numpy(x), upto=layer)
+        act = act.numpy()
+        # the strongest feature map (or unit) per image, everything else zeroed
+        sig = np.zeros_like(act)
+        for i in range(a.batch):
+            k = int(act[i].reshape(act.shape[1], -1).max(1).argmax()) if act.ndim == 4 \
+                else int(act[i].argmax())
+            sig[i, k] = act[i, k]
+        ppath = os.path.join(a.workdir, "p.safetensors")
         for rule in ("deconvnet", "guided", "gradient"):
-            with torch.no_grad():
-                act, _ = zt.run(mods, torch.from_numpy(x), upto=layer)
-            act = act.numpy()
-            # keep, per image, the strongest feature map (or unit), zero everything else
-            sig = np.zeros_like(act)
-            for i in range(a.batch):
-                if act.ndim == 4:
-                    k = int(act[i].reshape(act.shape[1], -1).max(1).argmax())
-                    sig[i, k] = act[i, k]
-                else:
-                    k = int(act[i].argmax())
-                    sig[i, k] = act[i, k]
-            spath = os.path.join(a.workdir, "s.safetensors")
-            ppath = os.path.join(a.workdir, "p.safetensors")
-            zt.st_save(spath, {"input": x, "signal": sig})
-            subprocess.run([a.zfnet, "forward", "--model", a.model, "--weights", wpath, "--input",
-                            spath, "--output", ppath, "--layers", layer, "--project", layer,
-                            "--rule", rule] + over, check=True)
+            subprocess.run([a.zfnet, "deconv", "--weights", wpath, "--input", xpath, "--layer",
+                            layer, "--strongest", "--rule", rule, "--raw", ppath],
+                           check=True, stdout=subprocess.DEVNULL)
             proj = zt.st_load(ppath)[0]["projection"]
             handles = zt.add_rule_hooks(mods, rule)
             xt = torch.from_numpy(x).requires_grad_(True)
@@ -145,11 +142,48 @@ def main():
             y.backward(torch.from_numpy(sig))
             for h in handles:
                 h.remove()
-            check(f"projection {rule} {layer}", proj, xt.grad.numpy(), a.tol_out)
+            check(f"deconv {rule} {layer}", proj, xt.grad.numpy(), a.tol_out)
             if rule == "deconvnet":
                 manual = manual_deconvnet(mods, torch.from_numpy(x), layer, torch.from_numpy(sig))
-                check(f"projection {rule} {layer} (manual)", proj, manual.detach().numpy(),
+                check(f"deconv {rule} {layer} (manual)", proj, manual.detach().numpy(),
                       a.tol_out)
+        if act.ndim == 4:  # one chosen map, and one single activation, by the DeconvNet rule
+            k = act.shape[1] // 2
+            uy, ux = act.shape[2] // 2, act.shape[3] // 2
+            for sel, keep in ((["--map", str(k)], lambda s_: s_.__setitem__(
+                    (slice(None), k), act[:, k])),
+                              (["--unit", f"{k},{uy},{ux}"], lambda s_: s_.__setitem__(
+                                  (slice(None), k, uy, ux), act[:, k, uy, ux]))):
+                one = np.zeros_like(act)
+                keep(one)
+                subprocess.run([a.zfnet, "deconv", "--weights", wpath, "--input", xpath,
+                                "--layer", layer, "--rule", "deconvnet", "--raw", ppath] + sel,
+                               check=True, stdout=subprocess.DEVNULL)
+                proj = zt.st_load(ppath)[0]["projection"]
+                manual = manual_deconvnet(mods, torch.from_numpy(x), layer, torch.from_numpy(one))
+                check(f"deconv {sel[0][2:]} {layer}", proj, manual.detach().numpy(), a.tol_out)
+        score = names[-2] if kinds[names[-1]] == "softmax" else names[-1]
+        if act.ndim == 4 and names.index(layer) < names.index(score):
+            # Grad-CAM: A after the ReLU when one follows, class = the prediction
+            at = layer
+            nxt = names[names.index(layer) + 1]
+            if kinds[nxt] == "relu":
+                at = nxt
+            subprocess.run([a.zfnet, "deconv", "--weights", wpath, "--input", xpath, "--layer",
+                            layer, "--rule", "gradcam", "--raw", ppath],
+                           check=True, stdout=subprocess.DEVNULL)
+            cam = zt.st_load(ppath)[0]["gradcam"]
+            xt = torch.from_numpy(x)
+            _, outs = zt.run(mods, xt, keep=True)
+            A = outs[at]
+            logits = outs[score]
+            cls = logits.argmax(1)
+            grad, = torch.autograd.grad(logits.gather(1, cls[:, None]).sum(), A)
+            w = grad.mean((2, 3), keepdim=True)
+            want = torch.relu((w * A).sum(1, keepdim=True))
+            want = torch.nn.functional.interpolate(want, size=x.shape[2:], mode="bilinear",
+                                                   align_corners=False)
+            check(f"gradcam {at}", cam, want.detach().numpy(), a.tol_out)
 
     if failures:
         print(f"{len(failures)} checks FAILED for {a.model}: {', '.join(failures)}")
