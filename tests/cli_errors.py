@@ -122,6 +122,30 @@ expect_error("eval on weights without data settings", ["eval", "--weights", P("w
 expect_error("pack a missing folder", ["pack", P("nofolder"), "-o", P("s.zfs")],
              "cannot read the folder", P("s.zfs"))
 
+# visualisation commands
+expect_error("deconv: unknown layer", ["deconv", "--weights", P("w.safetensors"), "--layer",
+                                       "conv9", "--input", P("x.safetensors")], "no layer 'conv9'")
+expect_error("deconv: map out of range", ["deconv", "--weights", P("w.safetensors"), "--layer",
+                                          "conv1", "--map", "32", "--input", P("x.safetensors")],
+             "layer 'conv1' has 32 maps")
+expect_error("deconv: unit out of range", ["deconv", "--weights", P("w.safetensors"), "--layer",
+                                           "conv1", "--unit", "0,40,0", "--input",
+                                           P("x.safetensors")], "--unit: layer 'conv1' is 28x28")
+expect_error("deconv: bad rule", ["deconv", "--weights", P("w.safetensors"), "--layer", "conv1",
+                                  "--rule", "magic", "--input", P("x.safetensors")],
+             "--rule: 'magic'")
+expect_error("deconv: unreadable image", ["deconv", "--weights", P("w.safetensors"), "--layer",
+                                          "conv1", "--input", P("typo.cfg"), "-o", P("dc")],
+             f"{P('typo.cfg')}: not a JPEG or PNG image")
+expect_error("deconv: input of the wrong size", ["deconv", "--weights", P("w.safetensors"),
+                                                 "--layer", "conv1", "--input",
+                                                 P("big.safetensors")], "has shape")
+expect_error("top9: no data settings", ["top9", "--weights", P("w.safetensors")], "no data.mean")
+expect_error("filters: not a conv layer", ["filters", "--weights", P("w.safetensors"), "--layer",
+                                           "fc6"], "fc6: not a conv layer")
+expect_error("evolution: no snapshots", ["evolution", "--run", P("empty")],
+             "no epoch-N.safetensors snapshots")
+
 if failures:
     print(f"{len(failures)} FAILED: {', '.join(failures)}")
     sys.exit(1)
