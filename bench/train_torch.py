@@ -10,7 +10,7 @@ subtraction, random mirroring), same initialisation (He normal, zero biases), sa
 and schedule (learning rate / 10 after each of --lr-steps epochs). Evaluated on the centre
 view after every epoch. Prints one line per epoch and a JSON summary (--json FILE).
 
-Usage: bench/train_torch.py [--epochs 30] [--lr 0.02] [--lr-steps 20,26] [--threads 2]
+Usage: bench/train_torch.py [--epochs 30] [--lr 0.05] [--lr-steps 20,26] [--threads 2]
 """
 import argparse
 import gzip
@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(HERE, "..", "models", "zfnet-mini.cfg"))
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--lr-steps", default="20,26")
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--weight-decay", type=float, default=5e-4)

@@ -25,25 +25,17 @@ from PIL import Image
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "torch"))
+import testlib as tl  # noqa: E402
 import zftorch as zt  # noqa: E402
 
 zfnet, work = sys.argv[1], sys.argv[2]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
+check = tl.check
 
 
 def run(args):
-    r = subprocess.run([zfnet] + args, capture_output=True, text=True)
-    print("$ zfnet " + " ".join(args) + f"  -> {r.returncode}\n{r.stdout}{r.stderr}")
-    return r
+    return tl.run(zfnet, args)
 
 
 root = os.path.join(work, "folder")
@@ -176,5 +168,4 @@ for hundred in (False, True):
     check(r.returncode == 1 and "short.bin: not a CIFAR binary batch" in r.stderr,
           f"{kind}: a malformed batch is refused")
 
-print("FAILED: " + "; ".join(failures) if failures else "PASSED")
-sys.exit(1 if failures else 0)
+tl.finish()

@@ -12,7 +12,6 @@ learnable by design: class k is a bright 6x6 square at the k-th of 10 positions 
 
 Usage: train_runs.py ZFNET WORKDIR
 """
-import gzip
 import json
 import os
 import re
@@ -26,54 +25,31 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+import testlib as tl  # noqa: E402
 import zftorch as zt  # noqa: E402
+
+check = tl.check
 
 zfnet, work = sys.argv[1], sys.argv[2]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 rng = np.random.default_rng(0)
-failures = []
 
 
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
-
-
-def make(n):
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    img = rng.integers(0, 90, (n, 28, 28)).astype(np.uint8)
-    for i, k in enumerate(labels):
-        y, x = 3 + 8 * (k // 4), 2 + 6 * (k % 4)
-        img[i, y:y + 6, x:x + 6] = 255
-    return img, labels
-
-
-def write_idx(path, arr):
-    head = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + b"".join(
-        struct.pack(">I", d) for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(head + arr.tobytes())
+def run(args, **kw):
+    return tl.run(zfnet, args)
 
 
 data = {}
 for split, n in (("train", 8000), ("test", 500)):
-    img, lab = make(n)
+    img, lab = tl.squares(rng, n)
     data[split] = (img, lab)
-    write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
-    write_idx(os.path.join(work, f"{split}-labels-idx1-ubyte.gz"), lab)
+    tl.write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
+    tl.write_idx(os.path.join(work, f"{split}-labels-idx1-ubyte.gz"), lab)
 TRAIN = os.path.join(work, "train-images-idx3-ubyte.gz")  # labels found by name
 TEST = os.path.join(work, "test-images-idx3-ubyte.gz") + "," + os.path.join(
     work, "test-labels-idx1-ubyte.gz")  # labels named
 common = ["--train", TRAIN, "--test", TEST, "--no-flip", "--seed", "3", "--threads", "2"]
-
-
-def run(args, **kw):
-    r = subprocess.run([zfnet] + args, capture_output=True, text=True, **kw)
-    print("$ zfnet " + " ".join(args) + f"  -> {r.returncode}\n{r.stdout}{r.stderr}")
-    return r
 
 
 # 1. training works
@@ -89,6 +65,28 @@ for f in ("last", "best", "state", "epoch-1", "epoch-3"):
 check(open(os.path.join(out1, "curves.svg")).read().startswith("<svg"), "curves.svg written")
 r = run(["train", "--epochs", "1", "-o", out1] + common)
 check(r.returncode != 0 and "--resume" in r.stderr, "an existing run is not overwritten")
+
+# the paper's plateau schedule and filter renormalisation
+out_p = os.path.join(work, "plateau")
+r = run(["train", "--epochs", "4", "--lr", "0.02", "--lr-plateau", "--patience", "1",
+         "--renorm", "0.1", "--batch", "64", "-o", out_p] + common)
+lines = [json.loads(l) for l in open(os.path.join(out_p, "metrics.jsonl"))] if r.returncode == 0 else []
+lr, best, want = 0.02, -1.0, []
+for l in lines:  # /10 after every epoch that does not improve on the best (patience 1)
+    want.append(lr)
+    if l["test_accuracy"] > best + 1e-4:
+        best = l["test_accuracy"]
+    else:
+        lr /= 10
+check(len(lines) == 4 and all(abs(l["lr"] - w) <= 1e-9 * w for l, w in zip(lines, want)),
+      f"--lr-plateau: learning rates {[l['lr'] for l in lines]} follow the test accuracy")
+t, _ = zt.st_load(os.path.join(out_p, "last.safetensors"))
+rms = max(float(np.sqrt((t[k].reshape(t[k].shape[0], -1) ** 2).mean(1)).max())
+          for k in t if k.endswith(".weight") and t[k].ndim == 4)
+check(lines and lines[-1]["renorm_fired"] > 0 and rms <= 0.1 * (1 + 1e-5)
+      and "renorm fired" in r.stdout,
+      f"--renorm 0.1: fired {lines[-1]['renorm_fired'] if lines else 0} times, largest conv filter "
+      f"RMS {rms:.4f}")
 
 # 2. exact resume after SIGKILL mid-epoch
 ref, cut = os.path.join(work, "ref"), os.path.join(work, "cut")
@@ -161,17 +159,23 @@ for args, ten, members in (([], False, [e3]), (["--ten-crop"], True, [e3]),
     m = re.search(r"^top-1 error: ([0-9.]+)%  top-5 error: ([0-9.]+)%$", r.stdout, re.M)
     probs = np.mean([torch_probs(c, timg, ten) for c in members], axis=0)
     want1 = 100 * np.mean(probs.argmax(1) != tlab)
+    srt = -np.sort(-probs, axis=1)
+    # images whose ranking float rounding can flip (top-1 or 5th/6th within 1e-4) may differ
+    ties1 = int(np.sum(srt[:, 0] - srt[:, 1] < 1e-4))
+    ties5 = int(np.sum(srt[:, 4] - srt[:, 5] < 1e-4))
     top5 = np.argsort(-probs, axis=1)[:, :5]
     want5 = 100 * np.mean([tlab[i] not in top5[i] for i in range(len(tlab))])
-    what = f"eval {' '.join(args) or 'centre'}: top-1 / top-5 error vs PyTorch ({want1:.2f}, {want5:.2f})"
-    check(r.returncode == 0 and m and abs(float(m.group(1)) - want1) <= 0.2 + 1e-9
-          and abs(float(m.group(2)) - want5) <= 0.2 + 1e-9, what)
+    what = (f"eval {' '.join(args) or 'centre'}: top-1 / top-5 error vs PyTorch ({want1:.2f}, "
+            f"{want5:.2f}; {ties1} near-ties)")
+    n = len(tlab)
+    check(r.returncode == 0 and m and abs(float(m.group(1)) - want1) <= 100 * (ties1 + 0.5) / n
+          and abs(float(m.group(2)) - want5) <= 100 * (ties5 + 0.5) / n, what)
     rows = [l.strip().split(",") for l in open(conf)][1:]
     cm = np.array([[int(v) for v in row[1:]] for row in rows])
     want_cm = np.zeros((10, 10), int)
     for t_, p_ in zip(tlab, probs.argmax(1)):
         want_cm[t_, p_] += 1
-    check(cm.sum() == len(tlab) and np.abs(cm - want_cm).sum() <= 2, "confusion matrix")
+    check(cm.sum() == n and np.abs(cm - want_cm).sum() <= 2 * ties1, "confusion matrix")
 
 # 4. predict on PNG files
 from PIL import Image  # noqa: E402
@@ -189,5 +193,4 @@ for i, f in enumerate(files):
     check(m and int(m.group(1)) == probs[i].argmax()
           and abs(float(m.group(2)) - probs[i].max()) < 1e-3, f"predict {os.path.basename(f)}")
 
-print("FAILED: " + "; ".join(failures) if failures else "PASSED")
-sys.exit(1 if failures else 0)
+tl.finish()

@@ -15,12 +15,9 @@ class is the position of a bright square. Then:
 
 Usage: vis_check.py ZFNET WORKDIR
 """
-import gzip
 import json
 import os
 import shutil
-import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -28,6 +25,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+import testlib as tl  # noqa: E402
 import zftorch as zt  # noqa: E402
 
 zfnet, work = sys.argv[1], sys.argv[2]
@@ -35,42 +33,17 @@ shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 torch.set_num_threads(2)
 rng = np.random.default_rng(5)
-failures = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
+check = tl.check
 
 
 def run(args):
-    r = subprocess.run([zfnet] + args, capture_output=True, text=True)
-    print("$ zfnet " + " ".join(args) + f"  -> {r.returncode}\n{r.stdout[-2000:]}{r.stderr}")
-    return r
-
-
-def make(n):
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    img = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-    for i, k in enumerate(labels):
-        y, x = 3 + 8 * (k // 4), 2 + 6 * (k % 4)
-        img[i, y:y + 6, x:x + 6] = 255
-    return img, labels
-
-
-def write_idx(path, arr):
-    head = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + b"".join(
-        struct.pack(">I", d) for d in arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(head + arr.tobytes())
+    return tl.run(zfnet, args, tail=2000)
 
 
 for split, n in (("train", 3000), ("test", 300)):
-    img, lab = make(n)
-    write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
-    write_idx(os.path.join(work, f"{split}-labels-idx1-ubyte.gz"), lab)
+    img, lab = tl.squares(rng, n, background=60)
+    tl.write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
+    tl.write_idx(os.path.join(work, f"{split}-labels-idx1-ubyte.gz"), lab)
     if split == "test":
         test_img, test_lab = img, lab
 TEST = os.path.join(work, "test-images-idx3-ubyte.gz")
@@ -126,9 +99,12 @@ r = run(["deconv", "--weights", last, "--layer", "conv2", "--unit", f"{k},{y},{x
          os.path.join(work, "lone.safetensors"), "--raw", a])
 proj = np.abs(zt.st_load(a)[0]["projection"][0, 0])
 inside = proj[10:18, 13:21].sum() / proj.sum()  # the square and 1 px around it
-print("receptive field of the unit: 11x11 = 121 px; the square and its border: 64 px")
-check(r.returncode == 0 and inside >= 0.75,
-      f"deconv: the firing unit's projection lies on the pattern ({100 * inside:.1f}% within 1 px)")
+yy, xx = np.mgrid[0:28, 0:28]
+cy, cx = (proj * yy).sum() / proj.sum(), (proj * xx).sum() / proj.sum()
+# the unit's receptive field is 11x11 = 121 px: an even spread would put 64/121 = 53% there
+check(r.returncode == 0 and inside >= 0.65 and 10 <= cy <= 17 and 13 <= cx <= 20,
+      f"deconv: the firing unit's projection lies on the pattern ({100 * inside:.1f}% within "
+      f"1 px; centre of mass ({cy:.1f}, {cx:.1f}) inside the square rows 11-16, cols 14-19)")
 
 # top9 against PyTorch
 t9 = os.path.join(work, "top9")
@@ -230,5 +206,4 @@ for layer in ("conv2", "conv5"):
         ok = ok and entry["top_image"] == seq and entry["stable_from_epoch"] == stable
 check(ok, "evolution: each snapshot's top image = PyTorch's; stable-from epochs follow")
 
-print("FAILED: " + "; ".join(failures) if failures else "PASSED")
-sys.exit(1 if failures else 0)
+tl.finish()

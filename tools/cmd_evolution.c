@@ -18,10 +18,13 @@ static const char help[] =
     "last.safetensors when it is later), one pass over the dataset (default\n"
     "fashion-mnist:test) finds, for each chosen map, the strongest activation; it is projected\n"
     "to pixels (DeconvNet rule) and its receptive-field window kept. OUT (zfnet-evolution) gets\n"
-    "<layer>.png: one row per map, one column per epoch; and evolution.json with each map's top\n"
-    "image per epoch and the epoch after which it no longer changes. The summary prints, per\n"
-    "layer, the median and latest such epoch over its maps: lower layers settle first (ZF 4.3).\n"
+    "<layer>.png: one row per map, one column per epoch; and evolution.json. The summary prints,\n"
+    "per layer and epoch, how many of each map's top-9 images are also in the last epoch's\n"
+    "top-9 (mean over maps), and the epoch from which each map's top image no longer changes\n"
+    "(median and latest over the maps): lower layers settle first (ZF 4.3).\n"
     "  --layers  default: every conv layer;  --random N maps per layer, seeded (default 8)\n";
+
+#define K 9 /* the top-9 of every map is kept; its overlap across epochs is the robust measure */
 
 typedef struct ckpt {
     char *path;
@@ -86,7 +89,7 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
     int nck = 0, rc = 1, nl = 0, *idx = NULL;
     topk_layer *ls = NULL;
     uint8_t **cells = NULL; /* per layer: (nmaps, nck, c, P, P) */
-    int **tops = NULL;      /* per layer: (nmaps, nck) image index */
+    int **tops = NULL;      /* per layer: (nmaps, nck, K) image indices, strongest first */
     zf_dataset *d = NULL;
     json_t *out = json_object();
     if (run) {
@@ -128,8 +131,8 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
                 zf_net_layer_info(net, idx[t], &li);
                 ls[t].layer = idx[t];
                 if (choose_maps(maps, nrandom, seed, idx[t], li.out.c, &ls[t].maps, &ls[t].nmaps) ||
-                    !(ls[t].top = malloc(sizeof(topk_entry) * ls[t].nmaps)) ||
-                    !(tops[t] = malloc(sizeof(int) * ls[t].nmaps * nck))) {
+                    !(ls[t].top = malloc(sizeof(topk_entry) * ls[t].nmaps * K)) ||
+                    !(tops[t] = malloc(sizeof(int) * ls[t].nmaps * nck * K))) {
                     zf_net_free(net), data_prep_free(&p);
                     goto done;
                 }
@@ -137,55 +140,74 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
         }
         char label[64];
         snprintf(label, sizeof label, "epoch %d: scanning", cks[c].epoch);
-        int bad = topk_scan(net, d, &p, ls, nl, 1, 64, 2, label);
+        int bad = topk_scan(net, d, &p, ls, nl, K, 64, 2, label);
         for (int t = 0; !bad && t < nl; t++) {
             free(ls[t].proj), free(ls[t].pix);
             ls[t].proj = ls[t].pix = NULL;
-            bad = topk_project(net, d, &p, &ls[t], 1, 64);
+            bad = topk_project(net, d, &p, &ls[t], K, 64);
             size_t pp = (size_t)in.c * ls[t].patch * ls[t].patch;
             if (!bad && !cells[t] && !(cells[t] = calloc((size_t)ls[t].nmaps * nck, pp)))
                 bad = cli_error("out of memory");
             for (int m = 0; !bad && m < ls[t].nmaps; m++) {
-                memcpy(cells[t] + pp * ((size_t)m * nck + c), ls[t].proj + pp * m, pp);
-                tops[t][m * nck + c] = ls[t].top[m].image;
+                memcpy(cells[t] + pp * ((size_t)m * nck + c), ls[t].proj + pp * m * K, pp);
+                for (int j = 0; j < K; j++)
+                    tops[t][(m * nck + c) * K + j] = ls[t].top[m * K + j].image;
             }
         }
         printf("evolution: epoch %d done\n", cks[c].epoch);
         if (c == nck - 1 && !bad) { /* pictures and the summary, with the last net's geometry */
-            printf("%-8s %6s  %s\n", "layer", "maps",
-                   "top image stops changing after epoch (median, latest)");
+            printf(
+                "each map's top-9 images: share also in the last epoch's top-9 (mean over maps)\n");
+            printf("%-8s %5s", "layer", "maps");
+            for (int e = 0; e < nck; e++) printf("  e%-4d", cks[e].epoch);
+            printf("  %s\n", "top-1 image fixed from epoch (median, latest)");
             json_t *jl = json_object();
             for (int t = 0; t < nl && !bad; t++) {
                 zf_layer_info li;
                 zf_net_layer_info(net, ls[t].layer, &li);
-                int P = ls[t].patch, zoom = vis_zoom(P, 40), gap = 2,
-                    *settle = malloc(sizeof(int) * ls[t].nmaps);
+                int P = ls[t].patch, zoom = vis_zoom(P, 40), gap = 2;
+                int *settle = malloc(sizeof(int) * ls[t].nmaps);
+                double *overlap = calloc((size_t)nck, sizeof(double));
                 canvas cv;
-                if (!settle || canvas_new(&cv, nck * (P * zoom + gap) + gap,
-                                          ls[t].nmaps * (P * zoom + gap) + gap, 255)) {
-                    free(settle);
+                if (!settle || !overlap ||
+                    canvas_new(&cv, nck * (P * zoom + gap) + gap,
+                               ls[t].nmaps * (P * zoom + gap) + gap, 255)) {
+                    free(settle), free(overlap);
                     bad = 1;
                     break;
                 }
                 size_t pp = (size_t)in.c * P * P;
                 json_t *jm = json_array();
                 for (int m = 0; m < ls[t].nmaps; m++) {
+                    const int *tm = tops[t] + (size_t)m * nck * K;
                     for (int e = 0; e < nck; e++)
                         canvas_paste(&cv, cells[t] + pp * ((size_t)m * nck + e), in.c, P, P,
                                      gap + e * (P * zoom + gap), gap + m * (P * zoom + gap), zoom);
-                    int s = 0; /* the first checkpoint from which the top image stays */
+                    int s_ = 0; /* the first checkpoint from which the top image stays */
                     for (int e = nck - 1; e > 0; e--)
-                        if (tops[t][m * nck + e] != tops[t][m * nck + e - 1]) {
-                            s = e;
+                        if (tm[e * K] != tm[(e - 1) * K]) {
+                            s_ = e;
                             break;
                         }
-                    settle[m] = cks[s].epoch;
-                    json_t *ti = json_array();
-                    for (int e = 0; e < nck; e++)
-                        json_array_append_new(ti, json_integer(tops[t][m * nck + e]));
-                    json_array_append_new(jm, json_pack("{s:i, s:o, s:i}", "map", ls[t].maps[m],
-                                                        "top_image", ti, "stable_from_epoch",
-                                                        settle[m]));
+                    settle[m] = cks[s_].epoch;
+                    json_t *ti = json_array(), *ov = json_array();
+                    for (int e = 0; e < nck; e++) {
+                        int same = 0, have = 0;
+                        for (int a = 0; a < K; a++) {
+                            if (tm[e * K + a] < 0) continue;
+                            have++;
+                            for (int b = 0; b < K; b++)
+                                same += tm[e * K + a] == tm[(nck - 1) * K + b];
+                        }
+                        double o = have ? (double)same / have : 0;
+                        overlap[e] += o / ls[t].nmaps;
+                        json_array_append_new(ti, json_integer(tm[e * K]));
+                        json_array_append_new(ov, json_real(o));
+                    }
+                    json_array_append_new(jm,
+                                          json_pack("{s:i, s:o, s:o, s:i}", "map", ls[t].maps[m],
+                                                    "top_image", ti, "top9_overlap_with_last", ov,
+                                                    "stable_from_epoch", settle[m]));
                 }
                 char path[4200];
                 snprintf(path, sizeof path, "%s/%s.png", dir, li.name);
@@ -196,13 +218,19 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
                         int tmp = settle[j];
                         settle[j] = settle[j - 1], settle[j - 1] = tmp;
                     }
-                printf("%-8s %6d  %d, %d\n", li.name, ls[t].nmaps, settle[ls[t].nmaps / 2],
-                       settle[ls[t].nmaps - 1]);
+                printf("%-8s %5d", li.name, ls[t].nmaps);
+                json_t *jo = json_array();
+                for (int e = 0; e < nck; e++) {
+                    printf("  %4.0f%%", 100 * overlap[e]);
+                    json_array_append_new(jo, json_real(overlap[e]));
+                }
+                printf("  %d, %d\n", settle[ls[t].nmaps / 2], settle[ls[t].nmaps - 1]);
                 json_object_set_new(jl, li.name,
-                                    json_pack("{s:o, s:i, s:i}", "maps", jm, "median_stable_from",
-                                              settle[ls[t].nmaps / 2], "latest_stable_from",
-                                              settle[ls[t].nmaps - 1]));
-                free(settle);
+                                    json_pack("{s:o, s:o, s:i, s:i}", "maps", jm,
+                                              "mean_top9_overlap_with_last", jo,
+                                              "median_stable_from", settle[ls[t].nmaps / 2],
+                                              "latest_stable_from", settle[ls[t].nmaps - 1]));
+                free(settle), free(overlap);
             }
             json_t *je = json_array();
             for (int e = 0; e < nck; e++) json_array_append_new(je, json_integer(cks[e].epoch));
@@ -214,14 +242,7 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/evolution.json", dir);
-    char *text = json_dumps(out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    zf_error err;
-    if (!text || zf_write_file(path, text, strlen(text), &err)) {
-        cli_error("%s", text ? err.msg : "out of memory");
-        free(text);
-        goto done;
-    }
-    free(text);
+    if (write_json(path, out)) goto done;
     printf("evolution: %d checkpoints; pictures and %s\n", nck, path);
     rc = 0;
 done:
@@ -249,12 +270,11 @@ int cmd_evolution(int argc, char **argv) {
                                          {"threads", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *run = NULL, *list = NULL, *data = "fashion-mnist:test", *layers = NULL;
-    const char *maps = NULL, *dir = "zfnet-evolution";
-    long nrandom = 8, threads = 0;
-    uint64_t seed = 1;
+    const char *run = NULL, *list = NULL, *data = "fashion-mnist:test", *dir = "zfnet-evolution";
+    map_choice mc = {.nrandom = 8, .seed = 1};
+    long threads = 0;
     optind = 0;
-    int ch;
+    int ch, rc;
     while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) switch (ch) {
         case 'R':
             run = optarg;
@@ -264,19 +284,6 @@ int cmd_evolution(int argc, char **argv) {
             break;
         case 'd':
             data = optarg;
-            break;
-        case 'l':
-            layers = optarg;
-            break;
-        case 'm':
-            maps = optarg;
-            break;
-        case 'r':
-            if (cli_parse_int("--random", optarg, 1, 1 << 16, &nrandom)) return 2;
-            maps = NULL;
-            break;
-        case 's':
-            if (cli_parse_u64("--seed", optarg, &seed)) return 2;
             break;
         case 'o':
             dir = optarg;
@@ -288,11 +295,16 @@ int cmd_evolution(int argc, char **argv) {
             fputs(help, stdout);
             return 0;
         default:
+            if ((rc = map_choice_option(&mc, ch, optarg)) >= 0) {
+                if (rc) return rc;
+                break;
+            }
             return cli_usage_error("evolution", "bad option");
         }
     if (optind != argc)
         return cli_usage_error("evolution", "unexpected argument '%s'", argv[optind]);
     if (!run == !list)
         return cli_usage_error("evolution", "give --run DIR or --checkpoints A,B,...");
-    return evolution_run(run, list, data, layers, maps, (int)nrandom, seed, (int)threads, dir);
+    return evolution_run(run, list, data, mc.layers, mc.maps, (int)mc.nrandom, mc.seed,
+                         (int)threads, dir);
 }

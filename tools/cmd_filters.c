@@ -307,14 +307,7 @@ int filters_run(const char *weights, const char *layer, const char *data, const 
     canvas_free(&cv);
     if (bad) goto done;
     snprintf(path, sizeof path, "%s/filters.json", dir);
-    char *text = json_dumps(out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    zf_error err;
-    if (!text || zf_write_file(path, text, strlen(text), &err)) {
-        cli_error("%s", text ? err.msg : "out of memory");
-        free(text);
-        goto done;
-    }
-    free(text);
+    if (write_json(path, out)) goto done;
     printf("filters: %s/%s.png, %s\n", dir, li.name, path);
     rc = 0;
 done:

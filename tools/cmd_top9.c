@@ -162,13 +162,7 @@ int top9_run(const char *weights, const char *data, const char *layers, const ch
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/top9.json", dir);
-    char *text = json_dumps(index, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    if (!text || zf_write_file(path, text, strlen(text), &err)) {
-        free(text);
-        cli_error("%s", text ? err.msg : "out of memory");
-        goto done;
-    }
-    free(text);
+    if (write_json(path, index)) goto done;
     printf("top9: projections and patches in %.1f s; index %s\n", now_s() - t1, path);
     rc = 0;
 done:
@@ -189,31 +183,17 @@ int cmd_top9(int argc, char **argv) {
         {"top", required_argument, 0, 'k'},     {"batch", required_argument, 0, 'b'},
         {"output", required_argument, 0, 'o'},  {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *weights = NULL, *data = "fashion-mnist:test", *layers = NULL, *maps = NULL;
-    const char *dir = "zfnet-top9";
-    long v, nrandom = 16, k = 9, batch = 64, threads = 0;
-    uint64_t seed = 1;
+    const char *weights = NULL, *data = "fashion-mnist:test", *dir = "zfnet-top9";
+    map_choice mc = {.nrandom = 16, .seed = 1};
+    long k = 9, batch = 64, threads = 0;
     optind = 0;
-    int ch;
+    int ch, rc;
     while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) switch (ch) {
         case 'w':
             weights = optarg;
             break;
         case 'd':
             data = optarg;
-            break;
-        case 'l':
-            layers = optarg;
-            break;
-        case 'm':
-            maps = optarg;
-            break;
-        case 'r':
-            if (cli_parse_int("--random", optarg, 1, 1 << 16, &nrandom)) return 2;
-            maps = NULL;
-            break;
-        case 's':
-            if (cli_parse_u64("--seed", optarg, &seed)) return 2;
             break;
         case 'k':
             if (cli_parse_int("--top", optarg, 1, 100, &k)) return 2;
@@ -231,11 +211,14 @@ int cmd_top9(int argc, char **argv) {
             fputs(help, stdout);
             return 0;
         default:
+            if ((rc = map_choice_option(&mc, ch, optarg)) >= 0) {
+                if (rc) return rc;
+                break;
+            }
             return cli_usage_error("top9", "bad option");
         }
-    (void)v;
     if (optind != argc) return cli_usage_error("top9", "unexpected argument '%s'", argv[optind]);
     if (!weights) return cli_usage_error("top9", "--weights is required");
-    return top9_run(weights, data, layers, maps, (int)nrandom, seed, (int)k, (int)batch,
+    return top9_run(weights, data, mc.layers, mc.maps, (int)mc.nrandom, mc.seed, (int)k, (int)batch,
                     (int)threads, dir);
 }

@@ -87,7 +87,7 @@ static const char demo_help[] =
     "evaluates it on the 10,000 test images and prints 'test accuracy: NN.NN%'. Its run goes to\n"
     "DIR (zfnet-demo). Run again, it continues an interrupted run, or only re-evaluates a\n"
     "finished one; --overwrite trains from scratch.\n\n"
-    "demo recipe: 30 epochs, batch 128, lr 0.02 (/10 after epochs 20 and 26), momentum 0.9,\n"
+    "demo recipe: 30 epochs, batch 128, lr 0.05 (/10 after epochs 20 and 26), momentum 0.9,\n"
     "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1; snapshots at\n"
     "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it writes the layer-1 filters\n"
     "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"

@@ -203,3 +203,31 @@ int topk_project(zf_net *net, const zf_dataset *d, const data_prep *p, topk_laye
     free(x), free(sig), free(proj), free(win), free(img), free(pix);
     return rc;
 }
+
+int map_choice_option(map_choice *mc, int ch, const char *arg) {
+    switch (ch) {
+    case 'l':
+        mc->layers = arg;
+        return 0;
+    case 'm':
+        mc->maps = arg;
+        return 0;
+    case 'r':
+        mc->maps = NULL;
+        return cli_parse_int("--random", arg, 1, 1 << 16, &mc->nrandom) ? 2 : 0;
+    case 's':
+        return cli_parse_u64("--seed", arg, &mc->seed) ? 2 : 0;
+    default:
+        return -1;
+    }
+}
+
+int write_json(const char *path, json_t *j) {
+    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    zf_error err;
+    int rc = !text                                                ? cli_error("out of memory")
+             : zf_write_file(path, text, strlen(text), &err) != 0 ? cli_error("%s", err.msg)
+                                                                  : 0;
+    free(text);
+    return rc;
+}

@@ -5,6 +5,8 @@
 
 #include "vis.h"
 
+#include <jansson.h>
+
 typedef struct topk_entry {
     float value;
     int image, y, x; /* dataset index, position in the layer's output */
@@ -35,6 +37,19 @@ int parse_layers(const zf_net *net, const char *list, int **out, int *n);
  * seeded shuffle (all when nrandom >= channels), in increasing order. */
 int choose_maps(const char *list, int nrandom, uint64_t seed, int layer, int channels, int **out,
                 int *n);
+/* The layer and map selection shared by top9 and evolution: --layers, --maps, --random, --seed
+ * (option codes 'l', 'm', 'r', 's'). */
+typedef struct map_choice {
+    const char *layers, *maps;
+    long nrandom;
+    uint64_t seed;
+} map_choice;
+
+/* 0 handled, 2 bad value, -1 not a selection option */
+int map_choice_option(map_choice *mc, int ch, const char *arg);
+/* json as indented text into path, atomically; prints the error */
+int write_json(const char *path, json_t *j);
+
 /* zfnet top9, callable from the demo. */
 int top9_run(const char *weights, const char *data, const char *layers, const char *maps,
              int nrandom, uint64_t seed, int k, int batch, int threads, const char *dir);

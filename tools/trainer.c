@@ -90,7 +90,7 @@ const char train_options_help[] =
     "  --classes N, --input-size CxHxW   override the model's (default: from the data)\n"
     "  --init he|xavier|gaussian[:STD]   initialisation (he)\n"
     "recipe:\n"
-    "  --epochs N (30)  --batch N (128)  --lr X (0.02)  --momentum X (0.9)\n"
+    "  --epochs N (30)  --batch N (128)  --lr X (0.05)  --momentum X (0.9)\n"
     "  --weight-decay X (0.0005)\n"
     "  --lr-steps E1,E2   divide the rate by 10 after these epochs (20,26)\n"
     "  --lr-plateau       instead: divide by 10 when test accuracy has not improved for\n"
@@ -103,7 +103,7 @@ const char train_options_help[] =
     "  --seed S (1)  --threads T (all cores)\n"
     "run folder:\n"
     "  --snapshot-epochs E1,E2,...   also keep epoch-E.safetensors for these epochs\n"
-    "  --state-every SECONDS         save the resumable state mid-epoch this often (60)\n";
+    "  --state-every SECONDS         save the resumable state mid-epoch this often (300)\n";
 
 void train_defaults(train_cfg *c) {
     memset(c, 0, sizeof *c);
@@ -114,8 +114,8 @@ void train_defaults(train_cfg *c) {
     c->epochs = 30, c->batch = 128, c->pad = 2, c->flip = 1;
     c->nsteps = 2, c->steps[0] = 20, c->steps[1] = 26;
     c->patience = 2;
-    c->lr = 0.02, c->momentum = 0.9, c->wd = 5e-4, c->renorm = 0, c->scale = 1.0 / 255;
-    c->state_every = 60;
+    c->lr = 0.05, c->momentum = 0.9, c->wd = 5e-4, c->renorm = 0, c->scale = 1.0 / 255;
+    c->state_every = 300;
     c->init = ZF_INIT_HE;
     c->seed = 1;
     c->loaders = 2;
