@@ -41,7 +41,7 @@ def run(args, **kw):
 
 
 data = {}
-for split, n in (("train", 8000), ("test", 500)):
+for split, n in (("train", 4000), ("test", 500)):
     img, lab = tl.squares(rng, n)
     data[split] = (img, lab)
     tl.write_idx(os.path.join(work, f"{split}-images-idx3-ubyte.gz"), img)
