@@ -33,7 +33,7 @@ struct zf_net {
     int have_labels;
     int forward_upto; /* last layer computed for the current input, -1: none */
     zf_mode mode;
-    int input_grad; /* index into sig holding the last downward result, -1: none */
+    int input_grad;            /* index into sig holding the last downward result, -1: none */
     int signal_at, signal_buf; /* the last downward pass ended at this layer's input, in sig[] */
     zf_rng rng;
     int lrn_true_gradient;
