@@ -93,8 +93,8 @@ int top9_run(const char *weights, const char *data, const char *layers, const ch
     zf_dataset *d = NULL;
     topk_layer *ls = NULL;
     int *idx = NULL, nl = 0, rc = 1;
-    json_t *index = json_object();
     if (open_trained(weights, threads, &net, &p)) return 1;
+    json_t *index = json_object();
     zf_dataset_options o = {.size = p.shape.h, .channels = p.shape.c};
     zf_error err;
     if (zf_dataset_open(&d, data, &o, &err)) {
