@@ -1,6 +1,6 @@
 /* zfnet deconv: project feature maps (or single activations) of any layer down to pixels with
  * the DeconvNet rule (ZF section 2.1), guided backprop or the gradient, or a Grad-CAM map. */
-#include "vis.h"
+#include "topk.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -81,7 +81,6 @@ static int load_inputs(deconv_job *j, char **args, int nargs) {
     j->x = malloc(sizeof(float) * per * (size_t)nargs);
     j->names = calloc((size_t)nargs, sizeof(char *));
     if (!im || !j->x || !j->names) return free(im), cli_error("out of memory");
-    int oy = (s.h - in.h) / 2, ox = (s.w - in.w) / 2;
     for (int a = 0; a < nargs; a++) {
         if (zf_image_load(args[a], s.h, s.c, im, &err)) {
             free(im);
@@ -92,14 +91,7 @@ static int load_inputs(deconv_job *j, char **args, int nargs) {
             return cli_error("%s: images are prepared as %dx%dx%d; the model takes %dx%dx%d",
                              args[a], s.c, s.h, s.w, in.c, in.h, in.w);
         }
-        float *x = j->x + per * j->nin;
-        for (int c = 0; c < in.c; c++)
-            for (int y = 0; y < in.h; y++)
-                for (int xx = 0; xx < in.w; xx++) {
-                    size_t k = ((size_t)c * s.h + y + oy) * s.w + xx + ox;
-                    float m = j->prep.mean ? j->prep.mean[k] : 0;
-                    x[((size_t)c * in.h + y) * in.w + xx] = ((float)im[k] - m) * j->prep.scale;
-                }
+        prep_centre(im, s, &j->prep, in, j->x + per * j->nin);
         const char *base = strrchr(args[a], '/');
         base = base ? base + 1 : args[a];
         char *name = strdup(base), *dot = name ? strrchr(name, '.') : NULL;

@@ -1,7 +1,7 @@
 /* zfnet eval: top-1 / top-5 error of one model or an ensemble on a dataset, centre crop or the
  * paper's ten crops, per-class accuracy and the confusion matrix. zfnet predict: top-5
  * classes of image files. */
-#include "run.h"
+#include "topk.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -225,17 +225,7 @@ int cmd_predict(int argc, char **argv) {
             failed++;
             continue;
         }
-        int oy = (s.h + 2 * p.pad - in.h) / 2 - p.pad, ox = (s.w + 2 * p.pad - in.w) / 2 - p.pad;
-        for (int c = 0; c < in.c; c++)
-            for (int y = 0; y < in.h; y++)
-                for (int xx = 0; xx < in.w; xx++) {
-                    int sy = y + oy, sx = xx + ox;
-                    size_t k = ((size_t)c * s.h + sy) * s.w + sx;
-                    x[((size_t)c * in.h + y) * in.w + xx] =
-                        sy < 0 || sy >= s.h || sx < 0 || sx >= s.w
-                            ? 0
-                            : ((float)im[k] - p.mean[k]) * p.scale;
-                }
+        prep_centre(im, s, &p, in, x);
         if (zf_net_set_input(net, x, 1, &err) || zf_net_forward(net, ZF_MODE_INFER, -1, &err) ||
             zf_net_read_output(net, last, prob, &err)) {
             rc = cli_error("%s", err.msg);

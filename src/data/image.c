@@ -282,6 +282,28 @@ zf_status zf_image_short_side(zf_image *im, int side, zf_error *err) {
     return ZF_OK;
 }
 
+/* ITU-R 601 luma, rounded, as PIL's convert('L') */
+static uint8_t luma(const uint8_t *rgb) {
+    return (uint8_t)((rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114 + 500) / 1000);
+}
+
+zf_status zf_image_channels(zf_image *im, int channels, zf_error *err) {
+    if (im->c == channels) return ZF_OK;
+    size_t n = (size_t)im->w * im->h;
+    uint8_t *px = malloc(n * (size_t)channels);
+    if (!px) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++) {
+        const uint8_t *s = im->px + k * im->c;
+        if (channels == 3)
+            px[3 * k] = px[3 * k + 1] = px[3 * k + 2] = s[0];
+        else
+            px[k] = luma(s);
+    }
+    free(im->px);
+    im->px = px, im->c = channels;
+    return ZF_OK;
+}
+
 void zf_image_crop_chw(const zf_image *im, int size, int channels, uint8_t *dst) {
     int oy = (im->h - size) / 2, ox = (im->w - size) / 2;
     ZF_ASSERT(oy >= 0 && ox >= 0 && (channels == 1 || channels == 3));
@@ -294,7 +316,7 @@ void zf_image_crop_chw(const zf_image *im, int size, int channels, uint8_t *dst)
             else if (channels == 3) /* gray -> RGB */
                 dst[o] = dst[plane + o] = dst[2 * plane + o] = s[0];
             else /* RGB -> luma, ITU-R 601 as PIL's convert('L') */
-                dst[o] = (uint8_t)((s[0] * 299 + s[1] * 587 + s[2] * 114 + 500) / 1000);
+                dst[o] = luma(s);
         }
 }
 

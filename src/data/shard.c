@@ -178,21 +178,7 @@ static void encode_one(const zf_dataset *src, int i, const zf_pack_options *o, p
         free(buf);
     }
     if (!st) st = zf_image_short_side(&im, o->size, &e);
-    if (!st && im.c != o->channels) { /* convert channels now so the shard holds what it says */
-        zf_image c = {.w = im.w,
-                      .h = im.h,
-                      .c = o->channels,
-                      .px = malloc((size_t)im.w * im.h * o->channels)};
-        if (!c.px) st = zf_fail(&e, ZF_ERR_NOMEM, "out of memory");
-        for (size_t k = 0; !st && k < (size_t)im.w * im.h; k++) {
-            const uint8_t *s = im.px + k * im.c;
-            if (o->channels == 3)
-                c.px[3 * k] = c.px[3 * k + 1] = c.px[3 * k + 2] = s[0];
-            else
-                c.px[k] = (uint8_t)((s[0] * 299 + s[1] * 587 + s[2] * 114 + 500) / 1000);
-        }
-        if (!st) free(im.px), im = c;
-    }
+    if (!st) st = zf_image_channels(&im, o->channels, &e); /* the shard holds what it says */
     if (!st)
         st = o->lossless ? zf_png_encode(&im, &p->data, &p->len, &e)
                          : zf_jpeg_encode(&im, o->quality, &p->data, &p->len, &e);
