@@ -3,15 +3,22 @@
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+static uint64_t finalize(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
+uint64_t zf_splitmix64(uint64_t *state) {
+    return finalize(*state += 0x9e3779b97f4a7c15ULL);
+}
+
+uint64_t zf_mix64(uint64_t a, uint64_t b) {
+    return finalize(a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL));
+}
+
 void zf_rng_seed(zf_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = zf_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k) {

@@ -45,13 +45,6 @@ static int write_grid(const topk_layer *L, int k, int c, const char *path) {
     return rc;
 }
 
-static uint64_t next_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 int choose_maps(const char *list, int nrandom, uint64_t seed, int layer, int channels, int **out,
                 int *n) {
     *out = malloc(sizeof(int) * (size_t)channels);
@@ -74,7 +67,7 @@ int choose_maps(const char *list, int nrandom, uint64_t seed, int layer, int cha
     for (int i = 0; i < channels; i++) (*out)[i] = i;
     uint64_t s = seed * 1000003u + (uint64_t)layer;
     for (int i = channels - 1; i > 0; i--) { /* seeded shuffle, keep the first nrandom */
-        int j = (int)(next_rand(&s) % (uint64_t)(i + 1)), t = (*out)[i];
+        int j = (int)(zf_splitmix64(&s) % (uint64_t)(i + 1)), t = (*out)[i];
         (*out)[i] = (*out)[j], (*out)[j] = t;
     }
     *n = nrandom < channels ? nrandom : channels;

@@ -320,13 +320,6 @@ typedef struct history {
     double *epoch, *loss, *acc;
 } history;
 
-static uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static int history_add(history *h, double e, double loss, double acc) {
     if (h->n == h->cap) {
         int cap = h->cap ? 2 * h->cap : 64;
@@ -669,7 +662,7 @@ int train_run(train_cfg *c, int resume, int overwrite, double *final_acc) {
             const int64_t *labels;
             int n;
             double loss;
-            zf_net_reseed(t.net, mix(c->seed, (uint64_t)(epoch - 1) * nb + b));
+            zf_net_reseed(t.net, zf_mix64(c->seed, (uint64_t)(epoch - 1) * nb + b));
             if (zf_loader_next(loader, &x, &labels, &n, &err) ||
                 zf_net_set_input(t.net, x, n, &err) || zf_net_set_labels(t.net, labels, n, &err) ||
                 zf_net_forward(t.net, ZF_MODE_TRAIN, -1, &err) || zf_net_loss(t.net, &loss, &err)) {

@@ -415,6 +415,10 @@ zf_status zf_dataset_mean(const zf_dataset *d, int limit, int threads, float *me
 int zf_net_renormalize_filters(zf_net *net, double radius);
 /* Reseed the net's dropout stream (training runs reseed per step for exact resumes). */
 void zf_net_reseed(zf_net *net, uint64_t seed);
+/* Hashes for seeding: splitmix64's next value (advances *state), and a mix of two words (the
+ * loader's and trainer's per-(seed, epoch, position) streams). */
+uint64_t zf_splitmix64(uint64_t *state);
+uint64_t zf_mix64(uint64_t a, uint64_t b);
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
 

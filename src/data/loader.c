@@ -36,13 +36,6 @@ struct zf_loader {
     uint8_t *is_bad; /* (count) */
 };
 
-static uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -124,7 +117,7 @@ static void fill(zf_loader *l, slot *sl, int b, uint8_t *buf) {
         float *x = sl->x + l->per_in * l->views * j;
         if (o->crop == ZF_CROP_RANDOM) {
             zf_rng r;
-            zf_rng_seed(&r, mix(mix(o->seed, (uint64_t)l->epoch), (uint64_t)(i0 + j)));
+            zf_rng_seed(&r, zf_mix64(zf_mix64(o->seed, (uint64_t)l->epoch), (uint64_t)(i0 + j)));
             int oy = (int)(zf_rng_next(&r) % (uint64_t)(rh + 1));
             int ox = (int)(zf_rng_next(&r) % (uint64_t)(rw + 1));
             int flip = o->flip && (zf_rng_next(&r) >> 63);
@@ -242,7 +235,7 @@ void zf_loader_start(zf_loader *l, int epoch, int first) {
     for (int i = 0; i < n; i++) l->order[i] = i;
     if (l->o.shuffle) { /* Fisher-Yates from (seed, epoch) */
         zf_rng r;
-        zf_rng_seed(&r, mix(l->o.seed ^ 0x5eed, (uint64_t)epoch));
+        zf_rng_seed(&r, zf_mix64(l->o.seed ^ 0x5eed, (uint64_t)epoch));
         for (int i = n - 1; i > 0; i--) {
             int j = (int)(zf_rng_next(&r) % (uint64_t)(i + 1)), t = l->order[i];
             l->order[i] = l->order[j], l->order[j] = t;
