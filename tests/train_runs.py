@@ -36,7 +36,7 @@ os.makedirs(work)
 rng = np.random.default_rng(0)
 
 
-def run(args, **kw):
+def run(args):
     return tl.run(zfnet, args)
 
 

@@ -183,13 +183,13 @@ int evolution_run(const char *run, const char *list, const char *data, const cha
                     for (int e = 0; e < nck; e++)
                         canvas_paste(&cv, cells[t] + pp * ((size_t)m * nck + e), in.c, P, P,
                                      gap + e * (P * zoom + gap), gap + m * (P * zoom + gap), zoom);
-                    int s_ = 0; /* the first checkpoint from which the top image stays */
+                    int from = 0; /* the first checkpoint from which the top image stays */
                     for (int e = nck - 1; e > 0; e--)
                         if (tm[e * K] != tm[(e - 1) * K]) {
-                            s_ = e;
+                            from = e;
                             break;
                         }
-                    settle[m] = cks[s_].epoch;
+                    settle[m] = cks[from].epoch;
                     json_t *ti = json_array(), *ov = json_array();
                     for (int e = 0; e < nck; e++) {
                         int same = 0, have = 0;
