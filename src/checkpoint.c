@@ -1,57 +1,93 @@
 /* Checkpoints: the net's parameters in safetensors with PyTorch's names and layouts, the model
- * text and settings in __metadata__ (docs/checkpoints.md). */
+ * text, the data preparation and settings in __metadata__ (docs/checkpoints.md); opening the
+ * net a checkpoint describes. */
 #include "internal.h"
 
+#include <jansson.h>
 #include <string.h>
 
 #define CHECKPOINT_FORMAT "zfnet-checkpoint-1"
 
-zf_status zf_checkpoint_save(const zf_net *net, const char *path, const char *const *extra,
-                             zf_error *err) {
-    zf_checkpoint_data d = {.meta = extra};
-    return zf_checkpoint_write(net, path, &d, err);
+/* The data preparation as metadata (the mean is a tensor). Numbers are written so that they
+ * read back exactly (the scale to 9 significant digits: a float's). */
+static zf_status write_prep(zf_st_writer *w, const zf_data_prep *p, const char *names,
+                            zf_error *err) {
+    char scale[32], pad[16], shape[64];
+    snprintf(scale, sizeof scale, "%.9g", p->scale);
+    snprintf(pad, sizeof pad, "%d", p->pad);
+    snprintf(shape, sizeof shape, "%dx%dx%d", p->shape.c, p->shape.h, p->shape.w);
+    zf_status st = zf_st_writer_meta(w, ZF_META_INPUT_SCALE, scale, err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_CROP_PAD, pad, err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_DATA_SHAPE, shape, err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_CLASS_NAMES, names, err);
+    return st;
+}
+
+/* class names as a compact JSON array (malloc'd; "[]" without names) */
+static char *names_json(const zf_data_prep *p) {
+    json_t *a = json_array();
+    for (int k = 0; p && p->class_names && k < p->classes; k++)
+        json_array_append_new(a, json_string(p->class_names[k] ? p->class_names[k] : "?"));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+static zf_status write_momentum(zf_st_writer *w, const zf_net *net, const float *mom,
+                                zf_error *err) {
+    zf_status st = ZF_OK;
+    for (int i = 0; !st && i < zf_net_num_param_tensors(net); i++) {
+        zf_param_info p;
+        zf_net_param_info(net, i, &p);
+        char name[96]; /* the writer copies names */
+        snprintf(name, sizeof name, ZF_TENSOR_MOMENTUM "%s", p.name);
+        st = zf_st_writer_add(w, name, ZF_DTYPE_F32, p.ndim, p.shape, mom + p.offset, err);
+    }
+    return st;
 }
 
 zf_status zf_checkpoint_write(const zf_net *cnet, const char *path, const zf_checkpoint_data *d,
                               zf_error *err) {
     zf_net *net = (zf_net *)cnet; /* parameters are only read */
-    const char *const *extra = d ? d->meta : NULL;
+    zf_checkpoint_data none = {0};
+    if (!d) d = &none;
     zf_st_writer *w = zf_st_writer_new();
-    if (!w) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    zf_status st = zf_st_writer_meta(w, "format", CHECKPOINT_FORMAT, err);
-    if (!st) st = zf_st_writer_meta(w, "zfnet_version", ZF_VERSION, err);
-    if (!st) st = zf_st_writer_meta(w, "model_name", zf_model_name(zf_net_model(net)), err);
-    if (!st) st = zf_st_writer_meta(w, "model", zf_model_text(zf_net_model(net)), err);
-    for (int i = 0; !st && extra && extra[i] && extra[i + 1]; i += 2)
-        st = zf_st_writer_meta(w, extra[i], extra[i + 1], err);
+    char *names = names_json(d->prep);
+    if (!w || !names) {
+        zf_st_writer_free(w), free(names);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    zf_status st = zf_st_writer_meta(w, ZF_META_FORMAT, CHECKPOINT_FORMAT, err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_VERSION, ZF_VERSION, err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_MODEL_NAME, zf_model_name(zf_net_model(net)), err);
+    if (!st) st = zf_st_writer_meta(w, ZF_META_MODEL, zf_model_text(zf_net_model(net)), err);
+    if (!st && d->epoch > 0) {
+        char ep[32], acc[32];
+        snprintf(ep, sizeof ep, "%d", d->epoch);
+        snprintf(acc, sizeof acc, "%.6f", d->test_accuracy);
+        st = zf_st_writer_meta(w, ZF_META_EPOCH, ep, err);
+        if (!st) st = zf_st_writer_meta(w, ZF_META_TEST_ACCURACY, acc, err);
+    }
+    if (!st && d->prep) st = write_prep(w, d->prep, names, err);
+    for (int i = 0; !st && d->meta && d->meta[i] && d->meta[i + 1]; i += 2)
+        st = zf_st_writer_meta(w, d->meta[i], d->meta[i + 1], err);
     const float *params = zf_net_params(net);
     for (int i = 0; !st && i < zf_net_num_param_tensors(net); i++) {
         zf_param_info p;
         zf_net_param_info(net, i, &p);
         st = zf_st_writer_add(w, p.name, ZF_DTYPE_F32, p.ndim, p.shape, params + p.offset, err);
     }
-    if (!st && d && d->mean) {
-        int64_t shape[3] = {d->mean_shape.c, d->mean_shape.h, d->mean_shape.w};
-        st = zf_st_writer_add(w, "data.mean", ZF_DTYPE_F32, 3, shape, d->mean, err);
+    if (!st && d->prep && d->prep->mean) {
+        const zf_shape ms = d->prep->shape;
+        int64_t dims[3] = {ms.c, ms.h, ms.w};
+        st = zf_st_writer_add(w, ZF_TENSOR_DATA_MEAN, ZF_DTYPE_F32, 3, dims, d->prep->mean, err);
     }
-    const float *mom = zf_net_momentum(net);
-    for (int i = 0; !st && d && d->momentum && mom && i < zf_net_num_param_tensors(net); i++) {
-        zf_param_info p;
-        zf_net_param_info(net, i, &p);
-        char name[96]; /* the writer copies names */
-        snprintf(name, sizeof name, "momentum.%s", p.name);
-        st = zf_st_writer_add(w, name, ZF_DTYPE_F32, p.ndim, p.shape, mom + p.offset, err);
-    }
+    if (!st && d->momentum && zf_net_momentum(net))
+        st = write_momentum(w, net, zf_net_momentum(net), err);
     if (!st) st = zf_st_writer_save(w, path, err);
     zf_st_writer_free(w);
+    free(names);
     return st;
-}
-
-static void shape_str(char *out, size_t cap, int ndim, const int64_t *shape) {
-    size_t len = (size_t)snprintf(out, cap, "[");
-    for (int d = 0; d < ndim && len < cap; d++)
-        len += (size_t)snprintf(out + len, cap - len, "%s%lld", d ? "," : "", (long long)shape[d]);
-    if (len < cap) snprintf(out + len, cap - len, "]");
 }
 
 zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
@@ -75,12 +111,12 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
         zf_net_param_info(net, i, &p);
         const zf_st_tensor *t = zf_st_find(f, p.name);
         char want[96], got[96];
-        shape_str(want, sizeof want, p.ndim, p.shape);
+        zf_shape_text(want, sizeof want, p.ndim, p.shape, 0);
         if (!t) {
             PROBLEM("missing '%s' %s", p.name, want);
             continue;
         }
-        shape_str(got, sizeof got, t->ndim, t->shape);
+        zf_shape_text(got, sizeof got, t->ndim, t->shape, 0);
         if (t->dtype != ZF_DTYPE_F32)
             PROBLEM("'%s' is %s, not F32", p.name, zf_dtype_name(t->dtype));
         else if (t->ndim != p.ndim || memcmp(t->shape, p.shape, sizeof(int64_t) * (size_t)p.ndim))
@@ -88,7 +124,8 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
     }
     for (int i = 0; i < zf_st_count(f); i++) {
         const zf_st_tensor *t = zf_st_get(f, i);
-        if (zf_net_find_param(net, t->name) < 0 && strncmp(t->name, "momentum.", 9) &&
+        if (zf_net_find_param(net, t->name) < 0 &&
+            strncmp(t->name, ZF_TENSOR_MOMENTUM, strlen(ZF_TENSOR_MOMENTUM)) &&
             strncmp(t->name, "data.", 5))
             PROBLEM("unexpected tensor '%s'", t->name);
     }
@@ -123,7 +160,7 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
         zf_param_info p;
         zf_net_param_info(net, i, &p);
         char name[96];
-        snprintf(name, sizeof name, "momentum.%s", p.name);
+        snprintf(name, sizeof name, ZF_TENSOR_MOMENTUM "%s", p.name);
         const zf_st_tensor *t = zf_st_find(f, name);
         if (!t || t->dtype != ZF_DTYPE_F32 || t->nbytes != sizeof(float) * p.count)
             st =
@@ -133,4 +170,39 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
     }
     zf_st_close(f);
     return st;
+}
+
+zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
+                             const zf_net_options *no, zf_error *err) {
+    *net = NULL;
+    if (prep) memset(prep, 0, sizeof *prep);
+    zf_st_file *f;
+    zf_status st = zf_st_open(&f, path, err);
+    if (st) return st;
+    const char *text = zf_st_meta(f, ZF_META_MODEL);
+    zf_model *m = NULL;
+    if (!text)
+        st = zf_fail(err, ZF_ERR_FORMAT,
+                     "%s: no model text in its metadata (not written by zfnet?)", path);
+    else
+        st = zf_model_parse(&m, text, path, NULL, err);
+    zf_st_close(f);
+    if (!st) st = zf_net_create(net, m, no, err);
+    zf_model_free(m);
+    if (!st) st = zf_checkpoint_load(*net, path, err);
+    if (!st && prep) st = zf_data_prep_load(prep, path, err);
+    if (st) {
+        zf_net_free(*net);
+        *net = NULL;
+    }
+    return st;
+}
+
+int zf_checkpoint_epoch(const char *path) {
+    zf_st_file *f;
+    if (zf_st_open(&f, path, NULL)) return -1;
+    const char *e = zf_st_meta(f, ZF_META_EPOCH);
+    int v = e ? atoi(e) : -1;
+    zf_st_close(f);
+    return v;
 }

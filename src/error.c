@@ -39,6 +39,8 @@ const char *zf_status_name(zf_status s) {
         return "out of memory";
     case ZF_ERR_STATE:
         return "bad state";
+    case ZF_ERR_CANCELLED:
+        return "cancelled";
     }
     return "unknown status";
 }

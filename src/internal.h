@@ -19,6 +19,35 @@ _Noreturn void zf_assert_fail(const char *what, const char *file, int line);
 zf_status zf_fail(zf_error *err, zf_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Seconds on a monotonic clock. */
+double zf_now(void);
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+/* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over
+ * it, so readers see the old file or the whole new one. A failed write leaves no file. */
+typedef struct zf_atomic {
+    int fd, failed; /* failed: the first errno seen while writing */
+    char *tmp;
+    const char *path;
+} zf_atomic;
+
+zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err);
+void zf_atomic_write(zf_atomic *a, const void *data, size_t n); /* errors reported at commit */
+zf_status zf_atomic_commit(zf_atomic *a, zf_error *err);
+void zf_atomic_abort(zf_atomic *a);
+/* "[2,3,224,224]"; with any_first, a first dimension <= 0 is written as N (any batch). */
+void zf_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, int any_first);
+/* A whole file into a malloc'd buffer. */
+zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err);
+
+/* ---- net internals the checkpoint code shares ------------------------------------------- */
+
+float *zf_net_momentum(zf_net *net); /* NULL before the first step */
+/* The momentum buffer, allocated (zeroed) if there is none yet (to restore it); NULL when out
+ * of memory. */
+float *zf_net_momentum_alloc(zf_net *net);
+
 /* ---- layer settings (what the model file says) ------------------------------------------ */
 
 typedef struct conv_params {
@@ -139,9 +168,11 @@ typedef struct zf_backend {
     void (*lrn_backward)(lrn_desc *d, float *dx, const float *dy, const float *x, const void *scale,
                          void *ws);
 
+    /* y = max(x, 0) */
     void (*relu_forward)(size_t count, float *y, const float *x);
-    /* y: the forward output (y > 0 is the forward mask) */
-    void (*relu_backward)(zf_rule rule, size_t count, float *dx, const float *dy, const float *y);
+    /* dx = dy where y > 0, else 0 (y: the forward output); dx may be dy. The signal rules are
+     * composed from these two in the ReLU layer. */
+    void (*relu_mask)(size_t count, float *dx, const float *dy, const float *y);
 
     size_t (*fc_workspace)(fc_desc *d);
     void (*fc_forward)(fc_desc *d, float *y, const float *x, const float *w, const float *b,

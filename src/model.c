@@ -138,28 +138,79 @@ static zf_status net_key(parser *ps, int line, const char *key, const char *v) {
     return ZF_OK;
 }
 
+static zf_status name_key(parser *ps, int line, const char *v) {
+    const char *sec = ps->ops->name;
+    int *seen = &ps->seen_line[15];
+    if (*seen)
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] duplicate key 'name' (first on line %d)",
+                       ps->file, line, sec, *seen);
+    *seen = line;
+    if (!valid_name(v))
+        return zf_fail(ps->err, ZF_ERR_PARSE,
+                       "%s:%d: [%s] name '%s' must be 1-31 letters, digits, '_', '-' or '.'",
+                       ps->file, line, sec, v);
+    for (int i = 0; i < ps->m->nlayers - 1; i++)
+        if (!strcmp(ps->m->layers[i].name, v))
+            return zf_fail(ps->err, ZF_ERR_PARSE,
+                           "%s:%d: [%s] layer name '%s' is already used on line %d", ps->file, line,
+                           sec, v, ps->m->layers[i].line);
+    snprintf(ps->def->name, sizeof ps->def->name, "%s", v);
+    return ZF_OK;
+}
+
+/* "a, b, c" from a NULL-terminated list (or the first n) */
+static void join(char *out, size_t cap, const char *const *names, int n) {
+    out[0] = 0;
+    for (int i = 0; (n < 0 || i < n) && names[i]; i++)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? ", " : "", names[i]);
+}
+
+/* The value of a known key into its field. */
+static zf_status set_value(parser *ps, int line, const key_spec *k, const char *v) {
+    const char *sec = ps->ops->name, *key = k->name;
+    layer_def *d = ps->def;
+    char *field = (char *)d + k->offset;
+    zf_status st;
+    if (k->type == KEY_INT) {
+        long x = 0;
+        if (d->kind == ZF_LAYER_FC && !strcmp(key, "outputs") && !strcmp(v, "classes")) {
+            *(int *)field = -1; /* resolved to [net] classes after parsing */
+            return ZF_OK;
+        }
+        if ((st = parse_int(ps, line, sec, key, v, &x)) ||
+            (st = check_range(ps, line, sec, key, (double)x, k->min, k->max)))
+            return st;
+        *(int *)field = (int)x;
+    } else if (k->type == KEY_DOUBLE) {
+        double x = 0;
+        if ((st = parse_double(ps, line, sec, key, v, &x)) ||
+            (st = check_range(ps, line, sec, key, x, k->min, k->max)))
+            return st;
+        *(double *)field = x;
+    } else if (k->type == KEY_BOOL) {
+        int yes = !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes");
+        if (!yes && strcmp(v, "0") && strcmp(v, "false") && strcmp(v, "no"))
+            return zf_fail(ps->err, ZF_ERR_PARSE,
+                           "%s:%d: [%s] %s: '%s' is not a boolean (use 1/0, true/false)", ps->file,
+                           line, sec, key, v);
+        *(int *)field = yes;
+    } else { /* KEY_ENUM */
+        for (int i = 0; k->enums[i]; i++)
+            if (!strcmp(v, k->enums[i])) {
+                *(int *)field = i;
+                return ZF_OK;
+            }
+        char list[128];
+        join(list, sizeof list, k->enums, -1);
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] %s: '%s' is not one of %s", ps->file,
+                       line, sec, key, v, list);
+    }
+    return ZF_OK;
+}
+
 static zf_status layer_key(parser *ps, int line, const char *key, const char *v) {
     const char *sec = ps->ops->name;
-    layer_def *d = ps->def;
-    if (!strcmp(key, "name")) {
-        int *seen = &ps->seen_line[15];
-        if (*seen)
-            return zf_fail(ps->err, ZF_ERR_PARSE,
-                           "%s:%d: [%s] duplicate key 'name' (first on line %d)", ps->file, line,
-                           sec, *seen);
-        *seen = line;
-        if (!valid_name(v))
-            return zf_fail(ps->err, ZF_ERR_PARSE,
-                           "%s:%d: [%s] name '%s' must be 1-31 letters, digits, '_', '-' or '.'",
-                           ps->file, line, sec, v);
-        for (int i = 0; i < ps->m->nlayers - 1; i++)
-            if (!strcmp(ps->m->layers[i].name, v))
-                return zf_fail(ps->err, ZF_ERR_PARSE,
-                               "%s:%d: [%s] layer name '%s' is already used on line %d", ps->file,
-                               line, sec, v, ps->m->layers[i].line);
-        snprintf(d->name, sizeof d->name, "%s", v);
-        return ZF_OK;
-    }
+    if (!strcmp(key, "name")) return name_key(ps, line, v);
     const key_spec *ks = ps->ops->keys;
     int idx = -1, nkeys = 0;
     const char *names[16];
@@ -169,66 +220,17 @@ static zf_status layer_key(parser *ps, int line, const char *key, const char *v)
         if (!strcmp(ks[i].name, key)) idx = i;
     }
     if (idx < 0) {
-        char hint[64], list[256] = "";
+        char hint[64], list[256];
         suggest(hint, sizeof hint, key, names, nkeys);
-        for (int i = 0; i < nkeys; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                     names[i]);
+        join(list, sizeof list, names, nkeys);
         return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] unknown key '%s'%s; expected %s",
                        ps->file, line, sec, key, hint, list);
     }
-    const key_spec *k = &ks[idx];
     if (ps->seen_line[idx])
         return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] duplicate key '%s' (first on line %d)",
                        ps->file, line, sec, key, ps->seen_line[idx]);
     ps->seen_line[idx] = line;
-    char *field = (char *)d + k->offset;
-    zf_status st;
-    switch (k->type) {
-    case KEY_INT: {
-        long x = 0;
-        if (d->kind == ZF_LAYER_FC && !strcmp(key, "outputs") && !strcmp(v, "classes")) {
-            *(int *)field = -1; /* resolved to [net] classes after parsing */
-            return ZF_OK;
-        }
-        if ((st = parse_int(ps, line, sec, key, v, &x))) return st;
-        if ((st = check_range(ps, line, sec, key, (double)x, k->min, k->max))) return st;
-        *(int *)field = (int)x;
-        return ZF_OK;
-    }
-    case KEY_DOUBLE: {
-        double x = 0;
-        if ((st = parse_double(ps, line, sec, key, v, &x))) return st;
-        if ((st = check_range(ps, line, sec, key, x, k->min, k->max))) return st;
-        *(double *)field = x;
-        return ZF_OK;
-    }
-    case KEY_BOOL:
-        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
-            *(int *)field = 1;
-        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
-            *(int *)field = 0;
-        else
-            return zf_fail(ps->err, ZF_ERR_PARSE,
-                           "%s:%d: [%s] %s: '%s' is not a boolean (use 1/0, true/false)", ps->file,
-                           line, sec, key, v);
-        return ZF_OK;
-    case KEY_ENUM:
-        for (int i = 0; k->enums[i]; i++)
-            if (!strcmp(v, k->enums[i])) {
-                *(int *)field = i;
-                return ZF_OK;
-            }
-        {
-            char list[128] = "";
-            for (int i = 0; k->enums[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
-                         k->enums[i]);
-            return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] %s: '%s' is not one of %s", ps->file,
-                           line, sec, key, v, list);
-        }
-    }
-    return ZF_OK;
+    return set_value(ps, line, &ks[idx], v);
 }
 
 /* Check the section just finished: required keys, name. */
@@ -307,6 +309,123 @@ static char *canonical_text(const zf_model *m) {
     return t;
 }
 
+/* A "[section]" line: ends the section before, starts the next. */
+static zf_status section_line(parser *ps, int lineno, char *s, int *in_net) {
+    const char *filename = ps->file;
+    zf_error *err = ps->err;
+    char *e = strchr(s, ']');
+    if (!e || trim(e + 1)[0])
+        return zf_fail(err, ZF_ERR_PARSE, "%s:%d: malformed section header '%s'", filename, lineno,
+                       s);
+    *e = 0;
+    char *sec = trim(s + 1);
+    zf_status st = end_section(ps);
+    if (st) return st;
+    if (!strcmp(sec, "net")) {
+        if (ps->net_seen)
+            return zf_fail(err, ZF_ERR_PARSE, "%s:%d: a second [net] section", filename, lineno);
+        if (ps->m->nlayers)
+            return zf_fail(err, ZF_ERR_PARSE, "%s:%d: [net] must come before the layers", filename,
+                           lineno);
+        ps->net_seen = lineno;
+        ps->def = NULL;
+        *in_net = 1;
+        return ZF_OK;
+    }
+    const layer_ops *ops = zf_layer_ops_by_name(sec);
+    if (!ops) {
+        const char *secs[ZF_LAYER_KIND_COUNT + 1];
+        secs[0] = "net";
+        for (int k = 0; k < ZF_LAYER_KIND_COUNT; k++)
+            secs[k + 1] = zf_layer_ops((zf_layer_kind)k)->name;
+        char hint[64];
+        suggest(hint, sizeof hint, sec, secs, ZF_LAYER_KIND_COUNT + 1);
+        return zf_fail(err, ZF_ERR_PARSE,
+                       "%s:%d: unknown section [%s]%s; expected net, conv, relu, maxpool, lrn, "
+                       "fc, dropout or softmax",
+                       filename, lineno, sec, hint);
+    }
+    if (!ps->net_seen)
+        return zf_fail(err, ZF_ERR_PARSE, "%s:%d: the file must start with a [net] section",
+                       filename, lineno);
+    *in_net = 0;
+    return begin_layer(ps, lineno, ops);
+}
+
+/* A "key=value" line of the current section. */
+static zf_status key_line(parser *ps, int lineno, char *s, int in_net) {
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: expected 'key=value', got '%s'", ps->file,
+                       lineno, s);
+    *eq = 0;
+    char *key = trim(s), *val = trim(eq + 1);
+    if (!*key || !*val)
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: expected 'key=value' with both parts",
+                       ps->file, lineno);
+    if (in_net) return net_key(ps, lineno, key, val);
+    if (ps->def) return layer_key(ps, lineno, key, val);
+    return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: '%s' outside any section", ps->file, lineno, key);
+}
+
+/* Every line of buf (modified in place). */
+static zf_status parse_lines(parser *ps, char *buf) {
+    zf_status st = ZF_OK;
+    int lineno = 0, in_net = 0;
+    char *save = NULL;
+    for (char *raw = buf; raw && !st; raw = save) {
+        save = strchr(raw, '\n');
+        if (save) *save++ = 0;
+        lineno++;
+        char *c = strpbrk(raw, "#;");
+        if (c) *c = 0;
+        char *s = trim(raw);
+        if (!*s) continue;
+        st = *s == '[' ? section_line(ps, lineno, s, &in_net) : key_line(ps, lineno, s, in_net);
+    }
+    return st ? st : end_section(ps);
+}
+
+/* The whole model after parsing: required [net] keys, overrides, fc outputs=classes, the
+ * softmax last, a name. */
+static zf_status finish_model(parser *ps, const zf_model_overrides *ov) {
+    zf_model *m = ps->m;
+    const char *filename = ps->file;
+    zf_error *err = ps->err;
+    if (!ps->net_seen) return zf_fail(err, ZF_ERR_PARSE, "%s: no [net] section", filename);
+    for (int i = 1; i < 4; i++)
+        if (!ps->net_seen_line[i])
+            return zf_fail(err, ZF_ERR_PARSE, "%s:%d: [net] missing required key '%s'", filename,
+                           ps->net_seen, net_keys[i]);
+    if (m->nlayers == 0) return zf_fail(err, ZF_ERR_PARSE, "%s: no layers", filename);
+    if (ov) {
+        if (ov->classes > 0) m->classes = ov->classes;
+        if (ov->channels > 0) m->input.c = ov->channels;
+        if (ov->height > 0) m->input.h = ov->height;
+        if (ov->width > 0) m->input.w = ov->width;
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        layer_def *d = &m->layers[i];
+        if (d->kind == ZF_LAYER_FC && d->p.fc.outputs == -1) {
+            if (m->classes < 1)
+                return zf_fail(err, ZF_ERR_PARSE,
+                               "%s:%d: [fc] %s: outputs=classes but [net] sets no classes",
+                               filename, d->line, d->name);
+            d->p.fc.outputs = m->classes;
+        }
+        if (d->kind == ZF_LAYER_SOFTMAX && i != m->nlayers - 1)
+            return zf_fail(err, ZF_ERR_PARSE, "%s:%d: [softmax] %s must be the last layer",
+                           filename, d->line, d->name);
+    }
+    if (!m->name[0]) {
+        const char *b = strrchr(filename, '/');
+        b = b ? b + 1 : filename;
+        size_t n = strcspn(b, ".");
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(n < 63 ? n : 63), b);
+    }
+    return ZF_OK;
+}
+
 zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
                          const zf_model_overrides *ov, zf_error *err) {
     *out = NULL;
@@ -321,121 +440,9 @@ zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
     }
     snprintf(m->filename, sizeof m->filename, "%s", filename);
     parser ps = {.file = filename, .m = m, .err = err};
-    zf_status st = ZF_OK;
-    int lineno = 0, in_net = 0;
-    char *save = NULL;
-    for (char *raw = buf; raw && !st; raw = save) {
-        save = strchr(raw, '\n');
-        if (save) *save++ = 0;
-        lineno++;
-        char *c = strpbrk(raw, "#;");
-        if (c) *c = 0;
-        char *s = trim(raw);
-        if (!*s) continue;
-        if (*s == '[') {
-            char *e = strchr(s, ']');
-            if (!e || trim(e + 1)[0]) {
-                st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: malformed section header '%s'", filename,
-                             lineno, s);
-                break;
-            }
-            *e = 0;
-            char *sec = trim(s + 1);
-            if ((st = end_section(&ps))) break;
-            if (!strcmp(sec, "net")) {
-                if (ps.net_seen) {
-                    st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: a second [net] section", filename,
-                                 lineno);
-                    break;
-                }
-                if (m->nlayers) {
-                    st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: [net] must come before the layers",
-                                 filename, lineno);
-                    break;
-                }
-                ps.net_seen = lineno;
-                ps.def = NULL;
-                in_net = 1;
-                continue;
-            }
-            const layer_ops *ops = zf_layer_ops_by_name(sec);
-            if (!ops) {
-                const char *secs[ZF_LAYER_KIND_COUNT + 1];
-                secs[0] = "net";
-                for (int k = 0; k < ZF_LAYER_KIND_COUNT; k++)
-                    secs[k + 1] = zf_layer_ops((zf_layer_kind)k)->name;
-                char hint[64];
-                suggest(hint, sizeof hint, sec, secs, ZF_LAYER_KIND_COUNT + 1);
-                st = zf_fail(err, ZF_ERR_PARSE,
-                             "%s:%d: unknown section [%s]%s; expected net, conv, relu, maxpool, "
-                             "lrn, fc, dropout or softmax",
-                             filename, lineno, sec, hint);
-                break;
-            }
-            if (!ps.net_seen) {
-                st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: the file must start with a [net] section",
-                             filename, lineno);
-                break;
-            }
-            in_net = 0;
-            st = begin_layer(&ps, lineno, ops);
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: expected 'key=value', got '%s'", filename,
-                         lineno, s);
-            break;
-        }
-        *eq = 0;
-        char *key = trim(s), *val = trim(eq + 1);
-        if (!*key || !*val) {
-            st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: expected 'key=value' with both parts", filename,
-                         lineno);
-            break;
-        }
-        if (in_net)
-            st = net_key(&ps, lineno, key, val);
-        else if (ps.def)
-            st = layer_key(&ps, lineno, key, val);
-        else
-            st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: '%s' outside any section", filename, lineno,
-                         key);
-    }
-    if (!st) st = end_section(&ps);
+    zf_status st = parse_lines(&ps, buf);
     free(buf);
-    if (!st && !ps.net_seen) st = zf_fail(err, ZF_ERR_PARSE, "%s: no [net] section", filename);
-    if (!st)
-        for (int i = 1; i < 4 && !st; i++)
-            if (!ps.net_seen_line[i])
-                st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: [net] missing required key '%s'", filename,
-                             ps.net_seen, net_keys[i]);
-    if (!st && m->nlayers == 0) st = zf_fail(err, ZF_ERR_PARSE, "%s: no layers", filename);
-    if (!st && ov) {
-        if (ov->classes > 0) m->classes = ov->classes;
-        if (ov->channels > 0) m->input.c = ov->channels;
-        if (ov->height > 0) m->input.h = ov->height;
-        if (ov->width > 0) m->input.w = ov->width;
-    }
-    for (int i = 0; !st && i < m->nlayers; i++) {
-        layer_def *d = &m->layers[i];
-        if (d->kind == ZF_LAYER_FC && d->p.fc.outputs == -1) {
-            if (m->classes < 1)
-                st = zf_fail(err, ZF_ERR_PARSE,
-                             "%s:%d: [fc] %s: outputs=classes but [net] sets no classes", filename,
-                             d->line, d->name);
-            d->p.fc.outputs = m->classes;
-        }
-        if (d->kind == ZF_LAYER_SOFTMAX && i != m->nlayers - 1)
-            st = zf_fail(err, ZF_ERR_PARSE, "%s:%d: [softmax] %s must be the last layer", filename,
-                         d->line, d->name);
-    }
-    if (!st && !m->name[0]) {
-        const char *b = strrchr(filename, '/');
-        b = b ? b + 1 : filename;
-        size_t n = strcspn(b, ".");
-        snprintf(m->name, sizeof m->name, "%.*s", (int)(n < 63 ? n : 63), b);
-    }
+    if (!st) st = finish_model(&ps, ov);
     if (!st && !(m->text = canonical_text(m))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (st) {
         zf_model_free(m);

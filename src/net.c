@@ -6,7 +6,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -36,7 +35,6 @@ struct zf_net {
     int input_grad;            /* index into sig holding the last downward result, -1: none */
     int signal_at, signal_buf; /* the last downward pass ended at this layer's input, in sig[] */
     zf_rng rng;
-    int lrn_true_gradient;
     int no_input_grad;
     float *momentum;
     int profiling;
@@ -52,12 +50,6 @@ static void use_threads(const zf_net *net) {
 #else
     (void)net;
 #endif
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void *alloc_floats(size_t n) {
@@ -262,10 +254,6 @@ float *zf_net_grads(zf_net *net) {
 
 void zf_net_zero_grads(zf_net *net) {
     memset(net->grads, 0, sizeof(float) * net->nparams);
-}
-
-void zf_net_set_lrn_true_gradient(zf_net *net, int on) {
-    net->lrn_true_gradient = on;
 }
 
 void zf_net_set_inplace_relu(zf_net *net, int on) {
@@ -491,8 +479,7 @@ static layer_ctx make_ctx(zf_net *net) {
                        .mode = net->mode,
                        .rng = &net->rng,
                        .params = net->params,
-                       .grads = net->grads,
-                       .lrn_true_gradient = net->lrn_true_gradient};
+                       .grads = net->grads};
 }
 
 static const float *layer_input(const zf_net *net, int i) {
@@ -507,9 +494,9 @@ zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err) {
     use_threads(net);
     layer_ctx c = make_ctx(net);
     for (int i = 0; i <= upto; i++) {
-        double t0 = net->profiling ? now() : 0;
+        double t0 = net->profiling ? zf_now() : 0;
         net->layers[i].ops->forward(&net->layers[i], &c, layer_input(net, i));
-        if (net->profiling) net->times[2 * i] += now() - t0;
+        if (net->profiling) net->times[2 * i] += zf_now() - t0;
     }
     net->forward_upto = upto;
     net->input_grad = -1, net->signal_at = -1;
@@ -542,18 +529,20 @@ zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err) {
     return ZF_OK;
 }
 
-/* Layers from..0 with `rule`, starting from the signal in sig[cur]. */
-/* Layers from..to (to >= 0) backwards; the signal ends at the input of layer `to`. */
-static void run_down(zf_net *net, int from, int to, zf_rule rule, int cur) {
+/* Layers from..to (to >= 0) backwards with `rule` and the LRN choice, starting from the signal
+ * in sig[cur]; the signal ends at the input of layer `to`. Parameter gradients are gated here,
+ * for every layer: only the true gradient accumulates them. */
+static void run_down(zf_net *net, int from, int to, zf_rule rule, zf_lrn_rule lrn, int cur) {
     use_threads(net);
     layer_ctx c = make_ctx(net);
     if (rule != ZF_RULE_GRADIENT) c.grads = NULL;
+    c.lrn_gradient = zf_lrn_rule_for(rule, lrn) == ZF_LRN_GRADIENT;
     for (int i = from; i >= to; i--) {
         layer *l = &net->layers[i];
-        double t0 = net->profiling ? now() : 0;
+        double t0 = net->profiling ? zf_now() : 0;
         float *dx = i == 0 && net->no_input_grad ? NULL : net->sig[1 - cur];
         l->ops->backward(l, &c, rule, dx, net->sig[cur], layer_input(net, i));
-        if (net->profiling) net->times[2 * i + 1] += now() - t0;
+        if (net->profiling) net->times[2 * i + 1] += zf_now() - t0;
         cur = 1 - cur;
     }
     net->signal_at = to, net->signal_buf = cur;
@@ -575,19 +564,23 @@ zf_status zf_net_backward(zf_net *net, zf_error *err) {
     }
     net->be->from_nchw(net->sig[0], g, n, classes, 1, 1);
     if (net->nlayers >= 2)
-        run_down(net, net->nlayers - 2, 0, ZF_RULE_GRADIENT, 0);
+        run_down(net, net->nlayers - 2, 0, ZF_RULE_GRADIENT, ZF_LRN_GRADIENT, 0);
     else
         net->input_grad = 0;
     return ZF_OK;
 }
 
-zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *signal,
-                             zf_error *err) {
-    return zf_net_signal_down_to(net, from, 0, rule, signal, err);
+zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, zf_lrn_rule lrn,
+                             const float *signal, zf_error *err) {
+    return zf_net_signal_down_to(net, from, 0, rule, lrn, signal, err);
 }
 
-zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, const float *signal,
-                                zf_error *err) {
+zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, zf_lrn_rule lrn,
+                                const float *signal, zf_error *err) {
+    if (rule < ZF_RULE_GRADIENT || rule > ZF_RULE_GUIDED || lrn < ZF_LRN_DEFAULT ||
+        lrn > ZF_LRN_GRADIENT)
+        return zf_fail(err, ZF_ERR_ARG, "no signal rule %d with LRN choice %d", (int)rule,
+                       (int)lrn);
     if (from < 0 || from >= net->nlayers || to < 0 || to > from)
         return zf_fail(err, ZF_ERR_ARG, "no layers %d..%d (the net has %d)", from, to,
                        net->nlayers);
@@ -596,7 +589,7 @@ zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, con
                        net->layers[from].def->name);
     zf_shape s = net->layers[from].out;
     net->be->from_nchw(net->sig[0], signal, net->n, s.c, s.h, s.w);
-    run_down(net, from, to, rule, 0);
+    run_down(net, from, to, rule, lrn, 0);
     return ZF_OK;
 }
 

@@ -59,6 +59,105 @@ static int by_offset(const void *a, const void *b) {
     return px < py ? -1 : px > py;
 }
 
+static zf_status read_meta(zf_st_file *f, json_t *val, zf_error *err) {
+    if (!json_is_object(val))
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: __metadata__ is not an object", f->path);
+    if (!(f->meta = calloc(2 * json_object_size(val) + 1, sizeof *f->meta)))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    const char *mk;
+    json_t *mv;
+    json_object_foreach(val, mk, mv) {
+        if (!json_is_string(mv))
+            return zf_fail(err, ZF_ERR_FORMAT, "%s: metadata '%s' is not a string", f->path, mk);
+        f->meta[2 * f->nmeta] = strdup(mk);
+        f->meta[2 * f->nmeta + 1] = strdup(json_string_value(mv));
+        f->nmeta++;
+    }
+    return ZF_OK;
+}
+
+/* dtype and shape of a header entry; *numel its element count */
+static zf_status read_type(zf_st_tensor *t, const char *path, const char *key, json_t *dt,
+                           json_t *shape, unsigned __int128 *numel, zf_error *err) {
+    t->dtype = ZF_DTYPE_COUNT;
+    for (int d = 0; d < ZF_DTYPE_COUNT; d++)
+        if (!strcmp(json_string_value(dt), dtypes[d].name)) t->dtype = (zf_dtype)d;
+    if (t->dtype == ZF_DTYPE_COUNT)
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", path, key,
+                       json_string_value(dt));
+    if (json_array_size(shape) > ZF_ST_MAX_DIMS)
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': more than %d dimensions", path, key,
+                       ZF_ST_MAX_DIMS);
+    t->ndim = (int)json_array_size(shape);
+    *numel = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        json_t *v = json_array_get(shape, (size_t)d);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad shape entry %d", path, key, d);
+        t->shape[d] = json_integer_value(v);
+        *numel *= (unsigned __int128)t->shape[d];
+        if (*numel > ((unsigned __int128)1 << 62))
+            return zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': absurd shape", path, key);
+    }
+    return ZF_OK;
+}
+
+/* One tensor's header entry: dtype, shape, offsets within the data (dlen bytes). */
+static zf_status read_tensor(zf_st_tensor *t, const char *path, const char *key, json_t *val,
+                             const char *data, size_t dlen, zf_error *err) {
+    json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape");
+    json_t *offs = json_object_get(val, "data_offsets");
+    if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(shape) ||
+        !json_is_array(offs) || json_array_size(offs) != 2)
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: tensor '%s': header entry needs dtype, shape and data_offsets", path,
+                       key);
+    unsigned __int128 numel = 0;
+    zf_status st = read_type(t, path, key, dt, shape, &numel, err);
+    if (st) return st;
+    json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
+    if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
+        json_integer_value(e) < json_integer_value(b))
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad data_offsets", path, key);
+    size_t begin = (size_t)json_integer_value(b), end = (size_t)json_integer_value(e);
+    t->nbytes = end - begin;
+    if ((unsigned __int128)t->nbytes != numel * dtypes[t->dtype].size)
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: tensor '%s': %zu bytes of data but its shape and dtype %s need %llu",
+                       path, key, t->nbytes, dtypes[t->dtype].name,
+                       (unsigned long long)(numel * dtypes[t->dtype].size));
+    if (end > dlen)
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: truncated: tensor '%s' ends at byte %zu of the data but the file "
+                       "holds only %zu",
+                       path, key, end, dlen);
+    t->data = data + begin;
+    if (!(t->name = strdup(key))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    return ZF_OK;
+}
+
+/* The data must be covered exactly: no holes, no overlaps, nothing after the last tensor. */
+static zf_status check_cover(const zf_st_file *f, const char *data, size_t dlen, zf_error *err) {
+    zf_st_tensor *sorted = malloc(sizeof *sorted * (size_t)(f->count ? f->count : 1));
+    if (!sorted) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    memcpy(sorted, f->tensors, sizeof *sorted * (size_t)f->count);
+    qsort(sorted, (size_t)f->count, sizeof *sorted, by_offset);
+    const char *pos = data;
+    zf_status st = ZF_OK;
+    for (int i = 0; i < f->count && !st; i++) {
+        if ((const char *)sorted[i].data != pos)
+            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s' %s the previous one", f->path,
+                         sorted[i].name,
+                         (const char *)sorted[i].data < pos ? "overlaps" : "leaves a gap after");
+        pos = (const char *)sorted[i].data + sorted[i].nbytes;
+    }
+    if (!st && pos != data + dlen)
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: %zu bytes after the last tensor", f->path,
+                     (size_t)(data + dlen - pos));
+    free(sorted);
+    return st;
+}
+
 static zf_status parse_header(zf_st_file *f, const char *hdr, size_t hlen, const char *data,
                               size_t dlen, zf_error *err) {
     const char *path = f->path;
@@ -68,134 +167,23 @@ static zf_status parse_header(zf_st_file *f, const char *hdr, size_t hlen, const
         return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: bad JSON header (%s)", path,
                        jerr.text);
     zf_status st = ZF_OK;
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: header is not an object",
-                       path);
-    }
+    if (!json_is_object(root))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: header is not an object",
+                     path);
     size_t n = json_object_size(root);
-    f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
-    if (!f->tensors) {
-        json_decref(root);
-        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    }
+    if (!st && !(f->tensors = calloc(n ? n : 1, sizeof *f->tensors)))
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
-        if (!strcmp(key, "__metadata__")) {
-            if (!json_is_object(val)) {
-                st = zf_fail(err, ZF_ERR_FORMAT, "%s: __metadata__ is not an object", path);
-                break;
-            }
-            f->meta = calloc(2 * json_object_size(val) + 1, sizeof *f->meta);
-            if (!f->meta) {
-                st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-                break;
-            }
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(val, mk, mv) {
-                if (!json_is_string(mv)) {
-                    st = zf_fail(err, ZF_ERR_FORMAT, "%s: metadata '%s' is not a string", path, mk);
-                    break;
-                }
-                f->meta[2 * f->nmeta] = strdup(mk);
-                f->meta[2 * f->nmeta + 1] = strdup(json_string_value(mv));
-                f->nmeta++;
-            }
-            if (st) break;
-            continue;
-        }
-        zf_st_tensor *t = &f->tensors[f->count];
-        json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape");
-        json_t *offs = json_object_get(val, "data_offsets");
-        if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(shape) ||
-            !json_is_array(offs) || json_array_size(offs) != 2) {
-            st = zf_fail(err, ZF_ERR_FORMAT,
-                         "%s: tensor '%s': header entry needs dtype, shape and data_offsets", path,
-                         key);
-            break;
-        }
-        t->dtype = ZF_DTYPE_COUNT;
-        for (int d = 0; d < ZF_DTYPE_COUNT; d++)
-            if (!strcmp(json_string_value(dt), dtypes[d].name)) t->dtype = (zf_dtype)d;
-        if (t->dtype == ZF_DTYPE_COUNT) {
-            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': unsupported dtype '%s'", path, key,
-                         json_string_value(dt));
-            break;
-        }
-        if (json_array_size(shape) > ZF_ST_MAX_DIMS) {
-            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': more than %d dimensions", path, key,
-                         ZF_ST_MAX_DIMS);
-            break;
-        }
-        t->ndim = (int)json_array_size(shape);
-        unsigned __int128 numel = 1;
-        for (int d = 0; d < t->ndim; d++) {
-            json_t *v = json_array_get(shape, (size_t)d);
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad shape entry %d", path, key,
-                             d);
-                break;
-            }
-            t->shape[d] = json_integer_value(v);
-            numel *= (unsigned __int128)t->shape[d];
-            if (numel > ((unsigned __int128)1 << 62)) {
-                st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': absurd shape", path, key);
-                break;
-            }
-        }
         if (st) break;
-        json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
-        if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
-            json_integer_value(e) < json_integer_value(b)) {
-            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s': bad data_offsets", path, key);
-            break;
-        }
-        size_t begin = (size_t)json_integer_value(b), end = (size_t)json_integer_value(e);
-        t->nbytes = end - begin;
-        if ((unsigned __int128)t->nbytes != numel * dtypes[t->dtype].size) {
-            st = zf_fail(err, ZF_ERR_FORMAT,
-                         "%s: tensor '%s': %zu bytes of data but its shape and dtype %s need %llu",
-                         path, key, t->nbytes, dtypes[t->dtype].name,
-                         (unsigned long long)(numel * dtypes[t->dtype].size));
-            break;
-        }
-        if (end > dlen) {
-            st = zf_fail(err, ZF_ERR_FORMAT,
-                         "%s: truncated: tensor '%s' ends at byte %zu of the data but the file "
-                         "holds only %zu",
-                         path, key, end, dlen);
-            break;
-        }
-        t->data = data + begin;
-        t->name = strdup(key);
-        if (!t->name) {
-            st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-            break;
-        }
-        f->count++;
+        if (!strcmp(key, "__metadata__"))
+            st = read_meta(f, val, err);
+        else if (!(st = read_tensor(&f->tensors[f->count], path, key, val, data, dlen, err)))
+            f->count++;
     }
     json_decref(root);
-    if (st) return st;
-    /* The data must be covered exactly: no holes, no overlaps, nothing after the last tensor. */
-    zf_st_tensor *sorted = malloc(sizeof *sorted * (size_t)(f->count ? f->count : 1));
-    if (!sorted) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    memcpy(sorted, f->tensors, sizeof *sorted * (size_t)f->count);
-    qsort(sorted, (size_t)f->count, sizeof *sorted, by_offset);
-    const char *pos = data;
-    for (int i = 0; i < f->count && !st; i++) {
-        if ((const char *)sorted[i].data != pos)
-            st = zf_fail(err, ZF_ERR_FORMAT, "%s: tensor '%s' %s the previous one", path,
-                         sorted[i].name,
-                         (const char *)sorted[i].data < pos ? "overlaps" : "leaves a gap after");
-        pos = (const char *)sorted[i].data + sorted[i].nbytes;
-    }
-    if (!st && pos != data + dlen)
-        st = zf_fail(err, ZF_ERR_FORMAT, "%s: %zu bytes after the last tensor", path,
-                     (size_t)(data + dlen - pos));
-    free(sorted);
-    return st;
+    return st ? st : check_cover(f, data, dlen, err);
 }
 
 zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
@@ -365,4 +353,42 @@ zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
     for (int i = 0; i < w->count; i++) zf_atomic_write(&a, w->t[i].data, w->t[i].nbytes);
     free(hdr);
     return zf_atomic_commit(&a, err);
+}
+
+void zf_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, int any_first) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && len < cap; d++) {
+        if (d == 0 && any_first && shape[0] <= 0)
+            len += (size_t)snprintf(buf + len, cap - len, "N");
+        else
+            len +=
+                (size_t)snprintf(buf + len, cap - len, "%s%lld", d ? "," : "", (long long)shape[d]);
+    }
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+const zf_st_tensor *zf_st_need_f32(const zf_st_file *f, const char *name, int ndim,
+                                   const int64_t *want, zf_error *err) {
+    const zf_st_tensor *t = zf_st_find(f, name);
+    char got[128], exp[128];
+    if (!t) {
+        zf_fail(err, ZF_ERR_SHAPE, "%s: no tensor '%s'", f->path, name);
+        return NULL;
+    }
+    if (t->dtype != ZF_DTYPE_F32) {
+        zf_fail(err, ZF_ERR_SHAPE, "%s: tensor '%s' is %s, expected F32", f->path, name,
+                zf_dtype_name(t->dtype));
+        return NULL;
+    }
+    int same = t->ndim == ndim && t->shape[0] >= 1;
+    for (int d = 1; same && d < ndim; d++) same = t->shape[d] == want[d];
+    if (want[0] > 0 && same) same = t->shape[0] == want[0];
+    if (!same) {
+        zf_shape_text(got, sizeof got, t->ndim, t->shape, 0);
+        zf_shape_text(exp, sizeof exp, ndim, want, 1);
+        zf_fail(err, ZF_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected %s", f->path, name, got,
+                exp);
+        return NULL;
+    }
+    return t;
 }

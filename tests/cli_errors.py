@@ -98,6 +98,15 @@ expect_error("input too small", ["summary", "zfnet", "--input-size", "3x20x20"],
 expect_error("bad rule", fwd + ["--project", "conv2", "--rule", "magic"], "--rule: 'magic'",
              P("y.safetensors"))
 expect_error("unknown command", ["frobnicate"], "unknown command 'frobnicate'")
+expect_error("unknown option", ["eval", "--weigths", P("w.safetensors")],
+             "zfnet eval: unknown option '--weigths'")
+expect_error("option without its value", ["top9", "--weights"], "--weights needs a value")
+expect_error("a flag given a value", ["eval", "--weights", P("w.safetensors"), "--ten-crop=1"],
+             "--ten-crop takes no value")
+expect_error("a stray argument", ["filters", "--weights", P("w.safetensors"), "extra"],
+             "unexpected argument 'extra'")
+expect_error("no model named", ["summary"], "expected one MODEL")
+expect_error("a required option missing", ["init", "zfnet-mini"], "--output is required")
 expect_error("output folder missing", fwd[:7] + ["--output", P("nodir/y.safetensors")],
              "cannot create")
 
@@ -130,7 +139,7 @@ expect_error("deconv: map out of range", ["deconv", "--weights", P("w.safetensor
              "layer 'conv1' has 32 maps")
 expect_error("deconv: unit out of range", ["deconv", "--weights", P("w.safetensors"), "--layer",
                                            "conv1", "--unit", "0,40,0", "--input",
-                                           P("x.safetensors")], "--unit: layer 'conv1' is 28x28")
+                                           P("x.safetensors")], "unit 0,40,0: layer 'conv1' is 28x28")
 expect_error("deconv: bad rule", ["deconv", "--weights", P("w.safetensors"), "--layer", "conv1",
                                   "--rule", "magic", "--input", P("x.safetensors")],
              "--rule: 'magic'")
@@ -145,6 +154,16 @@ expect_error("filters: not a conv layer", ["filters", "--weights", P("w.safetens
                                            "fc6"], "fc6: not a conv layer")
 expect_error("evolution: no snapshots", ["evolution", "--run", P("empty")],
              "no epoch-N.safetensors snapshots")
+
+# every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
+for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
+            "top9", "filters", "evolution", "data", "pack", "bench"):
+    r = run([cmd, "--help"])
+    ok = r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr \
+        and "-h, --help" in r.stdout
+    print(f"{'ok' if ok else 'FAILED'}: {cmd} --help")
+    if not ok:
+        failures.append(f"{cmd} --help")
 
 if failures:
     print(f"{len(failures)} FAILED: {', '.join(failures)}")

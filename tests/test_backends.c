@@ -118,8 +118,8 @@ static void parity(const char *model, zf_net *a, zf_net *b, int n, zf_mode mode,
         zf_rule rules[3] = {ZF_RULE_DECONVNET, ZF_RULE_GUIDED, ZF_RULE_GRADIENT};
         const char *names[3] = {"deconvnet", "guided", "gradient"};
         for (int r = 0; r < 3; r++) {
-            assert_int_equal(zf_net_signal_down(a, l, rules[r], sig, NULL), ZF_OK);
-            assert_int_equal(zf_net_signal_down(b, l, rules[r], sig, NULL), ZF_OK);
+            assert_int_equal(zf_net_signal_down(a, l, rules[r], ZF_LRN_DEFAULT, sig, NULL), ZF_OK);
+            assert_int_equal(zf_net_signal_down(b, l, rules[r], ZF_LRN_DEFAULT, sig, NULL), ZF_OK);
             zf_net_read_input_grad(a, ga, NULL);
             zf_net_read_input_grad(b, gb, NULL);
             snprintf(what, sizeof what, "projection %s from %s", names[r], project[j]);

@@ -80,7 +80,8 @@ static void test_golden_layers(void **state) {
         zf_net_read_output(net, 0, buf, NULL);
         failures += compare(c, "output", buf, y, 1e-5);
         zf_net_zero_grads(net);
-        assert_int_equal(zf_net_signal_down(net, 0, ZF_RULE_GRADIENT, dy->data, &err), ZF_OK);
+        assert_int_equal(
+            zf_net_signal_down(net, 0, ZF_RULE_GRADIENT, ZF_LRN_DEFAULT, dy->data, &err), ZF_OK);
         zf_net_read_input_grad(net, buf, NULL);
         failures += compare(c, "grad.input", buf, need(f, c, "grad.input"), 1e-5);
         for (int i = 0; i < zf_net_num_param_tensors(net); i++) {

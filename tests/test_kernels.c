@@ -150,19 +150,31 @@ static void test_lrn_conventions(void **state) {
     expect_close("lrn size 2", y, want3, 3, 1e-15);
 }
 
+/* The three signal rules as the ReLU layer composes them from the backend's rectifier and
+ * mask (ZF §2.1), in place (dx = dy) as well. */
 static void test_relu_rules(void **state) {
     (void)state;
-    double y[4] = {0, 2, 0, 3}; /* forward outputs: mask (0, 1, 0, 1) */
-    double dy[4] = {5, -1, -2, 4}, dx[4];
-    zf_ref_relu_backward_f64(ZF_RULE_GRADIENT, 4, dx, dy, y);
-    double g[4] = {0, -1, 0, 4};
-    expect_close("gradient", dx, g, 4, 0);
-    zf_ref_relu_backward_f64(ZF_RULE_DECONVNET, 4, dx, dy, y);
-    double dc[4] = {5, 0, 0, 4}; /* the signal is rectified, the forward mask ignored */
-    expect_close("deconvnet", dx, dc, 4, 0);
-    zf_ref_relu_backward_f64(ZF_RULE_GUIDED, 4, dx, dy, y);
-    double gd[4] = {0, 0, 0, 4};
-    expect_close("guided", dx, gd, 4, 0);
+    float y[4] = {0, 2, 0, 3}; /* forward outputs: mask (0, 1, 0, 1) */
+    float dy[4] = {5, -1, -2, 4};
+    const float want[3][4] = {
+        {0, -1, 0, 4}, /* gradient: the forward mask */
+        {5, 0, 0, 4},  /* deconvnet: the signal is rectified, the forward mask ignored */
+        {0, 0, 0, 4},  /* guided: both */
+    };
+    const zf_rule rules[3] = {ZF_RULE_GRADIENT, ZF_RULE_DECONVNET, ZF_RULE_GUIDED};
+    layer l = {.out = {4, 1, 1}, .y = y};
+    layer_ctx c = {.be = zf_backend_ref(), .n = 1};
+    for (int r = 0; r < 3; r++) {
+        float dx[4], inplace[4];
+        memcpy(inplace, dy, sizeof dy);
+        zf_relu_ops.backward(&l, &c, rules[r], dx, dy, NULL);
+        zf_relu_ops.backward(&l, &c, rules[r], inplace, inplace, NULL);
+        for (int i = 0; i < 4; i++) {
+            if (dx[i] != want[r][i] || inplace[i] != want[r][i])
+                fail_msg("%s: element %d: %g (in place %g), expected %g", zf_rule_name(rules[r]), i,
+                         dx[i], inplace[i], want[r][i]);
+        }
+    }
 }
 
 /* ---- central differences in double ------------------------------------------------------- */

@@ -64,7 +64,8 @@ static void test_dropout(void **state) {
     float *sig = malloc(sizeof(float) * 8000), *dx = malloc(sizeof(float) * 2);
     for (int i = 0; i < 8000; i++) sig[i] = 1;
     zf_net_zero_grads(a);
-    assert_int_equal(zf_net_signal_down(a, drop, ZF_RULE_GRADIENT, sig, NULL), ZF_OK);
+    assert_int_equal(zf_net_signal_down(a, drop, ZF_RULE_GRADIENT, ZF_LRN_DEFAULT, sig, NULL),
+                     ZF_OK);
     /* d/dx of sum(mask * (w x + b)) = sum over units of mask_i * w_i, per image */
     zf_net_read_input_grad(a, dx, NULL);
     const float *w = zf_net_params(a);

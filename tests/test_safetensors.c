@@ -155,7 +155,8 @@ static void test_checkpoints(void **state) {
     zf_init_options io = {.scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .seed = 5};
     zf_net_init_params(a, &io);
     const char *extra[] = {"epoch", "3", NULL};
-    assert_int_equal(zf_checkpoint_save(a, WORKDIR "/ck.safetensors", extra, &err), ZF_OK);
+    zf_checkpoint_data cd = {.meta = extra};
+    assert_int_equal(zf_checkpoint_write(a, WORKDIR "/ck.safetensors", &cd, &err), ZF_OK);
     assert_int_equal(zf_checkpoint_load(b, WORKDIR "/ck.safetensors", &err), ZF_OK);
     assert_memory_equal(zf_net_params(a), zf_net_params(b), sizeof(float) * zf_net_num_params(a));
     zf_st_file *f;
@@ -194,9 +195,9 @@ static void test_checkpoints(void **state) {
 
     /* atomic: a write that cannot complete leaves the target untouched and no temp file */
     mkdir(WORKDIR "/adir", 0755);
-    assert_int_equal(zf_checkpoint_save(a, WORKDIR "/adir", NULL, &err), ZF_ERR_IO);
+    assert_int_equal(zf_checkpoint_write(a, WORKDIR "/adir", NULL, &err), ZF_ERR_IO);
     assert_non_null(strstr(err.msg, WORKDIR "/adir: write failed"));
-    assert_int_equal(zf_checkpoint_save(a, WORKDIR "/nodir/x.safetensors", NULL, &err), ZF_ERR_IO);
+    assert_int_equal(zf_checkpoint_write(a, WORKDIR "/nodir/x.safetensors", NULL, &err), ZF_ERR_IO);
     assert_non_null(strstr(err.msg, "cannot create"));
     assert_int_equal(temp_files_left(), 0);
     zf_net_free(a), zf_net_free(b), zf_net_free(rgb);

@@ -1,10 +1,120 @@
-/* Shared pieces of the zfnet command line: argument helpers, model options, messages. */
+/* The zfnet command line: one table-driven option parser (from which --help is printed too),
+ * the option groups commands share, messages, and the callbacks that show the library's
+ * progress. Commands parse, call libzfnet, draw pictures and write files; nothing else. */
 #ifndef ZF_CLI_H
 #define ZF_CLI_H
 
 #include "zfnet/zfnet.h"
 
 #include <stdio.h>
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+typedef enum cli_kind {
+    CLI_END = 0, /* ends a table */
+    CLI_HEADING, /* not an option: `help` is a heading in --help */
+    CLI_FLAG,    /* no value: *(int *)target = 1 (0 with .off); or parse(opt, NULL, target) */
+    CLI_STR,     /* *(const char **)target = the value */
+    CLI_INT,     /* *(int *)target, in [lo, hi] */
+    CLI_U64,     /* *(uint64_t *)target */
+    CLI_DOUBLE,  /* *(double *)target, in [lo, hi] */
+    CLI_CALL     /* parse(opt, value, target) */
+} cli_kind;
+
+typedef struct cli_opt {
+    const char *name; /* the long name without "--" */
+    cli_kind kind;
+    void *target;
+    const char *arg;  /* the value's name in --help ("N") */
+    const char *help; /* one or more lines ('\n') */
+    double lo, hi;    /* CLI_INT, CLI_DOUBLE bounds */
+    char alias;       /* a one-letter form ('o' for -o), or 0 */
+    int required;
+    int off;    /* CLI_FLAG: store 0 */
+    int *given; /* set to 1 when the option appears */
+    /* CLI_CALL: 0 when taken; else the exit code, after printing why */
+    int (*parse)(const char *opt, const char *arg, void *target);
+} cli_opt;
+
+typedef struct cli_command {
+    const char *name;  /* "eval" */
+    const char *usage; /* what follows "usage: zfnet eval " */
+    const char *about; /* paragraphs for --help */
+    /* positional arguments: between min_args and max_args (-1: no limit), or the usage error
+     * `args` ("expected one MODEL"); none allowed when both are 0 */
+    int min_args, max_args;
+    const char *args;
+} cli_command;
+
+/* Parse argv (argv[0]: the command) against two option tables (`extra` may be NULL; each ends
+ * with a CLI_END entry): the command's own and a shared group. Options may come before or
+ * after positional arguments, as --name value, --name=value or -o value; "--" ends the
+ * options. The positional arguments are checked against the command's counts and moved to
+ * argv[1..*npos]. Returns -1 to go on; otherwise the exit code: 0 after --help, 2 after a usage
+ * error (printed, one line). */
+int cli_parse(const cli_command *cmd, const cli_opt *own, const cli_opt *extra, int argc,
+              char **argv, int *npos);
+void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE *out);
+
+/* Shared option groups, declared once. */
+#define CLI_THREADS(t)                                                                             \
+    {                                                                                              \
+        "threads", CLI_INT, (t), "T", "compute threads (default: OMP_NUM_THREADS or all cores)",   \
+            1, 1024                                                                                \
+    }
+#define CLI_OUTPUT(t, what)                                                                        \
+    { "output", CLI_STR, (t), "DIR", what, .alias = 'o' }
+#define CLI_BATCH(t, what)                                                                         \
+    { "batch", CLI_INT, (t), "N", what, 1, 4096 }
+#define CLI_WEIGHTS(t, what)                                                                       \
+    { "weights", CLI_STR, (t), "W", what }
+/* --layers, --maps, --random, --seed (top9, evolution) */
+typedef struct map_choice {
+    const char *layers, *maps;
+    int nrandom;
+    uint64_t seed;
+} map_choice;
+
+/* The model overrides (--classes N, --input-size CxHxW into ov) as a table of 3 entries. */
+void cli_group_overrides(cli_opt g[3], zf_model_overrides *ov);
+/* cli_parse with the model overrides after `own`. */
+int cli_parse_overrides(const cli_command *cmd, const cli_opt *own, zf_model_overrides *ov,
+                        int argc, char **argv, int *npos);
+/* A command on one MODEL argument (summary, init, check): `own` and the model overrides
+ * parsed, MODEL opened as a net. Returns -1 to go on (*net set), else the exit code. */
+int cli_model_command(const cli_command *cmd, const cli_opt *own, int argc, char **argv,
+                      zf_net **net);
+/* cli_parse with the map choice (--layers, --maps, --random, --seed into mc) after `own`. */
+int cli_parse_maps(const cli_command *cmd, const cli_opt *own, map_choice *mc,
+                   const char *layers_help, const char *random_help, int argc, char **argv,
+                   int *npos);
+
+int cli_parse_classes(const char *opt, const char *arg, void *ov);
+int cli_parse_input_size(const char *opt, const char *arg, void *ov);
+int cli_parse_random(const char *opt, const char *arg, void *mc);
+int cli_parse_backend(const char *opt, const char *arg, void *backend);
+int cli_parse_rule(const char *opt, const char *arg, void *rule);
+int cli_parse_lrn(const char *opt, const char *arg, void *lrn);
+int cli_parse_int_value(const char *opt, const char *s, long lo, long hi, long *out);
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+/* "zfnet: <msg>" on stderr; returns 1 (the exit code for it). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: "zfnet CMD: <msg> (see 'zfnet CMD --help')"; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A library error: its message; returns 1 (when a callback of ours stopped the call, it has
+ * said why already: nothing more is printed). */
+int cli_fail(const zf_error *err);
+
+/* ---- showing the library's progress and notices -------------------------------------------- */
+
+/* Progress bars on a terminal (stderr; nothing otherwise); notices: skipped files on stderr,
+ * each replaced file once per process, INFO lines to `info` (stdout or stderr; NULL: none). */
+zf_callbacks cli_callbacks(FILE *info);
+double cli_now(void);
+
+/* ---- commands ------------------------------------------------------------------------------ */
 
 typedef struct cli_cmd {
     const char *name;
@@ -28,29 +138,17 @@ int cmd_top9(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_evolution(int argc, char **argv);
 
-/* Print "zfnet: <msg>" on stderr; returns the exit code for it (1). */
-int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Usage error: message plus a hint to --help; returns 2. */
-int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
-int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
-int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
-/* "CxHxW", "HxW" or "N" (square); fills the overrides. */
-int cli_parse_input_size(const char *s, zf_model_overrides *ov);
-/* The model overrides shared by every command: 'c' (--classes N) and 's' (--input-size S).
- * Returns 0 when applied, 2 (the usage exit code) after printing an error. */
-int cli_model_option(int ch, const char *arg, zf_model_overrides *ov);
-/* Load a preset or model file with overrides and build its net; on failure prints the error
- * and returns 1. */
+/* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
                  zf_net **out);
-/* "[2,3,224,224]"; a first dimension <= 0 is written as N (any batch) */
-void cli_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape);
-/* An F32 tensor of f with the given shape (want[0] <= 0: any batch); prints why not. */
-const zf_st_tensor *cli_need_tensor(const zf_st_file *f, const char *name, int ndim,
-                                    const int64_t *want, int *ok);
-/* "dnnl" or "ref" */
-int cli_parse_backend(const char *s, zf_backend_kind *out);
+
+/* ---- what the demo calls: top9, filters and evolution with their pictures and files ------- */
+
+int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
+             int threads, const char *dir);
+int filters_run(const char *weights, const char *layer, const char *data, const char *maps_layer,
+                int images, int threads, const char *dir);
+int evolution_run(const char *run, const char *list, const char *data, const map_choice *mc,
+                  int threads, const char *dir);
 
 #endif

@@ -2,35 +2,33 @@
  * all gradients, or a projection; how users check zfnet against other frameworks. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
-    "usage: zfnet forward --model M --weights W.safetensors --input X.safetensors\n"
-    "                     --output Y.safetensors [--layers all|NAME,NAME,...] [--grad]\n"
-    "                     [--project LAYER [--rule deconvnet|guided|gradient] [--lrn-gradient]]\n\n"
+static const cli_command forward_cmd = {
+    "forward",
+    "--model M --weights W.safetensors --input X.safetensors --output Y.safetensors\n"
+    "                     [--layers all|NAME,...] [--grad] [--project LAYER [--rule R] [--lrn L]]",
     "Runs the model in inference mode (dropout is the identity) on the tensor 'input'\n"
     "(F32, N x C x H x W) of X and writes one F32 tensor per chosen layer, named as the layer\n"
-    "(default: the last layer).\n\n"
-    "  --grad              also write 'loss' (mean cross-entropy over the batch), 'grad.input'\n"
-    "                      and 'grad.<param>' for every parameter; X must hold 'labels'\n"
-    "                      (I64 or I32, N)\n"
-    "  --project LAYER     send X's tensor 'signal' (LAYER's output shape) down to the pixels\n"
-    "                      and write it as 'projection' (N x C x H x W)\n"
-    "  --rule RULE         deconvnet (default: ReLU rectifies the signal, LRN is identity),\n"
-    "                      guided (guided backprop) or gradient (true backprop)\n"
-    "  --lrn-gradient      with deconvnet/guided, use LRN's true gradient, not the identity\n"
-    "  --classes N, --input-size SIZE   model overrides, as in 'zfnet summary'\n"
-    "  --threads T         compute threads (default: OMP_NUM_THREADS or all cores)\n"
-    "  --backend B         dnnl (default) or ref (the plain-C oracle)\n";
+    "(default: the last layer).\n"};
+
+typedef struct fwd_args {
+    const char *model, *weights, *input, *output, *layers, *project;
+    int grad, lrn_gradient, rule_given, threads;
+    zf_rule rule;
+    zf_lrn_rule lrn;
+    zf_model_overrides ov;
+    zf_backend_kind backend;
+} fwd_args;
 
 typedef struct fwd_state {
+    const fwd_args *a;
     zf_net *net;
     zf_st_file *in;
     zf_st_writer *out;
     float **bufs;
-    int nbufs;
+    int nbufs, n;
 } fwd_state;
 
 static float *keep(fwd_state *s, size_t count) {
@@ -53,278 +51,203 @@ static int out_dims(const zf_net *net, int layer, int n, int64_t *dims) {
     return flat ? 2 : 4;
 }
 
-static int run(fwd_state *s, const char *model, const char *weights, const char *input,
-               const char *output, const char *layers, int grad, const char *project, zf_rule rule,
-               int lrn_gradient, const zf_model_overrides *ov, const zf_net_options *no) {
-    zf_error err;
-    zf_model *m;
-    if (zf_model_load(&m, model, ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(&s->net, m, no, &err);
-    zf_model_free(m);
-    if (st) return cli_error("%s", err.msg);
-    zf_net *net = s->net;
-    const char *mname = zf_model_name(zf_net_model(net));
-    if (zf_checkpoint_load(net, weights, &err)) return cli_error("%s", err.msg);
-    if (zf_st_open(&s->in, input, &err)) return cli_error("%s", err.msg);
-    zf_shape is = zf_net_input_shape(net);
-    int64_t want[4] = {0, is.c, is.h, is.w};
-    int ok;
-    const zf_st_tensor *x = cli_need_tensor(s->in, "input", 4, want, &ok);
-    if (!ok) return 1;
-    int n = (int)x->shape[0];
-    if (x->shape[0] > 1 << 20)
-        return cli_error("%s: batch of %lld is too large", input, (long long)x->shape[0]);
-
-    /* which layers to write */
-    int nl = zf_net_num_layers(net);
-    char *chosen = calloc((size_t)nl, 1);
-    s->bufs = calloc((size_t)nl + (size_t)zf_net_num_param_tensors(net) + 8, sizeof *s->bufs);
-    if (!chosen || !s->bufs) {
-        free(chosen);
-        return cli_error("out of memory");
-    }
-    if (!layers)
+/* which layers to write: chosen[i] */
+static int choose_layers(const fwd_state *s, char *chosen) {
+    int nl = zf_net_num_layers(s->net);
+    const char *layers = s->a->layers;
+    if (!layers) {
         chosen[nl - 1] = 1;
-    else if (!strcmp(layers, "all"))
+        return 0;
+    }
+    if (!strcmp(layers, "all")) {
         memset(chosen, 1, (size_t)nl);
-    else {
-        char *list = strdup(layers), *save = NULL;
-        for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            int i = zf_net_find_layer(net, tok);
-            if (i < 0) {
-                cli_error("--layers: no layer '%s' in model '%s'", tok, mname);
-                free(list), free(chosen);
-                return 1;
-            }
-            chosen[i] = 1;
-        }
-        free(list);
+        return 0;
     }
+    int *idx = malloc(sizeof(int) * (size_t)nl), n = 0;
+    zf_error err;
+    if (!idx) return cli_error("out of memory");
+    zf_status st = zf_net_parse_layers(s->net, layers, 0, idx, &n, &err);
+    for (int i = 0; !st && i < n; i++) chosen[idx[i]] = 1;
+    free(idx);
+    return st ? cli_error("--layers: %s", err.msg) : 0;
+}
 
-    int64_t *labels = NULL;
-    int proj = -1;
-    const zf_st_tensor *sig = NULL;
-    if (project) {
-        proj = zf_net_find_layer(net, project);
-        if (proj < 0) {
-            free(chosen);
-            return cli_error("--project: no layer '%s' in model '%s'", project, mname);
+/* the labels tensor (I64 or I32, shape [n]) for --grad, each in [0, classes) */
+static int read_labels(fwd_state *s, int64_t **out) {
+    const char *input = s->a->input, *mname = zf_model_name(zf_net_model(s->net));
+    const zf_st_tensor *lt = zf_st_find(s->in, "labels");
+    int n = s->n, classes = zf_net_classes(s->net);
+    if (!lt || (lt->dtype != ZF_DTYPE_I64 && lt->dtype != ZF_DTYPE_I32) || lt->ndim != 1 ||
+        lt->shape[0] != n)
+        return cli_error("%s: --grad needs a tensor 'labels' (I64 or I32) of shape [%d]%s", input,
+                         n, lt ? ", found one of another dtype or shape" : "");
+    int64_t *labels = malloc(sizeof *labels * (size_t)n);
+    if (!labels) return cli_error("out of memory");
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+        if (lt->dtype == ZF_DTYPE_I64)
+            memcpy(&v, (const char *)lt->data + 8 * (size_t)i, 8);
+        else {
+            int32_t v32;
+            memcpy(&v32, (const char *)lt->data + 4 * (size_t)i, 4);
+            v = v32;
         }
-        int64_t d[4];
-        int nd = out_dims(net, proj, n, d);
-        sig = cli_need_tensor(s->in, "signal", nd, d, &ok);
-        if (!ok) {
-            free(chosen);
-            return 1;
+        if (v < 0 || v >= classes) {
+            free(labels);
+            return cli_error("%s: labels[%d] = %lld is out of range [0, %d) for model '%s'", input,
+                             i, (long long)v, classes, mname);
         }
+        labels[i] = v;
     }
-    if (grad) {
-        const zf_st_tensor *lt = zf_st_find(s->in, "labels");
-        if (!lt || (lt->dtype != ZF_DTYPE_I64 && lt->dtype != ZF_DTYPE_I32) || lt->ndim != 1 ||
-            lt->shape[0] != n) {
-            free(chosen);
-            return cli_error("%s: --grad needs a tensor 'labels' (I64 or I32) of shape [%d]%s",
-                             input, n, lt ? ", found one of another dtype or shape" : "");
-        }
-        labels = malloc(sizeof *labels * (size_t)n);
-        int classes = zf_net_classes(net);
-        for (int i = 0; labels && i < n; i++) {
-            int64_t v;
-            if (lt->dtype == ZF_DTYPE_I64)
-                memcpy(&v, (const char *)lt->data + 8 * (size_t)i, 8);
-            else {
-                int32_t v32;
-                memcpy(&v32, (const char *)lt->data + 4 * (size_t)i, 4);
-                v = v32;
-            }
-            if (v < 0 || v >= classes) {
-                free(labels), free(chosen);
-                return cli_error("%s: labels[%d] = %lld is out of range [0, %d) for model '%s'",
-                                 input, i, (long long)v, classes, mname);
-            }
-            labels[i] = v;
-        }
-        if (!labels) {
-            free(chosen);
-            return cli_error("out of memory");
-        }
-    }
+    *out = labels;
+    return 0;
+}
 
-    int rc = 1;
-    if (zf_net_reserve(net, n, &err) || zf_net_set_input(net, x->data, n, &err) ||
-        zf_net_forward(net, ZF_MODE_INFER, -1, &err)) {
-        cli_error("%s", err.msg);
-        goto done;
-    }
-    if (!(s->out = zf_st_writer_new())) {
-        cli_error("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < nl; i++) {
+static int write_outputs(fwd_state *s, const char *chosen) {
+    for (int i = 0; i < zf_net_num_layers(s->net); i++) {
         if (!chosen[i]) continue;
         int64_t d[4];
-        int nd = out_dims(net, i, n, d);
+        int nd = out_dims(s->net, i, s->n, d);
         float *buf = keep(s, (size_t)d[0] * d[1] * d[2] * d[3]);
         zf_layer_info li;
-        zf_net_layer_info(net, i, &li);
-        if (!buf) {
-            cli_error("out of memory");
-            goto done;
-        }
-        zf_net_read_output(net, i, buf, NULL);
-        if (zf_st_writer_add(s->out, li.name, ZF_DTYPE_F32, nd, d, buf, &err)) {
+        zf_net_layer_info(s->net, i, &li);
+        zf_error err;
+        if (!buf) return cli_error("out of memory");
+        zf_net_read_output(s->net, i, buf, NULL);
+        if (zf_st_writer_add(s->out, li.name, ZF_DTYPE_F32, nd, d, buf, &err))
+            return cli_error("%s", err.msg);
+    }
+    return 0;
+}
+
+/* loss, grad.input and grad.<param> */
+static int write_grads(fwd_state *s, const int64_t *labels) {
+    zf_net *net = s->net;
+    zf_shape is = zf_net_input_shape(net);
+    double loss;
+    zf_error err;
+    zf_net_zero_grads(net);
+    if (zf_net_set_labels(net, labels, s->n, &err) || zf_net_loss(net, &loss, &err) ||
+        zf_net_backward(net, &err))
+        return cli_error("%s: %s", s->a->input, err.msg);
+    float *lv = keep(s, 1), *gi = keep(s, (size_t)s->n * is.c * is.h * is.w);
+    if (!lv || !gi) return cli_error("out of memory");
+    *lv = (float)loss;
+    zf_net_read_input_grad(net, gi, NULL);
+    int64_t d[4] = {s->n, is.c, is.h, is.w};
+    zf_st_writer_add(s->out, "loss", ZF_DTYPE_F32, 0, d, lv, NULL);
+    zf_st_writer_add(s->out, "grad.input", ZF_DTYPE_F32, 4, d, gi, NULL);
+    const float *g = zf_net_grads(net);
+    for (int t = 0; t < zf_net_num_param_tensors(net); t++) {
+        zf_param_info p;
+        zf_net_param_info(net, t, &p);
+        char name[80];
+        snprintf(name, sizeof name, "grad.%s", p.name);
+        zf_st_writer_add(s->out, name, ZF_DTYPE_F32, p.ndim, p.shape, g + p.offset, NULL);
+    }
+    fprintf(stderr, "loss %.6f over %d images\n", loss, s->n);
+    return 0;
+}
+
+static int write_projection(fwd_state *s, int layer, const zf_st_tensor *sig) {
+    zf_shape is = zf_net_input_shape(s->net);
+    zf_lrn_rule lrn = s->a->lrn_gradient ? ZF_LRN_GRADIENT : s->a->lrn;
+    float *pr = keep(s, (size_t)s->n * is.c * is.h * is.w);
+    zf_error err;
+    if (!pr) return cli_error("out of memory");
+    if (zf_net_signal_down(s->net, layer, s->a->rule, lrn, sig->data, &err))
+        return cli_error("%s", err.msg);
+    zf_net_read_input_grad(s->net, pr, NULL);
+    int64_t d[4] = {s->n, is.c, is.h, is.w};
+    zf_st_writer_add(s->out, "projection", ZF_DTYPE_F32, 4, d, pr, NULL);
+    return 0;
+}
+
+/* the input batch and, for --project, the layer and its signal */
+static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf_st_tensor **sig) {
+    const fwd_args *a = s->a;
+    zf_error err;
+    if (zf_st_open(&s->in, a->input, &err)) return cli_error("%s", err.msg);
+    zf_shape is = zf_net_input_shape(s->net);
+    int64_t want[4] = {0, is.c, is.h, is.w};
+    if (!(*x = zf_st_need_f32(s->in, "input", 4, want, &err))) return cli_error("%s", err.msg);
+    if ((*x)->shape[0] > 1 << 20)
+        return cli_error("%s: batch of %lld is too large", a->input, (long long)(*x)->shape[0]);
+    s->n = (int)(*x)->shape[0];
+    *proj = -1;
+    if (!a->project) return 0;
+    if ((*proj = zf_net_find_layer(s->net, a->project)) < 0)
+        return cli_error("--project: no layer '%s' in model '%s'", a->project,
+                         zf_model_name(zf_net_model(s->net)));
+    int64_t d[4];
+    int nd = out_dims(s->net, *proj, s->n, d);
+    if (!(*sig = zf_st_need_f32(s->in, "signal", nd, d, &err))) return cli_error("%s", err.msg);
+    return 0;
+}
+
+static int run(fwd_state *s) {
+    const fwd_args *a = s->a;
+    zf_error err;
+    zf_net_options no = {.backend = a->backend, .threads = a->threads};
+    if (cli_open_net(a->model, &a->ov, &no, &s->net)) return 1;
+    if (zf_checkpoint_load(s->net, a->weights, &err)) return cli_error("%s", err.msg);
+    const zf_st_tensor *x = NULL, *sig = NULL;
+    int proj = -1, nl = zf_net_num_layers(s->net), rc = 1;
+    if (read_inputs(s, &x, &proj, &sig)) return 1;
+    char *chosen = calloc((size_t)nl, 1);
+    int64_t *labels = NULL;
+    s->bufs = calloc((size_t)nl + (size_t)zf_net_num_param_tensors(s->net) + 8, sizeof *s->bufs);
+    if (!chosen || !s->bufs || !(s->out = zf_st_writer_new()))
+        cli_error("out of memory");
+    else if (!choose_layers(s, chosen) && !(a->grad && read_labels(s, &labels))) {
+        if (zf_net_reserve(s->net, s->n, &err) || zf_net_set_input(s->net, x->data, s->n, &err) ||
+            zf_net_forward(s->net, ZF_MODE_INFER, -1, &err))
             cli_error("%s", err.msg);
-            goto done;
+        else if (!write_outputs(s, chosen) && !(a->grad && write_grads(s, labels)) &&
+                 !(proj >= 0 && write_projection(s, proj, sig))) {
+            zf_st_writer_meta(s->out, "model_name", zf_model_name(zf_net_model(s->net)), NULL);
+            zf_st_writer_meta(s->out, "weights", a->weights, NULL);
+            rc = zf_st_writer_save(s->out, a->output, &err) ? cli_error("%s", err.msg) : 0;
         }
     }
-    size_t in_count = (size_t)n * is.c * is.h * is.w;
-    if (grad) {
-        double loss;
-        zf_net_zero_grads(net);
-        if (zf_net_set_labels(net, labels, n, &err) || zf_net_loss(net, &loss, &err) ||
-            zf_net_backward(net, &err)) {
-            cli_error("%s: %s", input, err.msg);
-            goto done;
-        }
-        float *lv = keep(s, 1), *gi = keep(s, in_count);
-        if (!lv || !gi) {
-            cli_error("out of memory");
-            goto done;
-        }
-        *lv = (float)loss;
-        zf_net_read_input_grad(net, gi, NULL);
-        int64_t d[4] = {n, is.c, is.h, is.w};
-        zf_st_writer_add(s->out, "loss", ZF_DTYPE_F32, 0, d, lv, NULL);
-        zf_st_writer_add(s->out, "grad.input", ZF_DTYPE_F32, 4, d, gi, NULL);
-        const float *g = zf_net_grads(net);
-        for (int t = 0; t < zf_net_num_param_tensors(net); t++) {
-            zf_param_info p;
-            zf_net_param_info(net, t, &p);
-            char name[80];
-            snprintf(name, sizeof name, "grad.%s", p.name);
-            zf_st_writer_add(s->out, name, ZF_DTYPE_F32, p.ndim, p.shape, g + p.offset, NULL);
-        }
-        fprintf(stderr, "loss %.6f over %d images\n", loss, n);
-    }
-    if (proj >= 0) {
-        zf_net_set_lrn_true_gradient(net, lrn_gradient);
-        float *pr = keep(s, in_count);
-        if (!pr) {
-            cli_error("out of memory");
-            goto done;
-        }
-        if (zf_net_signal_down(net, proj, rule, sig->data, &err)) {
-            cli_error("%s", err.msg);
-            goto done;
-        }
-        zf_net_read_input_grad(net, pr, NULL);
-        int64_t d[4] = {n, is.c, is.h, is.w};
-        zf_st_writer_add(s->out, "projection", ZF_DTYPE_F32, 4, d, pr, NULL);
-    }
-    zf_st_writer_meta(s->out, "model_name", mname, NULL);
-    zf_st_writer_meta(s->out, "weights", weights, NULL);
-    if (zf_st_writer_save(s->out, output, &err)) {
-        cli_error("%s", err.msg);
-        goto done;
-    }
-    rc = 0;
-done:
-    free(labels);
-    free(chosen);
+    free(labels), free(chosen);
     return rc;
 }
 
 int cmd_forward(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"weights", required_argument, 0, 'w'},
-                                         {"input", required_argument, 0, 'i'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"layers", required_argument, 0, 'l'},
-                                         {"grad", no_argument, 0, 'g'},
-                                         {"project", required_argument, 0, 'p'},
-                                         {"rule", required_argument, 0, 'r'},
-                                         {"lrn-gradient", no_argument, 0, 'L'},
-                                         {"classes", required_argument, 0, 'c'},
-                                         {"input-size", required_argument, 0, 's'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"backend", required_argument, 0, 'B'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *model = NULL, *weights = NULL, *input = NULL, *output = NULL, *layers = NULL,
-               *project = NULL;
-    int grad = 0, lrn_gradient = 0, rule_set = 0;
-    long threads = 0, v;
-    zf_rule rule = ZF_RULE_DECONVNET;
-    zf_model_overrides ov = {0};
-    zf_net_options no = {0};
-    optind = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'B':
-            if (cli_parse_backend(optarg, &no.backend)) return 2;
-            break;
-        case 'm':
-            model = optarg;
-            break;
-        case 'w':
-            weights = optarg;
-            break;
-        case 'i':
-            input = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'l':
-            layers = optarg;
-            break;
-        case 'g':
-            grad = 1;
-            break;
-        case 'p':
-            project = optarg;
-            break;
-        case 'L':
-            lrn_gradient = 1;
-            break;
-        case 'r':
-            rule_set = 1;
-            if (!strcmp(optarg, "deconvnet"))
-                rule = ZF_RULE_DECONVNET;
-            else if (!strcmp(optarg, "guided"))
-                rule = ZF_RULE_GUIDED;
-            else if (!strcmp(optarg, "gradient"))
-                rule = ZF_RULE_GRADIENT;
-            else
-                return cli_usage_error("forward",
-                                       "--rule: '%s' is not deconvnet, guided or gradient", optarg);
-            break;
-        case 'c':
-            if (cli_parse_int("--classes", optarg, 1, 1000000, &v)) return 2;
-            ov.classes = (int)v;
-            break;
-        case 's':
-            if (cli_parse_input_size(optarg, &ov)) return 2;
-            break;
-        case 't':
-            if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return 2;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return 0;
-        default:
-            return cli_usage_error("forward", "bad option");
-        }
-    }
-    if (optind != argc) return cli_usage_error("forward", "unexpected argument '%s'", argv[optind]);
-    if (!model || !weights || !input || !output)
-        return cli_usage_error("forward", "--model, --weights, --input and --output are required");
-    if (rule_set && !project) return cli_usage_error("forward", "--rule needs --project LAYER");
-    fwd_state s = {0};
-    no.threads = (int)threads;
-    int rc =
-        run(&s, model, weights, input, output, layers, grad, project, rule, lrn_gradient, &ov, &no);
+    fwd_args a = {.rule = ZF_RULE_DECONVNET};
+    const cli_opt own[] = {
+        {"model", CLI_STR, &a.model, "M", "preset or model file", .required = 1},
+        CLI_WEIGHTS(&a.weights, "its weights (safetensors)"),
+        {"input", CLI_STR, &a.input, "X", "safetensors file holding 'input'", .required = 1},
+        {"output", CLI_STR, &a.output, "Y", "safetensors file to write", .alias = 'o',
+         .required = 1},
+        {"layers", CLI_STR, &a.layers, "L", "all, or layer names (NAME,NAME,...) to write"},
+        {"grad", CLI_FLAG, &a.grad, NULL,
+         "also write 'loss' (mean cross-entropy over the batch), 'grad.input'\n"
+         "and 'grad.<param>' for every parameter; X must hold 'labels' (I64 or I32, N)"},
+        {"project", CLI_STR, &a.project, "LAYER",
+         "send X's tensor 'signal' (LAYER's output shape) down to the pixels\n"
+         "and write it as 'projection' (N x C x H x W)"},
+        {"rule", CLI_CALL, &a.rule, "RULE",
+         "deconvnet (default: ReLU rectifies the signal), guided (guided\n"
+         "backprop) or gradient (true backprop)",
+         .parse = cli_parse_rule, .given = &a.rule_given},
+        {"lrn", CLI_CALL, &a.lrn, "L",
+         "LRN on the way down: identity, gradient, or default (identity for\n"
+         "deconvnet, the true gradient for guided and gradient)",
+         .parse = cli_parse_lrn},
+        {"lrn-gradient", CLI_FLAG, &a.lrn_gradient, NULL, "the same as --lrn gradient"},
+        CLI_THREADS(&a.threads),
+        {"backend", CLI_CALL, &a.backend, "B", "dnnl (default) or ref (the plain-C oracle)",
+         .parse = cli_parse_backend},
+        {0}};
+    int npos, rc = cli_parse_overrides(&forward_cmd, own, &a.ov, argc, argv, &npos);
+    if (rc >= 0) return rc;
+    if (a.rule_given && !a.project)
+        return cli_usage_error("forward", "--rule needs --project LAYER");
+    fwd_state s = {.a = &a};
+    rc = run(&s);
     for (int i = 0; i < s.nbufs; i++) free(s.bufs[i]);
     free(s.bufs);
     zf_st_writer_free(s.out);

@@ -1,87 +1,220 @@
-/* zfnet train and zfnet demo: the training run of trainer.c behind two front doors. */
-#include "topk.h"
-#include "trainer.h"
+/* zfnet train and zfnet demo: the library's training run (zf_train) behind two front doors;
+ * the per-epoch lines and curves.svg are drawn here. */
+#include "draw.h"
 
-#include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { O_RESUME = 1, O_OVERWRITE, O_HELP };
+/* ---- options --------------------------------------------------------------------------------- */
 
-static struct option *all_options(const struct option *own, int nown) {
-    int n = 0;
-    while (train_options[n].name) n++;
-    struct option *o = calloc((size_t)(n + nown + 1), sizeof *o);
-    if (!o) return NULL;
-    memcpy(o, own, sizeof *o * (size_t)nown);
-    memcpy(o + nown, train_options, sizeof *o * (size_t)n);
-    return o;
-}
-
-static int parse(const char *cmd, int argc, char **argv, train_cfg *c, int *resume, int *overwrite,
-                 const char *help) {
-    static const struct option own[] = {{"resume", no_argument, 0, O_RESUME},
-                                        {"overwrite", no_argument, 0, O_OVERWRITE},
-                                        {"output", required_argument, 0, 'o'},
-                                        {"help", no_argument, 0, O_HELP}};
-    struct option *opts = all_options(own, 4);
-    if (!opts) return cli_error("out of memory");
-    optind = 0;
-    int ch, rc = -1;
-    while (rc < 0 && (ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        if (ch == O_RESUME)
-            *resume = 1;
-        else if (ch == O_OVERWRITE)
-            *overwrite = 1;
-        else if (ch == 'o') {
-            if (strlen(optarg) >= sizeof c->out)
-                rc = cli_error("-o: too long");
-            else
-                snprintf(c->out, sizeof c->out, "%s", optarg);
-        } else if (ch == 'h' || ch == O_HELP) {
-            fputs(help, stdout);
-            fputs(train_options_help, stdout);
-            rc = 0;
-        } else {
-            int r = train_option(c, ch, optarg);
-            if (r > 0) rc = r;
-            if (r < 0) rc = cli_usage_error(cmd, "bad option");
-        }
+static int parse_list(const char *opt, const char *arg, int *out, int cap, int *n) {
+    *n = 0;
+    for (const char *t = arg; *t;) {
+        char tok[32];
+        size_t len = strcspn(t, ",");
+        long v;
+        snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), t);
+        if (*n == cap) return cli_error("%s: at most %d values", opt, cap), 2;
+        if (cli_parse_int_value(opt, tok, 1, 1000000, &v)) return 2;
+        out[(*n)++] = (int)v;
+        t += len + (t[len] == ',');
     }
-    free(opts);
-    if (rc < 0 && optind != argc)
-        rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (rc < 0 && *resume && *overwrite)
-        rc = cli_usage_error(cmd, "--resume and --overwrite exclude each other");
-    return rc;
+    return 0;
 }
 
-static const char train_help[] =
-    "usage: zfnet train [options] [-o DIR] [--resume | --overwrite]\n\n"
+static int parse_steps(const char *opt, const char *arg, void *target) {
+    zf_train_options *c = target;
+    c->lr_plateau = 0;
+    return parse_list(opt, arg, c->lr_steps, 32, &c->nlr_steps);
+}
+
+/* a flag: the plateau schedule replaces the steps */
+static int parse_plateau(const char *opt, const char *arg, void *target) {
+    (void)opt, (void)arg;
+    zf_train_options *c = target;
+    c->lr_plateau = 1, c->nlr_steps = 0;
+    return 0;
+}
+
+static int parse_snapshots(const char *opt, const char *arg, void *target) {
+    zf_train_options *c = target;
+    return parse_list(opt, arg, c->snapshots, 64, &c->nsnapshots);
+}
+
+static int parse_init(const char *opt, const char *arg, void *target) {
+    zf_train_options *c = target;
+    zf_error err;
+    if (!strncmp(arg, "gaussian", 8) && arg[8] == ':') {
+        char *end;
+        double std = strtod(arg + 9, &end);
+        if (*end || !(std >= 1e-9 && std <= 10))
+            return cli_error("%s gaussian:STD: '%s' is not a number in [1e-09, 10]", opt, arg + 9),
+                   2;
+        c->init = ZF_INIT_GAUSSIAN, c->init_std = std;
+        return 0;
+    }
+    if (zf_init_scheme_parse(arg, &c->init, &err))
+        return cli_error("%s: '%s' is not he, xavier or gaussian[:STD]", opt, arg), 2;
+    if (c->init == ZF_INIT_GAUSSIAN) c->init_std = 0.01;
+    return 0;
+}
+
+enum { NTRAIN_OPTS = 29 };
+
+/* zf_train_options as options (NTRAIN_OPTS entries with the end) */
+static void train_options(cli_opt *t, zf_train_options *c) {
+    const cli_opt opts[] = {
+        {NULL, CLI_HEADING, NULL, NULL, "data:"},
+        {"train", CLI_STR, &c->train, "SPEC", "training set (fashion-mnist)"},
+        {"test", CLI_STR, &c->test, "SPEC",
+         "evaluated after every epoch (fashion-mnist:test; 'none' skips)\n"
+         "SPEC: fashion-mnist[:test], IMAGES.gz[,LABELS.gz] (IDX),\n"
+         "A.bin[,B.bin...] (CIFAR-10/100), an image folder DIR/<class>/*,\n"
+         "or a shard from 'zfnet pack'"},
+        {"data-size", CLI_INT, &c->data_size, "S",
+         "folders: short side resized to S, centre S x S kept (256)", 8, 8192},
+        {"mean-images", CLI_INT, &c->mean_images, "N",
+         "images averaged for the per-pixel mean (0: all; 0)", 0, 1 << 30},
+        {"stop-on-bad", CLI_FLAG, &c->stop_on_bad, NULL,
+         "a file that is not a readable image stops the run (default:\n"
+         "reported by name and skipped)"},
+        {"loader-threads", CLI_INT, &c->loader_threads, "T",
+         "decoding threads ahead of the compute (2)", 1, 256},
+        {NULL, CLI_HEADING, NULL, NULL, "model:"},
+        {"model", CLI_STR, &c->model, "M", "preset or model file (zfnet-mini)"},
+        {"init", CLI_CALL, c, "I", "he, xavier or gaussian[:STD] initialisation (he)",
+         .parse = parse_init},
+        {NULL, CLI_HEADING, NULL, NULL, "recipe:"},
+        {"epochs", CLI_INT, &c->epochs, "N", "epochs (30)", 1, 100000},
+        {"batch", CLI_INT, &c->batch, "N", "images per step (128)", 1, 4096},
+        {"lr", CLI_DOUBLE, &c->lr, "X", "learning rate (0.05)", 0, 10},
+        {"momentum", CLI_DOUBLE, &c->momentum, "X", "SGD momentum (0.9)", 0, 0.9999},
+        {"weight-decay", CLI_DOUBLE, &c->weight_decay, "X", "weight decay (0.0005)", 0, 1},
+        {"lr-steps", CLI_CALL, c, "E1,E2", "divide the rate by 10 after these epochs (20,26)",
+         .parse = parse_steps},
+        {"lr-plateau", CLI_FLAG, c, NULL,
+         "instead: divide by 10 when test accuracy has not improved for\n"
+         "--patience epochs, as the paper did with validation error",
+         .parse = parse_plateau},
+        {"patience", CLI_INT, &c->patience, "N", "--lr-plateau: epochs without improvement (2)", 1,
+         1000},
+        {"renorm", CLI_DOUBLE, &c->renorm, "R",
+         "rescale conv filters whose RMS exceeds R after each step (ZF sec. 3;\n"
+         "0.1 in the paper, whose inputs were in pixel units; 0 = off) (0)",
+         0, 1e6},
+        {"crop-pad", CLI_INT, &c->crop_pad, "P",
+         "training crops: random positions in the image padded by P (2)", 0, 256},
+        {"no-flip", CLI_FLAG, &c->flip, NULL, "no random horizontal mirroring", .off = 1},
+        {"input-scale", CLI_DOUBLE, &c->input_scale, "X",
+         "input = (pixel - mean) * X (0.00392157 = 1/255)", 1e-9, 1e9},
+        {"seed", CLI_U64, &c->seed, "S",
+         "random seed: weights, order, crops, mirrors, dropout (1)"},
+        CLI_THREADS(&c->threads),
+        {NULL, CLI_HEADING, NULL, NULL, "run folder:"},
+        {"snapshot-epochs", CLI_CALL, c, "E1,E2,...",
+         "also keep epoch-E.safetensors for these epochs", .parse = parse_snapshots},
+        {"state-every", CLI_DOUBLE, &c->state_every, "SECONDS",
+         "save the resumable state mid-epoch this often (300)", 0, 1e9},
+        {0}};
+    _Static_assert(sizeof opts / sizeof opts[0] == NTRAIN_OPTS, "NTRAIN_OPTS");
+    memcpy(t, opts, sizeof opts);
+}
+
+/* train and demo: their own options, the model overrides and the training options. */
+static int parse(const cli_command *cmd, int argc, char **argv, zf_train_options *c,
+                 int *epochs_given) {
+    cli_opt own[] = {
+        {"resume", CLI_FLAG, &c->resume, NULL,
+         "continue the run in DIR exactly where it stopped (its saved options\n"
+         "are used; --epochs may extend it)"},
+        {"overwrite", CLI_FLAG, &c->overwrite, NULL, "start again even if DIR holds a run"},
+        CLI_OUTPUT(&c->out, "the run folder (train: zfnet-run, demo: zfnet-demo)"),
+        {0}};
+    cli_opt tg[NTRAIN_OPTS + 3]; /* the training options, then the model overrides */
+    train_options(tg, c);
+    for (int i = 0; tg[i].kind; i++)
+        if (tg[i].name && !strcmp(tg[i].name, "epochs")) tg[i].given = epochs_given;
+    tg[NTRAIN_OPTS - 1] =
+        (cli_opt){NULL, CLI_HEADING, NULL, NULL,
+                  "model overrides (default: channels and classes from the data):"};
+    cli_group_overrides(tg + NTRAIN_OPTS, &c->overrides);
+    int npos, rc = cli_parse(cmd, own, tg, argc, argv, &npos);
+    if (rc >= 0) return rc;
+    if (c->resume && c->overwrite)
+        return cli_usage_error(cmd->name, "--resume and --overwrite exclude each other");
+    return -1;
+}
+
+/* ---- the run's lines ------------------------------------------------------------------------- */
+
+typedef struct run_view {
+    char curves[4200], title[200];
+} run_view;
+
+static void on_start(void *ctx, const zf_train_info *i) {
+    run_view *v = ctx;
+    printf("model %s: input %dx%dx%d, %d classes, %zu parameters; %s: %d images", i->model_name,
+           i->input.c, i->input.h, i->input.w, i->classes, i->params, i->train_description,
+           i->train_images);
+    if (i->test_images >= 0) printf("; test: %d images", i->test_images);
+    printf("\n");
+    if (i->resumed)
+        printf("resuming %s after epoch %d, batch %d\n", i->out, i->epoch_done, i->next_batch);
+    snprintf(v->curves, sizeof v->curves, "%s/curves.svg", i->out);
+    snprintf(v->title, sizeof v->title, "%s on %.120s", i->model_name, i->train_spec);
+}
+
+static int on_epoch(void *ctx, const zf_epoch_report *r) {
+    run_view *v = ctx;
+    printf("epoch %2d/%d  lr %.4g  loss %.4f", r->epoch, r->epochs, r->lr, r->loss);
+    if (r->has_test) printf("  test %.2f%%", 100 * r->top1);
+    printf("  %.0f img/s  data wait %.1f s", r->img_per_s, r->data_wait_s);
+    if (r->renorm) printf("  renorm fired %ld", r->renorm_fired);
+    printf("  %.0f s\n", r->elapsed_s);
+    if (r->lr_dropped)
+        printf("test accuracy has not improved for %d epochs: learning rate now %g\n", r->patience,
+               r->next_lr);
+    return svg_curves(v->curves, v->title, r->n, r->hist_epoch, r->hist_loss, r->hist_acc);
+}
+
+/* Train (the callbacks print the lines); the final lines; 0 or the exit code. */
+static int train(zf_train_options *c) {
+    run_view view;
+    c->cb = cli_callbacks(stdout);
+    c->on_start = on_start, c->on_epoch = on_epoch, c->ctx = &view;
+    zf_train_result r;
+    zf_error err;
+    if (zf_train(c, &r, &err)) return cli_fail(&err);
+    if (!r.trained && r.has_test) printf("%s: all %d epochs done\n", c->out, r.epochs);
+    if (r.has_test) printf("test accuracy: %.2f%%\n", 100 * r.test_accuracy);
+    if (r.has_test) printf("best: %.2f%% after epoch %d\n", 100 * r.best_accuracy, r.best_epoch);
+    printf("run folder %s: last.safetensors%s, state.safetensors, metrics.jsonl, curves.svg\n",
+           c->out, r.has_test ? ", best.safetensors" : "");
+    return 0;
+}
+
+static const cli_command train_cmd = {
+    "train", "[options] [-o DIR] [--resume | --overwrite]",
     "Trains a model with SGD (momentum, weight decay) on a dataset, evaluating it on a test set\n"
     "after every epoch. Inputs are (pixel - per-pixel mean) * input-scale, cropped at random\n"
     "from the mean-padded image and mirrored. DIR (zfnet-run) gets last.safetensors,\n"
     "best.safetensors, epoch-N.safetensors snapshots, state.safetensors (everything needed to\n"
     "resume), metrics.jsonl and curves.svg. --resume continues the run in DIR exactly where it\n"
-    "stopped (its saved options are used; --epochs may extend it).\n\n";
+    "stopped (its saved options are used; --epochs may extend it).\n"};
 
 int cmd_train(int argc, char **argv) {
-    train_cfg c;
-    train_defaults(&c);
-    int resume = 0, overwrite = 0;
-    int rc = parse("train", argc, argv, &c, &resume, &overwrite, train_help);
+    zf_train_options c;
+    zf_train_defaults(&c);
+    int epochs_given = 0;
+    int rc = parse(&train_cmd, argc, argv, &c, &epochs_given);
     if (rc >= 0) return rc;
-    if (resume) {
-        train_cfg given = c;
-        c.epochs = 0; /* only an --epochs given now overrides the saved one */
-        for (int i = 1; i < argc; i++)
-            if (!strncmp(argv[i], "--epochs", 8)) c.epochs = given.epochs;
-    }
-    return train_run(&c, resume, overwrite, NULL);
+    if (c.resume && !epochs_given) c.epochs = 0; /* only an --epochs given now changes it */
+    return train(&c);
 }
 
-static const char demo_help[] =
-    "usage: zfnet demo [-o DIR] [--overwrite] [training options]\n\n"
+static const cli_command demo_cmd = {
+    "demo", "[-o DIR] [--overwrite] [training options]",
     "The embedded default: trains zfnet-mini on Debian's Fashion-MNIST\n"
     "(/usr/share/datasets/fashion-mnist, package dataset-fashion-mnist) with the demo recipe,\n"
     "evaluates it on the 10,000 test images and prints 'test accuracy: NN.NN%'. Its run goes to\n"
@@ -91,39 +224,46 @@ static const char demo_help[] =
     "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1; snapshots at\n"
     "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it writes the layer-1 filters\n"
     "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"
-    "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution.\n\n";
+    "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution.\n"};
+
+/* what the paper looks at, for the model just trained */
+static int visualise(const zf_train_options *c) {
+    const char *data = c->test && strcmp(c->test, "none") ? c->test : c->train;
+    char best[4200], dir[4200];
+    snprintf(best, sizeof best, "%s/best.safetensors", c->out);
+    FILE *f = fopen(best, "rb");
+    if (!f) snprintf(best, sizeof best, "%s/last.safetensors", c->out);
+    if (f) fclose(f);
+    printf("\n== layer-1 filters\n");
+    snprintf(dir, sizeof dir, "%s/filters", c->out);
+    if (filters_run(best, NULL, data, NULL, 64, c->threads, dir)) return 1;
+    printf("\n== top-9 activations of 8 random maps per conv layer\n");
+    snprintf(dir, sizeof dir, "%s/top9", c->out);
+    map_choice mc = {.layers = "all-conv", .nrandom = 8, .seed = c->seed};
+    if (top9_run(best, data, &mc, 9, 64, c->threads, dir)) return 1;
+    printf("\n== feature evolution over the snapshots\n");
+    snprintf(dir, sizeof dir, "%s/evolution", c->out);
+    if (evolution_run(c->out, NULL, data, &mc, c->threads, dir)) return 1;
+    return 0;
+}
 
 int cmd_demo(int argc, char **argv) {
-    train_cfg c;
-    train_defaults(&c);
-    snprintf(c.out, sizeof c.out, "zfnet-demo");
+    zf_train_options c;
+    zf_train_defaults(&c);
+    c.out = "zfnet-demo";
     const int snaps[] = {1, 2, 5, 10, 20, 30};
-    for (int k = 0; k < 6; k++) c.snap[c.nsnap++] = snaps[k];
-    int resume = 0, overwrite = 0;
-    int rc = parse("demo", argc, argv, &c, &resume, &overwrite, demo_help);
+    for (int k = 0; k < 6; k++) c.snapshots[c.nsnapshots++] = snaps[k];
+    int epochs_given = 0;
+    int rc = parse(&demo_cmd, argc, argv, &c, &epochs_given);
     if (rc >= 0) return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/state.safetensors", c.out);
-    FILE *f = overwrite ? NULL : fopen(path, "rb");
+    FILE *f = c.overwrite ? NULL : fopen(path, "rb");
     if (f) fclose(f);
-    double t0 = now_s();
-    if (train_run(&c, f != NULL, overwrite, NULL)) return 1;
-    /* what the paper looks at, for the model just trained */
-    const char *data = strcmp(c.test, "none") ? c.test : c.train;
-    char best[4200], dir[4200];
-    snprintf(best, sizeof best, "%s/best.safetensors", c.out);
-    if (!(f = fopen(best, "rb"))) snprintf(best, sizeof best, "%s/last.safetensors", c.out);
-    if (f) fclose(f);
-    printf("\n== layer-1 filters\n");
-    snprintf(dir, sizeof dir, "%s/filters", c.out);
-    if (filters_run(best, NULL, data, NULL, 64, c.threads, dir)) return 1;
-    printf("\n== top-9 activations of 8 random maps per conv layer\n");
-    snprintf(dir, sizeof dir, "%s/top9", c.out);
-    if (top9_run(best, data, "all-conv", NULL, 8, c.seed, 9, 64, c.threads, dir)) return 1;
-    printf("\n== feature evolution over the snapshots\n");
-    snprintf(dir, sizeof dir, "%s/evolution", c.out);
-    if (evolution_run(c.out, NULL, data, "all-conv", NULL, 8, c.seed, c.threads, dir)) return 1;
+    c.resume = f != NULL; /* a run there is continued (or only evaluated) */
+    double t0 = cli_now();
+    if ((rc = train(&c)) || (rc = visualise(&c))) return rc;
     printf("\ndemo finished in %.0f s; see %s/ (curves.svg, filters/, top9/, evolution/)\n",
-           now_s() - t0, c.out);
+           cli_now() - t0, c.out);
     return 0;
 }

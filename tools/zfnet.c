@@ -39,6 +39,8 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* progress lines reach a log as they are printed, not when the buffer fills */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;

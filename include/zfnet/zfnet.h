@@ -1,5 +1,11 @@
 /* zfnet: a C library for training ZFNet/AlexNet-style CNNs and looking inside them
- * (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", 2013). */
+ * (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", 2013).
+ *
+ * This header is the engine: errors, models, the net and its signal passes, safetensors,
+ * checkpoints and the data they record, images, datasets and the batch loader. The analyses
+ * and the training run built on it (evaluation, training, top-9, projections, Grad-CAM, filter
+ * statistics, evolution, gradient checks) are in zfnet/analysis.h, included at the end: one
+ * #include <zfnet/zfnet.h> gives the whole library. */
 #ifndef ZFNET_ZFNET_H
 #define ZFNET_ZFNET_H
 
@@ -12,18 +18,27 @@ extern "C" {
 
 #define ZF_VERSION "0.1.0"
 
+/* Every public function is marked ZF_API: the library is built with hidden visibility, so
+ * these are the only symbols libzfnet.so exports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ZF_API __attribute__((visibility("default")))
+#else
+#define ZF_API
+#endif
+
 /* ---- status and errors ------------------------------------------------------------------- */
 
 typedef enum zf_status {
     ZF_OK = 0,
-    ZF_ERR_IO,     /* a file could not be opened, read or written */
-    ZF_ERR_PARSE,  /* model text or a file header is malformed */
-    ZF_ERR_FORMAT, /* a file is not what it claims to be (not safetensors, truncated, ...) */
-    ZF_ERR_SHAPE,  /* tensor names, shapes or dtypes do not match the model */
-    ZF_ERR_RANGE,  /* a value is out of its allowed range (a label, an option) */
-    ZF_ERR_ARG,    /* a bad argument to a library call */
-    ZF_ERR_NOMEM,  /* memory could not be allocated */
-    ZF_ERR_STATE   /* a call made in the wrong state (backward before forward, ...) */
+    ZF_ERR_IO,       /* a file could not be opened, read or written */
+    ZF_ERR_PARSE,    /* model text or a file header is malformed */
+    ZF_ERR_FORMAT,   /* a file is not what it claims to be (not safetensors, truncated, ...) */
+    ZF_ERR_SHAPE,    /* tensor names, shapes or dtypes do not match the model */
+    ZF_ERR_RANGE,    /* a value is out of its allowed range (a label, an option) */
+    ZF_ERR_ARG,      /* a bad argument to a library call */
+    ZF_ERR_NOMEM,    /* memory could not be allocated */
+    ZF_ERR_STATE,    /* a call made in the wrong state (backward before forward, ...) */
+    ZF_ERR_CANCELLED /* a caller's callback asked a long call to stop */
 } zf_status;
 
 /* Caller-owned error record: every call that can fail takes one (it may be NULL) and, on
@@ -33,7 +48,8 @@ typedef struct zf_error {
     char msg[1024];
 } zf_error;
 
-const char *zf_status_name(zf_status s);
+/* "ok", "i/o error", "parse error", ... */
+ZF_API const char *zf_status_name(zf_status s);
 
 /* ---- models --------------------------------------------------------------------------------- */
 
@@ -58,19 +74,21 @@ typedef struct zf_model_overrides {
 } zf_model_overrides;
 
 /* `name` is a preset name (zfnet, zfnet-b, alexnet, alexnet-g2, zfnet-mini) or a path to a
- * model file. */
-zf_status zf_model_load(zf_model **out, const char *name, const zf_model_overrides *ov,
-                        zf_error *err);
+ * model file (docs/model-format.md); `ov` may be NULL. */
+ZF_API zf_status zf_model_load(zf_model **out, const char *name, const zf_model_overrides *ov,
+                               zf_error *err);
 /* Parse model text; `filename` is used in messages. */
-zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
-                         const zf_model_overrides *ov, zf_error *err);
-void zf_model_free(zf_model *m);
+ZF_API zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
+                                const zf_model_overrides *ov, zf_error *err);
+ZF_API void zf_model_free(zf_model *m);
 /* The model as canonical text (every key written out, overrides applied); owned by the model. */
-const char *zf_model_text(const zf_model *m);
-const char *zf_model_name(const zf_model *m);
+ZF_API const char *zf_model_text(const zf_model *m);
+/* The [net] name (or the file's name when it has none). */
+ZF_API const char *zf_model_name(const zf_model *m);
 /* The preset names, NULL-terminated. */
-const char *const *zf_model_presets(void);
-const char *zf_layer_kind_name(zf_layer_kind k);
+ZF_API const char *const *zf_model_presets(void);
+/* The section name of a layer kind in model files: "conv", "relu", "maxpool", ... */
+ZF_API const char *zf_layer_kind_name(zf_layer_kind k);
 
 /* ---- the net ---------------------------------------------------------------------------- */
 
@@ -92,9 +110,28 @@ typedef enum zf_mode { ZF_MODE_INFER = 0, ZF_MODE_TRAIN = 1 } zf_mode;
 /* How a signal travels down the net (ZF §2.1). Only ReLU and LRN differ between rules. */
 typedef enum zf_rule {
     ZF_RULE_GRADIENT = 0, /* true backprop */
-    ZF_RULE_DECONVNET,    /* ReLU rectifies the signal; LRN passes it unchanged */
-    ZF_RULE_GUIDED        /* guided backprop: both ReLU masks; LRN passes it unchanged */
+    ZF_RULE_DECONVNET,    /* ZF's DeconvNet: ReLU rectifies the signal */
+    ZF_RULE_GUIDED        /* guided backprop: both ReLU masks */
 } zf_rule;
+
+/* What LRN does to a signal travelling down, chosen with the rule. */
+typedef enum zf_lrn_rule {
+    ZF_LRN_DEFAULT = 0, /* the rule's own: identity for DECONVNET (the paper's probe), the true
+                           gradient for GRADIENT and GUIDED (as Springenberg et al. and
+                           Captum's GuidedBackprop) */
+    ZF_LRN_IDENTITY,    /* the signal passes LRN unchanged */
+    ZF_LRN_GRADIENT     /* LRN's true gradient */
+} zf_lrn_rule;
+
+/* "deconvnet", "guided", "gradient" <-> the rule; parsing fails with ZF_ERR_ARG naming the
+ * word and the choices. */
+ZF_API zf_status zf_rule_parse(const char *name, zf_rule *out, zf_error *err);
+ZF_API const char *zf_rule_name(zf_rule rule);
+/* "default", "identity", "gradient" <-> the LRN choice. */
+ZF_API zf_status zf_lrn_rule_parse(const char *name, zf_lrn_rule *out, zf_error *err);
+ZF_API const char *zf_lrn_rule_name(zf_lrn_rule lrn);
+/* ZF_LRN_DEFAULT resolved for `rule` (ZF_LRN_IDENTITY or ZF_LRN_GRADIENT); others as given. */
+ZF_API zf_lrn_rule zf_lrn_rule_for(zf_rule rule, zf_lrn_rule lrn);
 
 typedef struct zf_shape {
     int c, h, w;
@@ -123,23 +160,27 @@ typedef struct zf_param_info {
     int is_bias;
 } zf_param_info;
 
-zf_status zf_net_create(zf_net **out, const zf_model *m, const zf_net_options *opt, zf_error *err);
-void zf_net_free(zf_net *net);
-const zf_model *zf_net_model(const zf_net *net);
+/* Plan every layer of `m` for its input shape and allocate the parameter and gradient blocks
+ * (the net keeps its own copy of the model); `opt` may be NULL. */
+ZF_API zf_status zf_net_create(zf_net **out, const zf_model *m, const zf_net_options *opt,
+                               zf_error *err);
+ZF_API void zf_net_free(zf_net *net);
+ZF_API const zf_model *zf_net_model(const zf_net *net);
 
-int zf_net_num_layers(const zf_net *net);
-zf_status zf_net_layer_info(const zf_net *net, int i, zf_layer_info *out);
-int zf_net_find_layer(const zf_net *net, const char *name); /* -1 when absent */
-zf_shape zf_net_input_shape(const zf_net *net);
-int zf_net_classes(const zf_net *net); /* outputs of the last layer with outputs, or 0 */
+ZF_API int zf_net_num_layers(const zf_net *net);
+ZF_API zf_status zf_net_layer_info(const zf_net *net, int i, zf_layer_info *out);
+ZF_API int zf_net_find_layer(const zf_net *net, const char *name); /* -1 when absent */
+ZF_API zf_shape zf_net_input_shape(const zf_net *net);
+ZF_API int zf_net_classes(const zf_net *net); /* outputs of the last fc layer, or 0 */
 
-/* Parameters: one flat float block (and a gradient block of the same layout). */
-size_t zf_net_num_params(const zf_net *net);
-int zf_net_num_param_tensors(const zf_net *net);
-zf_status zf_net_param_info(const zf_net *net, int i, zf_param_info *out);
-int zf_net_find_param(const zf_net *net, const char *name);
-float *zf_net_params(zf_net *net);
-float *zf_net_grads(zf_net *net);
+/* Parameters: one flat float block (and a gradient block of the same layout), in parameter
+ * order: conv1.weight, conv1.bias, ... */
+ZF_API size_t zf_net_num_params(const zf_net *net);
+ZF_API int zf_net_num_param_tensors(const zf_net *net);
+ZF_API zf_status zf_net_param_info(const zf_net *net, int i, zf_param_info *out);
+ZF_API int zf_net_find_param(const zf_net *net, const char *name); /* -1 when absent */
+ZF_API float *zf_net_params(zf_net *net);
+ZF_API float *zf_net_grads(zf_net *net);
 
 typedef enum zf_init_scheme {
     ZF_INIT_GAUSSIAN = 0, /* N(0, std^2); ZF §3: std 1e-2 */
@@ -154,61 +195,73 @@ typedef struct zf_init_options {
     uint64_t seed;
 } zf_init_options;
 
-void zf_net_init_params(zf_net *net, const zf_init_options *opt);
+/* "gaussian", "he", "xavier" <-> the scheme. */
+ZF_API zf_status zf_init_scheme_parse(const char *name, zf_init_scheme *out, zf_error *err);
+ZF_API const char *zf_init_scheme_name(zf_init_scheme s);
+ZF_API void zf_net_init_params(zf_net *net, const zf_init_options *opt);
 
 /* Size the activation arena for batches up to n images. Kernels never allocate after this. */
-zf_status zf_net_reserve(zf_net *net, int n, zf_error *err);
+ZF_API zf_status zf_net_reserve(zf_net *net, int n, zf_error *err);
 /* x: (n, c, h, w) dense NCHW with the model's input shape; n <= reserved batch. */
-zf_status zf_net_set_input(zf_net *net, const float *x, int n, zf_error *err);
+ZF_API zf_status zf_net_set_input(zf_net *net, const float *x, int n, zf_error *err);
 /* labels: (n); each in [0, classes). Needed by zf_net_loss and backward from the loss. */
-zf_status zf_net_set_labels(zf_net *net, const int64_t *labels, int n, zf_error *err);
+ZF_API zf_status zf_net_set_labels(zf_net *net, const int64_t *labels, int n, zf_error *err);
 /* Run layers 0..upto (inclusive; -1 = all). */
-zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err);
+ZF_API zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err);
 /* Mean cross-entropy over the batch (after a forward that reached the softmax). */
-zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err);
+ZF_API zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err);
 /* Copy layer i's output, dense NCHW (n, c, h, w), into dst. */
-zf_status zf_net_read_output(const zf_net *net, int layer, float *dst, zf_error *err);
+ZF_API zf_status zf_net_read_output(const zf_net *net, int layer, float *dst, zf_error *err);
 /* Zero the gradient block. */
-void zf_net_zero_grads(zf_net *net);
+ZF_API void zf_net_zero_grads(zf_net *net);
 /* True backprop from the loss (mean cross-entropy): accumulates parameter gradients into the
  * gradient block (+dL/dw) and leaves dL/dx readable with zf_net_read_input_grad. */
-zf_status zf_net_backward(zf_net *net, zf_error *err);
+ZF_API zf_status zf_net_backward(zf_net *net, zf_error *err);
 /* Send `signal` (dense NCHW, layer `from`'s output shape) down through layers from..0 by
- * `rule`; parameter gradients are accumulated only for ZF_RULE_GRADIENT. The result (the
- * projection, or dL/dx) is readable with zf_net_read_input_grad. */
-zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, const float *signal,
-                             zf_error *err);
-zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err);
+ * `rule`, LRN by `lrn`; parameter gradients are accumulated only for ZF_RULE_GRADIENT. The
+ * result (the projection, or dL/dx) is readable with zf_net_read_input_grad. */
+ZF_API zf_status zf_net_signal_down(zf_net *net, int from, zf_rule rule, zf_lrn_rule lrn,
+                                    const float *signal, zf_error *err);
+ZF_API zf_status zf_net_read_input_grad(const zf_net *net, float *dst, zf_error *err);
 /* The same through layers from..to only (to <= from); zf_net_read_signal then gives the signal
  * at layer `to`'s input (layer to-1's output shape): e.g. a class score's gradient with
  * respect to a conv layer's output, for Grad-CAM. */
-zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, const float *signal,
-                                zf_error *err);
-zf_status zf_net_read_signal(const zf_net *net, float *dst, zf_error *err);
-/* LRN in the DECONVNET/GUIDED rules: identity (default, ZF) or its true gradient. */
-void zf_net_set_lrn_true_gradient(zf_net *net, int on);
+ZF_API zf_status zf_net_signal_down_to(zf_net *net, int from, int to, zf_rule rule, zf_lrn_rule lrn,
+                                       const float *signal, zf_error *err);
+ZF_API zf_status zf_net_read_signal(const zf_net *net, float *dst, zf_error *err);
 /* Training memory plan (call before zf_net_reserve): a ReLU right after a conv or fc layer
  * overwrites that layer's output instead of keeping its own copy. Backprop does not need the
  * pre-activation values, so this only makes those layers' outputs unreadable. */
-void zf_net_set_inplace_relu(zf_net *net, int on);
+ZF_API void zf_net_set_inplace_relu(zf_net *net, int on);
 /* Whether downward passes compute the signal at the input (default on; training turns it off
  * and saves the first layer's backward-data pass). */
-void zf_net_set_input_grad(zf_net *net, int on);
+ZF_API void zf_net_set_input_grad(zf_net *net, int on);
 
 /* SGD with momentum and weight decay over the flat blocks, PyTorch's convention:
  * v = momentum v + (g + weight_decay w);  w -= lr v. The momentum block is allocated (zeroed)
  * on first use. */
-zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay, zf_error *err);
-float *zf_net_momentum(zf_net *net); /* NULL before the first step */
-/* The momentum buffer, allocated (zeroed) if there is none yet (to restore it); NULL when out
- * of memory. */
-float *zf_net_momentum_alloc(zf_net *net);
+ZF_API zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
+                                 zf_error *err);
+/* ZF section 3: every conv filter whose RMS exceeds `radius` is rescaled to it; returns how
+ * many were. */
+ZF_API int zf_net_renormalize_filters(zf_net *net, double radius);
+/* Reseed the net's dropout stream (training runs reseed per step for exact resumes). */
+ZF_API void zf_net_reseed(zf_net *net, uint64_t seed);
 
 /* Per-layer wall time, accumulated over forward and downward passes while profiling is on. */
-void zf_net_set_profiling(zf_net *net, int on);
-void zf_net_reset_times(zf_net *net);
-void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, double *backward_ms);
-const char *zf_net_backend_name(const zf_net *net);
+ZF_API void zf_net_set_profiling(zf_net *net, int on);
+ZF_API void zf_net_reset_times(zf_net *net);
+ZF_API void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, double *backward_ms);
+/* "dnnl" or "ref" */
+ZF_API const char *zf_net_backend_name(const zf_net *net);
+/* "dnnl" or "ref" <-> the backend. */
+ZF_API zf_status zf_backend_parse(const char *name, zf_backend_kind *out, zf_error *err);
+
+/* Layer indices from a list of names ("conv1,pool2"); "all-conv" or NULL: every conv layer.
+ * `out` holds at least zf_net_num_layers entries. With feature_maps set, fc and softmax layers
+ * are refused (they have no feature maps to look at). */
+ZF_API zf_status zf_net_parse_layers(const zf_net *net, const char *list, int feature_maps,
+                                     int *out, int *n, zf_error *err);
 
 /* ---- safetensors --------------------------------------------------------------------------- */
 
@@ -226,8 +279,9 @@ typedef enum zf_dtype {
     ZF_DTYPE_COUNT
 } zf_dtype;
 
-const char *zf_dtype_name(zf_dtype t);
-size_t zf_dtype_size(zf_dtype t);
+/* "F32", "I64", ... as safetensors writes them; bytes per element. */
+ZF_API const char *zf_dtype_name(zf_dtype t);
+ZF_API size_t zf_dtype_size(zf_dtype t);
 
 #define ZF_ST_MAX_DIMS 8
 
@@ -243,41 +297,36 @@ typedef struct zf_st_tensor {
 /* A safetensors file opened read-only (memory-mapped); the header is fully validated. */
 typedef struct zf_st_file zf_st_file;
 
-zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err);
-void zf_st_close(zf_st_file *f);
-const char *zf_st_path(const zf_st_file *f);
-int zf_st_count(const zf_st_file *f);
-const zf_st_tensor *zf_st_get(const zf_st_file *f, int i);
-const zf_st_tensor *zf_st_find(const zf_st_file *f, const char *name);
+ZF_API zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err);
+ZF_API void zf_st_close(zf_st_file *f);
+ZF_API const char *zf_st_path(const zf_st_file *f);
+ZF_API int zf_st_count(const zf_st_file *f);
+ZF_API const zf_st_tensor *zf_st_get(const zf_st_file *f, int i);
+ZF_API const zf_st_tensor *zf_st_find(const zf_st_file *f, const char *name);
 /* Metadata value for key, or NULL. */
-const char *zf_st_meta(const zf_st_file *f, const char *key);
+ZF_API const char *zf_st_meta(const zf_st_file *f, const char *key);
+/* The F32 tensor `name` whose shape is `want` (want[0] <= 0: any first dimension); on failure
+ * NULL, and err says what is missing or different ("tensor 'input' has shape [2,1,32,32],
+ * expected [N,1,28,28]"). */
+ZF_API const zf_st_tensor *zf_st_need_f32(const zf_st_file *f, const char *name, int ndim,
+                                          const int64_t *want, zf_error *err);
 
 /* Writing: collect tensors (pointers to caller memory, not copied) and metadata, then write
  * atomically (a temporary file beside `path`, fsync, rename). */
 typedef struct zf_st_writer zf_st_writer;
 
-zf_st_writer *zf_st_writer_new(void);
-void zf_st_writer_free(zf_st_writer *w);
-zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dtype, int ndim,
-                           const int64_t *shape, const void *data, zf_error *err);
-zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value, zf_error *err);
-zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err);
+/* A new writer (NULL when out of memory); add tensors (names and shapes are copied, data is
+ * not: it must live until save) and metadata strings, then save once. */
+ZF_API zf_st_writer *zf_st_writer_new(void);
+ZF_API void zf_st_writer_free(zf_st_writer *w);
+ZF_API zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dtype, int ndim,
+                                  const int64_t *shape, const void *data, zf_error *err);
+ZF_API zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value,
+                                   zf_error *err);
+ZF_API zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err);
 
-/* ---- files -------------------------------------------------------------------------------- */
-
-/* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over
- * it, so readers see the old file or the whole new one. A failed write leaves no file. */
-typedef struct zf_atomic {
-    int fd, failed; /* failed: the first errno seen while writing */
-    char *tmp;
-    const char *path;
-} zf_atomic;
-
-zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err);
-void zf_atomic_write(zf_atomic *a, const void *data, size_t n); /* errors reported at commit */
-zf_status zf_atomic_commit(zf_atomic *a, zf_error *err);
-void zf_atomic_abort(zf_atomic *a);
-zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
+/* A whole buffer into `path`, atomically: the old file or the whole new one, never a part. */
+ZF_API zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
 
 /* ---- images ------------------------------------------------------------------------------- */
 
@@ -290,24 +339,14 @@ typedef struct zf_image {
 /* JPEG or PNG, told apart by their first bytes; min_short > 0 lets a JPEG decode at a reduced
  * DCT scale whose short side is still >= min_short. CMYK, gray, palette, 16-bit and alpha
  * inputs all come out as gray or RGB. `name` is used in messages. */
-zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, zf_image *out,
-                          const char *name, zf_error *err);
-/* Antialiased bilinear resize (PIL's filter) to w x h. */
-zf_status zf_image_resize(const zf_image *in, int w, int h, zf_image *out, zf_error *err);
-/* Resize in place so the short side is `side` (aspect kept). */
-zf_status zf_image_short_side(zf_image *im, int side, zf_error *err);
-/* The centre size x size square as (channels, size, size) bytes; gray <-> RGB converted
- * (RGB -> gray by ITU-R 601 luma). */
-void zf_image_crop_chw(const zf_image *im, int size, int channels, uint8_t *dst);
-/* File or memory -> decode -> short side `size` -> centre square -> (channels, size, size). */
-zf_status zf_image_load(const char *path, int size, int channels, uint8_t *dst, zf_error *err);
-zf_status zf_image_load_mem(const uint8_t *buf, size_t len, int size, int channels, uint8_t *dst,
-                            const char *name, zf_error *err);
-zf_status zf_png_encode(const zf_image *im, uint8_t **out, size_t *len, zf_error *err);
-zf_status zf_jpeg_encode(const zf_image *im, int quality, uint8_t **out, size_t *len,
-                         zf_error *err);
-/* A whole file into a malloc'd buffer. */
-zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err);
+ZF_API zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, zf_image *out,
+                                 const char *name, zf_error *err);
+/* File -> decode -> short side `size` (antialiased bilinear, PIL's filter) -> centre square ->
+ * (channels, size, size) bytes; gray <-> RGB converted (RGB -> gray by ITU-R 601 luma). */
+ZF_API zf_status zf_image_load(const char *path, int size, int channels, uint8_t *dst,
+                               zf_error *err);
+/* An RGB or gray image as PNG bytes (malloc'd into *out). */
+ZF_API zf_status zf_png_encode(const zf_image *im, uint8_t **out, size_t *len, zf_error *err);
 
 /* ---- datasets ----------------------------------------------------------------------------- */
 
@@ -327,26 +366,32 @@ typedef struct zf_dataset_options {
  *                                          "images-idx3" replaced by "labels-idx1"
  *   A.bin[,B.bin,...]                      CIFAR-10 or CIFAR-100 binary batches
  *   DIR                                    an image folder: DIR/<class>/<JPEG or PNG files>
- *   FILE (a zfnet shard)                   written by zfnet pack, recognised by its magic */
-zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_options *o,
-                          zf_error *err);
-zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
-                              zf_error *err);
-void zf_dataset_free(zf_dataset *d);
-int zf_dataset_count(const zf_dataset *d);
-zf_shape zf_dataset_shape(const zf_dataset *d);
-int zf_dataset_classes(const zf_dataset *d);
-const char *zf_dataset_class_name(const zf_dataset *d, int k); /* NULL when the set has none */
-int zf_dataset_label(const zf_dataset *d, int i);
+ *   FILE (a zfnet shard)                   written by zfnet pack, recognised by its magic
+ * `o` may be NULL. */
+ZF_API zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_options *o,
+                                 zf_error *err);
+/* An IDX images file and its labels (each gzipped or raw). */
+ZF_API zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
+                                     zf_error *err);
+ZF_API void zf_dataset_free(zf_dataset *d);
+ZF_API int zf_dataset_count(const zf_dataset *d);
+ZF_API zf_shape zf_dataset_shape(const zf_dataset *d);
+ZF_API int zf_dataset_classes(const zf_dataset *d);                   /* 1 + the largest label */
+ZF_API const char *zf_dataset_class_name(const zf_dataset *d, int k); /* NULL: the set has none */
+ZF_API int zf_dataset_label(const zf_dataset *d, int i);
 /* Image i as (c, h, w) bytes into dst. Decoding sets fail with the file named. */
-zf_status zf_dataset_read(const zf_dataset *d, int i, uint8_t *dst, zf_error *err);
+ZF_API zf_status zf_dataset_read(const zf_dataset *d, int i, uint8_t *dst, zf_error *err);
 /* A name for item i (its file, or "SOURCE#i") for reports. */
-void zf_dataset_item_name(const zf_dataset *d, int i, char *buf, size_t cap);
+ZF_API void zf_dataset_item_name(const zf_dataset *d, int i, char *buf, size_t cap);
 /* Files left out when the set was opened (not images, unreadable headers), with the reason. */
-int zf_dataset_num_skipped(const zf_dataset *d);
-const char *zf_dataset_skipped(const zf_dataset *d, int i);
+ZF_API int zf_dataset_num_skipped(const zf_dataset *d);
+ZF_API const char *zf_dataset_skipped(const zf_dataset *d, int i);
 /* What the set is, for logs: "IDX ...", "image folder ...". */
-const char *zf_dataset_description(const zf_dataset *d);
+ZF_API const char *zf_dataset_description(const zf_dataset *d);
+/* Per-pixel mean over the set (c, h, w), in pixel units, from up to `limit` images (0: all;
+ * an even spread otherwise), decoded on `threads` threads. */
+ZF_API zf_status zf_dataset_mean(const zf_dataset *d, int limit, int threads, float *mean,
+                                 zf_error *err);
 
 /* zfnet pack: an image folder into one shard file: each image decoded, its short side resized
  * to `size` (aspect kept) and re-encoded (JPEG at `quality`, or PNG when lossless). Files that
@@ -364,7 +409,9 @@ typedef struct zf_pack_options {
     int *packed; /* out, optional: images written */
 } zf_pack_options;
 
-zf_status zf_pack(const char *folder, const char *out, const zf_pack_options *o, zf_error *err);
+/* Pack `folder` into the shard `out` (written atomically); `o` as above. */
+ZF_API zf_status zf_pack(const char *folder, const char *out, const zf_pack_options *o,
+                         zf_error *err);
 
 /* ---- loading batches ------------------------------------------------------------------------ */
 
@@ -391,58 +438,109 @@ typedef struct zf_loader_options {
 
 typedef struct zf_loader zf_loader;
 
-zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader_options *o,
-                           zf_error *err);
-void zf_loader_free(zf_loader *l);
-int zf_loader_batches(const zf_loader *l); /* per epoch */
+ZF_API zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader_options *o,
+                                  zf_error *err);
+ZF_API void zf_loader_free(zf_loader *l);
+ZF_API int zf_loader_batches(const zf_loader *l); /* per epoch */
 /* Start (or restart) an epoch at batch `first` (resume); what each image gets (order, crop,
  * mirror) depends only on the seed, the epoch and its position. */
-void zf_loader_start(zf_loader *l, int epoch, int first);
+ZF_API void zf_loader_start(zf_loader *l, int epoch, int first);
 /* The next batch: x (n * views, c, height, width) and labels (n); n = 0 at the end of the
  * epoch. Pointers stay valid until the next call. */
-zf_status zf_loader_next(zf_loader *l, const float **x, const int64_t **labels, int *n,
-                         zf_error *err);
-double zf_loader_wait_seconds(const zf_loader *l); /* consumer time spent waiting, total */
+ZF_API zf_status zf_loader_next(zf_loader *l, const float **x, const int64_t **labels, int *n,
+                                zf_error *err);
+ZF_API double zf_loader_wait_seconds(const zf_loader *l); /* consumer time spent waiting */
 /* Files that failed to decode and were replaced (reported once each). */
-int zf_loader_num_bad(const zf_loader *l);
-const char *zf_loader_bad(const zf_loader *l, int i);
+ZF_API int zf_loader_num_bad(const zf_loader *l);
+ZF_API const char *zf_loader_bad(const zf_loader *l, int i);
 
-/* Per-pixel mean over the set (c, h, w), in pixel units, from up to `limit` images (0: all;
- * a seeded even spread otherwise). */
-zf_status zf_dataset_mean(const zf_dataset *d, int limit, int threads, float *mean, zf_error *err);
-/* ZF section 3: every conv filter whose RMS exceeds `radius` is rescaled to it; returns how
- * many were. */
-int zf_net_renormalize_filters(zf_net *net, double radius);
-/* Reseed the net's dropout stream (training runs reseed per step for exact resumes). */
-void zf_net_reseed(zf_net *net, uint64_t seed);
 /* Hashes for seeding: splitmix64's next value (advances *state), and a mix of two words (the
  * loader's and trainer's per-(seed, epoch, position) streams). */
-uint64_t zf_splitmix64(uint64_t *state);
-uint64_t zf_mix64(uint64_t a, uint64_t b);
+ZF_API uint64_t zf_splitmix64(uint64_t *state);
+ZF_API uint64_t zf_mix64(uint64_t a, uint64_t b);
 
-/* ---- checkpoints ------------------------------------------------------------------------- */
+/* ---- checkpoints and the data preparation they record ----------------------------------- */
 
-/* Write the net's parameters with PyTorch names and layouts, plus metadata (model text, ...).
- * `extra` adds more metadata (key, value pairs, NULL-terminated; may be NULL). */
-zf_status zf_checkpoint_save(const zf_net *net, const char *path, const char *const *extra,
-                             zf_error *err);
+/* Keys of a checkpoint's __metadata__ and its extra tensors (docs/checkpoints.md). */
+#define ZF_META_FORMAT        "format"        /* "zfnet-checkpoint-1" */
+#define ZF_META_VERSION       "zfnet_version" /* the library that wrote it */
+#define ZF_META_MODEL_NAME    "model_name"    /* the [net] name */
+#define ZF_META_MODEL         "model"         /* the canonical model text */
+#define ZF_META_EPOCH         "epoch"         /* training epochs done when written */
+#define ZF_META_TEST_ACCURACY "test_accuracy" /* top-1 on the run's test set then (0..1) */
+#define ZF_META_INPUT_SCALE   "input_scale"   /* input = (pixel - mean) * input_scale */
+#define ZF_META_CROP_PAD      "crop_pad"      /* crops from the image padded by this much */
+#define ZF_META_DATA_SHAPE    "data_shape"    /* CxHxW of the dataset images */
+#define ZF_META_CLASS_NAMES   "class_names"   /* JSON array of strings */
+#define ZF_TENSOR_DATA_MEAN   "data.mean"     /* F32 (c, h, w), pixel units */
+#define ZF_TENSOR_MOMENTUM    "momentum."     /* prefix: SGD momentum per parameter */
+
+/* How inputs are made from dataset images: what a checkpoint written by training records. */
+typedef struct zf_data_prep {
+    float *mean;        /* (shape) per-pixel mean of the training images, or NULL (none) */
+    zf_shape shape;     /* the dataset images the mean belongs to */
+    float scale;        /* input = (pixel - mean) * scale (1/255 when not recorded) */
+    int pad;            /* training crops came from the image padded by this much */
+    int classes;        /* entries in class_names */
+    char **class_names; /* (classes) or NULL */
+    char *source;       /* the checkpoint it was read from, for messages (or NULL) */
+} zf_data_prep;
+
+/* The preparation recorded in a checkpoint (everything optional: a file from zfnet init has
+ * no mean). Free with zf_data_prep_free. */
+ZF_API zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err);
+ZF_API void zf_data_prep_free(zf_data_prep *p);
+/* ZF_OK when the preparation has a data mean; otherwise an error naming the checkpoint (its
+ * weights came from zfnet init, not training). */
+ZF_API zf_status zf_data_prep_need_mean(const zf_data_prep *p, zf_error *err);
+/* Class k's name, or NULL. */
+ZF_API const char *zf_data_prep_class_name(const zf_data_prep *p, int k);
+/* The net input (in) for the centre view of a dataset image `img` (src: its shape), as the
+ * evaluation loader makes it: mean subtracted when it belongs to src, scaled, centre crop of
+ * the mean-padded image. */
+ZF_API zf_status zf_data_prep_input(const zf_data_prep *p, zf_shape src, const uint8_t *img,
+                                    zf_shape in, float *x, zf_error *err);
+/* Back to pixels: x (c, h, w) is the window at (y0, x0) of a centre-view net input of shape
+ * in (the whole input: 0, 0, in.h, in.w); out (c, h, w) = x / scale + mean, rounded and
+ * clipped. */
+ZF_API void zf_data_prep_pixels(const zf_data_prep *p, zf_shape in, const float *x, int y0, int x0,
+                                int h, int w, uint8_t *out);
+/* An image file (JPEG/PNG) as the net input: resized to the training data's size (the input's
+ * when there is no mean), then zf_data_prep_input. */
+ZF_API zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
+                                    zf_error *err);
+/* Open a dataset as the checkpoint's training data was read (folders and shards at its size
+ * and channels). */
+ZF_API zf_status zf_data_prep_open(const zf_data_prep *p, const char *spec, zf_dataset **out,
+                                   zf_error *err);
+
 /* What a checkpoint can carry beyond the parameters. */
 typedef struct zf_checkpoint_data {
-    const char *const *meta; /* key, value pairs, NULL-terminated; may be NULL */
-    const float *mean;       /* the data's per-pixel mean, stored as "data.mean"; may be NULL */
-    zf_shape mean_shape;
-    int momentum; /* also store the SGD momentum as "momentum.<name>" (for resuming) */
+    const zf_data_prep *prep; /* data.mean, input_scale, crop_pad, data_shape, class_names */
+    int epoch;                /* > 0: also "epoch" and "test_accuracy" */
+    double test_accuracy;
+    int momentum;            /* also the SGD momentum as "momentum.<name>" (for resuming) */
+    const char *const *meta; /* more key, value pairs, NULL-terminated; may be NULL */
 } zf_checkpoint_data;
 
-zf_status zf_checkpoint_write(const zf_net *net, const char *path, const zf_checkpoint_data *d,
-                              zf_error *err);
+/* Write the net's parameters with PyTorch names and layouts, plus the model text and `d`
+ * (may be NULL), atomically. */
+ZF_API zf_status zf_checkpoint_write(const zf_net *net, const char *path,
+                                     const zf_checkpoint_data *d, zf_error *err);
 /* Load parameters; names, shapes, dtypes and sizes are checked against the model, and every
  * mismatch is named in the message. */
-zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err);
+ZF_API zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err);
 /* Parameters and the momentum written with .momentum = 1. */
-zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err);
+ZF_API zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err);
+/* The net a checkpoint describes (its model text), with its weights, and (prep non-NULL) its
+ * data preparation. */
+ZF_API zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
+                                    const zf_net_options *no, zf_error *err);
 
 #ifdef __cplusplus
 }
 #endif
+
+#include "zfnet/analysis.h"
+
 #endif

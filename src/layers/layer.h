@@ -50,9 +50,10 @@ typedef struct layer_ctx {
     int n;
     zf_mode mode;
     zf_rng *rng;
-    float *params; /* flat parameter block */
-    float *grads;  /* flat gradient block */
-    int lrn_true_gradient;
+    float *params;    /* flat parameter block */
+    float *grads;     /* flat gradient block; NULL when the pass computes no parameter
+                         gradients (every rule but GRADIENT): the one place that gates them */
+    int lrn_gradient; /* downward: LRN's true gradient (else identity) */
 } layer_ctx;
 
 typedef struct layer_ops {
@@ -68,7 +69,7 @@ typedef struct layer_ops {
     size_t (*workspace)(layer *l, const zf_backend *be);
     void (*forward)(layer *l, const layer_ctx *c, const float *x);
     /* dx: signal for the layer below (NULL when not needed); dy: signal at this output.
-     * Parameter gradients only for ZF_RULE_GRADIENT. */
+     * Parameter gradients are accumulated when c->grads is set. */
     void (*backward)(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                      const float *x);
 } layer_ops;

@@ -1,6 +1,6 @@
 /* Local response (contrast) normalisation across channels. alpha_mode=per_size divides alpha by
- * the window size (PyTorch, Caffe); absolute uses it as is (cuda-convnet, ccv). The DeconvNet
- * and guided rules pass the signal through unchanged unless the true gradient is asked for. */
+ * the window size (PyTorch, Caffe); absolute uses it as is (cuda-convnet, ccv). On the way down
+ * it applies its true gradient or passes the signal unchanged, as the pass's LRN choice says. */
 #include "layer.h"
 
 #include <stddef.h>
@@ -52,7 +52,8 @@ static void lrn_forward(layer *l, const layer_ctx *c, const float *x) {
 static void lrn_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                          const float *x) {
     if (!dx) return;
-    if (rule == ZF_RULE_GRADIENT || c->lrn_true_gradient)
+    (void)rule; /* the pass resolved the LRN choice that travels with the rule */
+    if (c->lrn_gradient)
         c->be->lrn_backward(&l->d.lrn, dx, dy, x, l->aux, c->ws);
     else /* ZF §2.1 (decided in SPEC): contrast normalisation is identity on the way down */
         memcpy(dx, dy, c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w));

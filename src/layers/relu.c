@@ -1,4 +1,5 @@
-/* ReLU, and its three downward rules (gradient, DeconvNet rectification, guided). */
+/* ReLU, and its three downward rules composed from the backend's two primitives (the
+ * rectifier and the forward mask): gradient, DeconvNet rectification, guided. */
 #include "layer.h"
 
 static const key_spec relu_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL}};
@@ -29,7 +30,20 @@ static void relu_forward(layer *l, const layer_ctx *c, const float *x) {
 static void relu_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                           const float *x) {
     (void)x;
-    if (dx) c->be->relu_backward(rule, relu_count(l, c), dx, dy, l->y);
+    if (!dx) return;
+    size_t n = relu_count(l, c);
+    switch (rule) {
+    case ZF_RULE_GRADIENT: /* dy where the unit was on */
+        c->be->relu_mask(n, dx, dy, l->y);
+        break;
+    case ZF_RULE_DECONVNET: /* ZF §2.1: the reconstruction itself is rectified */
+        c->be->relu_forward(n, dx, dy);
+        break;
+    case ZF_RULE_GUIDED: /* Springenberg et al.: both */
+        c->be->relu_forward(n, dx, dy);
+        c->be->relu_mask(n, dx, dx, l->y);
+        break;
+    }
 }
 
 const layer_ops zf_relu_ops = {

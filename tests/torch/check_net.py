@@ -4,7 +4,10 @@
 zfnet writes He-initialised weights (`zfnet init`), PyTorch loads them by name; both run the
 same batch. Checked: every layer's output (relative error <= 1e-4), the loss, dL/dinput and
 every parameter gradient (<= 1e-3), and projections with the deconvnet, guided and gradient
-rules from chosen layers (<= 1e-4). Relative error is max|a-b| / max|b|. Exit 1 on failure.
+rules from chosen layers (<= 1e-4): deconvnet against ReLU hooks that rectify the signal with LRN
+as identity and against a hand-written DeconvNet; guided against Captum's GuidedBackprop
+construction (ReLU hooks only, LRN's autograd gradient); with --lrn-choices each rule also with
+the other LRN choice. Relative error is max|a-b| / max|b|. Exit 1 on failure.
 """
 import argparse
 import os
@@ -64,6 +67,8 @@ def main():
     ap.add_argument("--classes")
     ap.add_argument("--project", default="", help="comma-separated layers to project from")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--lrn-choices", action="store_true",
+                    help="also each rule with the other LRN choice (--lrn identity|gradient)")
     ap.add_argument("--tol-out", type=float, default=1e-4)
     ap.add_argument("--tol-grad", type=float, default=1e-3)
     a = ap.parse_args()
@@ -131,19 +136,24 @@ def main():
                 else int(act[i].argmax())
             sig[i, k] = act[i, k]
         ppath = os.path.join(a.workdir, "p.safetensors")
-        for rule in ("deconvnet", "guided", "gradient"):
+        other = {"deconvnet": "gradient", "guided": "identity", "gradient": "identity"}
+        variants = [(r, "default") for r in ("deconvnet", "guided", "gradient")]
+        if a.lrn_choices and "lrn" in kinds.values():
+            variants += [(r, other[r]) for r in ("deconvnet", "guided")]
+        for rule, lrn in variants:
             subprocess.run([a.zfnet, "deconv", "--weights", wpath, "--input", xpath, "--layer",
-                            layer, "--strongest", "--rule", rule, "--raw", ppath],
+                            layer, "--strongest", "--rule", rule, "--lrn", lrn, "--raw", ppath],
                            check=True, stdout=subprocess.DEVNULL)
             proj = zt.st_load(ppath)[0]["projection"]
-            handles = zt.add_rule_hooks(mods, rule)
+            handles = zt.add_rule_hooks(mods, rule, lrn)
             xt = torch.from_numpy(x).requires_grad_(True)
             y, _ = zt.run(mods, xt, upto=layer)
             y.backward(torch.from_numpy(sig))
             for h in handles:
                 h.remove()
-            check(f"deconv {rule} {layer}", proj, xt.grad.numpy(), a.tol_out)
-            if rule == "deconvnet":
+            what = f"deconv {rule} {layer}" + ("" if lrn == "default" else f" lrn {lrn}")
+            check(what, proj, xt.grad.numpy(), a.tol_out)
+            if rule == "deconvnet" and lrn == "default":
                 manual = manual_deconvnet(mods, torch.from_numpy(x), layer, torch.from_numpy(sig))
                 check(f"deconv {rule} {layer} (manual)", proj, manual.detach().numpy(),
                       a.tol_out)

@@ -5,7 +5,8 @@ fc weights (out, in) applied to the NCHW-flattened input; max pooling with PyTor
 arithmetic; LRN is torch.nn.LocalResponseNorm (alpha divided by size) or, for
 alpha_mode=absolute, the same with alpha*size; dropout is inverted and off in eval();
 the loss is the mean cross-entropy; the DeconvNet rule is autograd with ReLU backward hooks
-that rectify the incoming signal and LRN passed as identity.
+that rectify the incoming signal and LRN passed as identity; guided backprop is Captum's
+GuidedBackprop (ReLU hooks that rectify the gradient, LRN's autograd gradient).
 Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
 """
 import json
@@ -188,19 +189,24 @@ def run(mods, x, upto=None, keep=None):
     return x, outs
 
 
-def add_rule_hooks(mods, rule):
-    """DeconvNet / guided backprop through module backward hooks; LRN as identity."""
+def add_rule_hooks(mods, rule, lrn="default"):
+    """The three signal rules through module backward hooks. deconvnet: the ReLU rectifies the
+    incoming signal (its forward mask ignored); guided: as Captum's GuidedBackprop, the ReLU's
+    gradient rectified (both masks); gradient: plain autograd. LRN: identity for deconvnet,
+    its autograd gradient for guided and gradient (zfnet's defaults); lrn="identity" or
+    "gradient" chooses."""
+    if lrn == "default":
+        lrn = "identity" if rule == "deconvnet" else "gradient"
     handles = []
     for name, kind, m in mods:
         if kind == "relu":
             if rule == "deconvnet":
-                # the reconstruction is rectified: relu of the incoming signal, mask ignored
                 handles.append(m.register_full_backward_hook(
                     lambda mod, gin, gout: (torch.clamp(gout[0], min=0),)))
             elif rule == "guided":
                 handles.append(m.register_full_backward_hook(
                     lambda mod, gin, gout: (torch.clamp(gin[0], min=0),)))
-        elif kind == "lrn" and rule in ("deconvnet", "guided"):
+        elif kind == "lrn" and lrn == "identity":
             handles.append(m.register_full_backward_hook(lambda mod, gin, gout: (gout[0],)))
     return handles
 

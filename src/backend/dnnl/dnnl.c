@@ -438,6 +438,25 @@ static void conv_backward_weights(conv_desc *d, float *dw, float *db, const floa
 
 /* ---- max pooling: oneDNN's workspace is the switches ---------------------------------- */
 
+/* A forward-training primitive with a workspace (pooling switches, LRN scales) and its backward
+ * over the same shapes: their arguments, in the order `run` passes buffers (forward: src, dst,
+ * workspace; backward: [src,] diff_dst, workspace, diff_src); the workspace's size is the op's
+ * per-batch state (aux). */
+static void workspace_args(dctx *c, op_state *s, const dnnl_memory_desc_t *src,
+                           const dnnl_memory_desc_t *dst, int bwd_src) {
+    dnnl_memory_desc_t wsmd = query(&s->fwd, dnnl_query_workspace_md);
+    s->aux = dnnl_memory_desc_get_size(&wsmd);
+    marg(c, &s->m_fwd, DNNL_ARG_SRC, src);
+    marg(c, &s->m_fwd, DNNL_ARG_DST, dst);
+    marg(c, &s->m_fwd, DNNL_ARG_WORKSPACE, &wsmd);
+    marg_scratchpad(c, &s->m_fwd, &s->fwd);
+    if (bwd_src) marg(c, &s->m_bwd_data, DNNL_ARG_SRC, src);
+    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, dst);
+    marg(c, &s->m_bwd_data, DNNL_ARG_WORKSPACE, &wsmd);
+    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, src);
+    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
+}
+
 static op_state *pool_state(pool_desc *d) {
     if (d->op.state) return d->op.state;
     dctx *c = d->op.ctx;
@@ -454,16 +473,7 @@ static op_state *pool_state(pool_desc *d) {
     s->fwd = make_prim(c, &pdsc, NULL);
     DN(dnnl_pooling_v2_backward_desc_init(&pdsc, dnnl_pooling_max, &src, &dst, st, k, dil, pl, pr));
     s->bwd_data = make_prim(c, &pdsc, s->fwd.pd);
-    dnnl_memory_desc_t wsmd = query(&s->fwd, dnnl_query_workspace_md);
-    s->aux = dnnl_memory_desc_get_size(&wsmd);
-    marg(c, &s->m_fwd, DNNL_ARG_SRC, &src);
-    marg(c, &s->m_fwd, DNNL_ARG_DST, &dst);
-    marg(c, &s->m_fwd, DNNL_ARG_WORKSPACE, &wsmd);
-    marg_scratchpad(c, &s->m_fwd, &s->fwd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &dst);
-    marg(c, &s->m_bwd_data, DNNL_ARG_WORKSPACE, &wsmd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &src);
-    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
+    workspace_args(c, s, &src, &dst, 0);
     d->op.state = s;
     return s;
 }
@@ -513,17 +523,7 @@ static op_state *lrn_state(lrn_desc *d) {
     DN(dnnl_lrn_backward_desc_init(&ld, dnnl_lrn_across_channels, &md, &md, d->size, alpha,
                                    (float)d->beta, (float)d->k));
     s->bwd_data = make_prim(c, &ld, s->fwd.pd);
-    dnnl_memory_desc_t wsmd = query(&s->fwd, dnnl_query_workspace_md);
-    s->aux = dnnl_memory_desc_get_size(&wsmd);
-    marg(c, &s->m_fwd, DNNL_ARG_SRC, &md);
-    marg(c, &s->m_fwd, DNNL_ARG_DST, &md);
-    marg(c, &s->m_fwd, DNNL_ARG_WORKSPACE, &wsmd);
-    marg_scratchpad(c, &s->m_fwd, &s->fwd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_SRC, &md);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &md);
-    marg(c, &s->m_bwd_data, DNNL_ARG_WORKSPACE, &wsmd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &md);
-    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
+    workspace_args(c, s, &md, &md, 1);
     d->op.state = s;
     return s;
 }
@@ -634,26 +634,12 @@ static void relu_forward(size_t count, float *y, const float *x) {
     for (size_t i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
-static void relu_backward(zf_rule rule, size_t count, float *dx, const float *dy, const float *y) {
-    /* one loop per rule, each branch-free so it vectorises */
-    if (rule == ZF_RULE_GRADIENT) {
+/* branch-free so it vectorises (a branchy loop was 10x slower on random signs) */
+static void relu_mask(size_t count, float *dx, const float *dy, const float *y) {
 #pragma omp parallel for schedule(static) if (count > 65536)
-        for (size_t i = 0; i < count; i++) {
-            float g = dy[i]; /* unconditional loads: the select vectorises */
-            dx[i] = y[i] > 0 ? g : 0.0f;
-        }
-    } else if (rule == ZF_RULE_DECONVNET) {
-#pragma omp parallel for schedule(static) if (count > 65536)
-        for (size_t i = 0; i < count; i++) {
-            float g = dy[i];
-            dx[i] = g > 0 ? g : 0.0f;
-        }
-    } else {
-#pragma omp parallel for schedule(static) if (count > 65536)
-        for (size_t i = 0; i < count; i++) {
-            float g = dy[i], m = y[i];
-            dx[i] = (m > 0) & (g > 0) ? g : 0.0f;
-        }
+    for (size_t i = 0; i < count; i++) {
+        float g = dy[i]; /* unconditional loads: the select vectorises */
+        dx[i] = y[i] > 0 ? g : 0.0f;
     }
 }
 
@@ -683,7 +669,7 @@ static const zf_backend dnnl_backend = {
     .lrn_forward = lrn_forward,
     .lrn_backward = lrn_backward,
     .relu_forward = relu_forward,
-    .relu_backward = relu_backward,
+    .relu_mask = relu_mask,
     .fc_workspace = fc_workspace,
     .fc_forward = fc_forward,
     .fc_backward_data = fc_backward_data,

@@ -18,8 +18,7 @@
     void zf_ref_lrn_backward_##SFX(const lrn_desc *d, REAL *dx, const REAL *dy, const REAL *x,     \
                                    const REAL *scale);                                             \
     void zf_ref_relu_forward_##SFX(size_t count, REAL *y, const REAL *x);                          \
-    void zf_ref_relu_backward_##SFX(zf_rule rule, size_t count, REAL *dx, const REAL *dy,          \
-                                    const REAL *y);                                                \
+    void zf_ref_relu_mask_##SFX(size_t count, REAL *dx, const REAL *dy, const REAL *y);            \
     void zf_ref_fc_forward_##SFX(const fc_desc *d, REAL *y, const REAL *x, const REAL *w,          \
                                  const REAL *b);                                                   \
     void zf_ref_fc_backward_data_##SFX(const fc_desc *d, REAL *dx, const REAL *dy, const REAL *w); \

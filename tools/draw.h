@@ -1,11 +1,13 @@
-/* Pictures for the visualisation commands: display normalisation, tiles and grids, patches,
- * the viridis colour map, PNG files. */
-#ifndef ZF_VIS_H
-#define ZF_VIS_H
+/* Pictures and files of the visualisation commands: display normalisation, canvases and
+ * grids, the viridis colour map, PNG, SVG training curves, JSON. */
+#ifndef ZF_DRAW_H
+#define ZF_DRAW_H
 
-#include "run.h"
+#include "cli.h"
 
-/* An RGB canvas (h, w, 3), grey background. */
+#include <jansson.h>
+
+/* An RGB canvas (h, w, 3). */
 typedef struct canvas {
     int w, h;
     uint8_t *px;
@@ -15,6 +17,7 @@ int canvas_new(canvas *c, int w, int h, uint8_t grey);
 void canvas_free(canvas *c);
 /* Paste a (c, h, w) image of bytes (c = 1 or 3) at (x, y), each pixel as a zoom x zoom block. */
 void canvas_paste(canvas *cv, const uint8_t *chw, int c, int h, int w, int x, int y, int zoom);
+/* The canvas as a PNG file (atomically); prints the error. */
 int canvas_save(const canvas *c, const char *path);
 
 /* Signed display normalisation (projections): v / m mapped to 0..255 with zero at mid-grey,
@@ -22,14 +25,17 @@ int canvas_save(const canvas *c, const char *path);
 void vis_signed(const float *v, int c, int h, int w, uint8_t *out);
 /* Min-max normalisation to 0..255 (filters, inputs). */
 void vis_minmax(const float *v, int c, int h, int w, uint8_t *out);
-/* Net inputs back to pixels: x / scale + mean, the mean taken at the crop's place in the data
- * image (centre crop). */
-void vis_input_pixels(const float *x, zf_shape in, const data_prep *p, uint8_t *out);
-/* The window [y0, y0+size) x [x0, x0+size) of a (c, h, w) image; outside it grey (128). */
-void vis_window(const uint8_t *img, int c, int h, int w, int y0, int x0, int size, uint8_t *out);
 /* viridis(t), t in [0, 1] */
 void vis_viridis(double t, uint8_t rgb[3]);
 /* A zoom that makes a side of n pixels at least `want` pixels (>= 1). */
 int vis_zoom(int n, int want);
+
+/* Training curves: train loss and test accuracy (percent) per epoch as a two-panel SVG. */
+int svg_curves(const char *path, const char *title, int n, const double *epoch, const double *loss,
+               const double *acc);
+/* json as indented text into path, atomically; prints the error. */
+int write_json(const char *path, json_t *j);
+/* mkdir DIR unless it exists; prints the error */
+int make_dir(const char *dir);
 
 #endif

@@ -1,9 +1,11 @@
-/* Pictures for the visualisation commands. */
-#include "vis.h"
+/* Pictures and files of the visualisation commands. */
+#include "draw.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int canvas_new(canvas *c, int w, int h, uint8_t grey) {
     c->w = w, c->h = h;
@@ -72,32 +74,6 @@ void vis_minmax(const float *v, int c, int h, int w, uint8_t *out) {
         out[i] = hi > lo ? (uint8_t)lround(255 * (v[i] - lo) / (hi - lo)) : 128;
 }
 
-void vis_input_pixels(const float *x, zf_shape in, const data_prep *p, uint8_t *out) {
-    int oy = (p->shape.h - in.h) / 2, ox = (p->shape.w - in.w) / 2;
-    for (int c = 0; c < in.c; c++)
-        for (int y = 0; y < in.h; y++)
-            for (int xx = 0; xx < in.w; xx++) {
-                size_t k = ((size_t)c * in.h + y) * in.w + xx;
-                int sy = y + oy, sx = xx + ox;
-                double m = p->mean && sy >= 0 && sy < p->shape.h && sx >= 0 && sx < p->shape.w
-                               ? p->mean[((size_t)c * p->shape.h + sy) * p->shape.w + sx]
-                               : 0;
-                double v = x[k] / (p->scale > 0 ? p->scale : 1) + m;
-                out[k] = (uint8_t)lround(fmin(255, fmax(0, v)));
-            }
-}
-
-void vis_window(const uint8_t *img, int c, int h, int w, int y0, int x0, int size, uint8_t *out) {
-    for (int k = 0; k < c; k++)
-        for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++) {
-                int sy = y0 + y, sx = x0 + x;
-                out[((size_t)k * size + y) * size + x] = sy < 0 || sy >= h || sx < 0 || sx >= w
-                                                             ? 128
-                                                             : img[((size_t)k * h + sy) * w + sx];
-            }
-}
-
 /* A degree-6 fit of matplotlib's viridis (Matt Zucker), good to about 1/255. */
 void vis_viridis(double t, uint8_t rgb[3]) {
     static const double c[7][3] = {{0.2777273272234177, 0.005407344544966578, 0.3340998053353061},
@@ -118,4 +94,76 @@ void vis_viridis(double t, uint8_t rgb[3]) {
 int vis_zoom(int n, int want) {
     int z = n > 0 ? (want + n - 1) / n : 1;
     return z < 1 ? 1 : z;
+}
+
+/* One panel: a polyline over [x0, x1] x [y0, y1] into the box at (left, top). */
+static void panel(FILE *f, double left, double top, double w, double h, const char *title, int n,
+                  const double *x, const double *y, const char *colour) {
+    double x0 = x[0], x1 = x[n - 1], y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(y[i])) y0 = fmin(y0, y[i]), y1 = fmax(y1, y[i]);
+    if (!(y1 > y0)) y0 -= 0.5, y1 += 0.5;
+    double pad = 0.05 * (y1 - y0);
+    y0 -= pad, y1 += pad;
+    if (x1 <= x0) x1 = x0 + 1;
+    fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#888'/>\n",
+            left, top, w, h);
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='13' text-anchor='middle'>%s</text>\n",
+            left + w / 2, top - 8, title);
+    for (int t = 0; t <= 4; t++) { /* y ticks */
+        double v = y0 + (y1 - y0) * t / 4, py = top + h - h * t / 4;
+        fprintf(f,
+                "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='#ddd'/>"
+                "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.4g</text>\n",
+                left, left + w, py, py, left - 4, py + 3, v);
+    }
+    for (int t = 0; t <= 4; t++) { /* x ticks */
+        double v = x0 + (x1 - x0) * t / 4, px = left + w * t / 4;
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.3g</text>\n", px,
+                top + h + 14, v);
+    }
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>epoch</text>\n",
+            left + w / 2, top + h + 30);
+    fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colour);
+    for (int i = 0; i < n; i++)
+        if (isfinite(y[i]))
+            fprintf(f, "%.1f,%.1f ", left + w * (x[i] - x0) / (x1 - x0),
+                    top + h - h * (y[i] - y0) / (y1 - y0));
+    fprintf(f, "'/>\n");
+}
+
+int svg_curves(const char *path, const char *title, int n, const double *epoch, const double *loss,
+               const double *acc) {
+    if (n < 1) return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return cli_error("out of memory");
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='840' height='360' "
+               "font-family='sans-serif'>\n<rect width='840' height='360' fill='white'/>\n");
+    fprintf(f, "<text x='420' y='20' font-size='15' text-anchor='middle'>%s</text>\n", title);
+    panel(f, 70, 60, 320, 240, "training loss", n, epoch, loss, "#d62728");
+    panel(f, 490, 60, 320, 240, "test accuracy (%)", n, epoch, acc, "#1f77b4");
+    fprintf(f, "</svg>\n");
+    fclose(f);
+    zf_error err;
+    int rc = zf_write_file(path, buf, len, &err) ? cli_error("%s", err.msg) : 0;
+    free(buf);
+    return rc;
+}
+
+int write_json(const char *path, json_t *j) {
+    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    zf_error err;
+    int rc = !text                                                ? cli_error("out of memory")
+             : zf_write_file(path, text, strlen(text), &err) != 0 ? cli_error("%s", err.msg)
+                                                                  : 0;
+    free(text);
+    return rc;
+}
+
+int make_dir(const char *dir) {
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return cli_error("%s: cannot create: %s", dir, strerror(errno));
+    return 0;
 }

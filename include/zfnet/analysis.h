@@ -1,0 +1,345 @@
+/* zfnet's analysis floor: what a user comes for, as library calls above the net. Evaluation
+ * (top-1/top-5, ten crops, ensembles, confusion), the training run (resumable, schedules,
+ * snapshots, metrics), projections (DeconvNet, guided backprop, gradient) and Grad-CAM, the
+ * strongest activations of feature maps over a dataset (top-9, ZF Fig. 2), first-layer filter
+ * statistics (Fig. 6), feature evolution across snapshots (Fig. 4) and layer-wise gradient
+ * checks.
+ *
+ * None of them prints, exits or draws: results come back as numbers and floats, progress and
+ * notices through callbacks, failures as zf_status + zf_error. The zfnet command line calls
+ * exactly these functions, then draws pictures and writes files. Included by zfnet/zfnet.h. */
+#ifndef ZFNET_ANALYSIS_H
+#define ZFNET_ANALYSIS_H
+
+#include "zfnet/zfnet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- callbacks shared by the long-running calls ------------------------------------------- */
+
+typedef enum zf_notice_kind {
+    ZF_NOTICE_INFO = 0, /* a step finished: what it was and how long it took */
+    ZF_NOTICE_SKIPPED,  /* a file left out of a dataset when it was opened: "path: reason" */
+    ZF_NOTICE_REPLACED  /* a file that failed to decode during a pass; another image took its
+                           place (each file once per pass) */
+} zf_notice_kind;
+
+/* Any member may be NULL. */
+typedef struct zf_callbacks {
+    /* A long step's progress: `label` says what is being done, `done` of `total` units;
+     * `extra` is a short status ("loss 0.4123  2310 img/s") or NULL. When the step ends,
+     * progress is called once with label NULL. */
+    void (*progress)(void *ctx, const char *label, long done, long total, const char *extra);
+    /* Something worth telling that does not stop the work. */
+    void (*notice)(void *ctx, zf_notice_kind kind, const char *msg);
+    void *ctx;
+} zf_callbacks;
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+typedef struct zf_eval_options {
+    zf_crop crop;       /* ZF_CROP_CENTER or ZF_CROP_TEN (4 corners + centre, mirrored) */
+    int batch;          /* images per forward pass (64); ten crops make 10x the inputs */
+    int loader_threads; /* (2) */
+    int threads;        /* compute threads (0: all) */
+    zf_callbacks cb;
+} zf_eval_options;
+
+#define ZF_EVAL_DEFAULTS                                                                           \
+    { .crop = ZF_CROP_CENTER, .batch = 64, .loader_threads = 2 }
+
+/* The net's softmax over every image of d (the view's average for ten crops), added into
+ * probs (count, classes). */
+ZF_API zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_dataset *d,
+                                    const zf_eval_options *o, float *probs, zf_error *err);
+/* Top-1 and top-5 accuracy (0..1) of probs (count, classes) against d's labels; ties go to
+ * the lower class. confusion (classes, classes), [true][predicted], is added to when given. */
+ZF_API void zf_eval_score(const float *probs, const zf_dataset *d, int classes, double *top1,
+                          double *top5, int64_t *confusion);
+
+typedef struct zf_eval_result {
+    int images, classes, models;
+    double top1, top5;  /* accuracy, 0..1 */
+    float *probs;       /* (images, classes): softmax averaged over crops and models */
+    int64_t *confusion; /* (classes, classes): [true][predicted] counts */
+    zf_data_prep prep;  /* the first checkpoint's (class names) */
+    char *description;  /* the dataset */
+} zf_eval_result;
+
+/* One model or an ensemble (the paper's Table 2 protocol: softmax averaged over models and
+ * crops) on the dataset `data`, opened as the first checkpoint's training data. Each model's
+ * time is a ZF_NOTICE_INFO ("PATH: 1.2 s"). */
+ZF_API zf_status zf_evaluate(const char *const *checkpoints, int n, const char *data,
+                             const zf_eval_options *o, zf_eval_result *r, zf_error *err);
+ZF_API void zf_eval_result_free(zf_eval_result *r);
+
+/* ---- the training run --------------------------------------------------------------------- */
+
+/* What a run is about to do (zf_train_options.on_start). */
+typedef struct zf_train_info {
+    const char *model_name;
+    zf_shape input;
+    int classes;
+    size_t params;
+    const char *train_description;
+    int train_images, test_images; /* test_images -1: no test set */
+    int resumed;                   /* continuing a saved state ... */
+    int epoch_done, next_batch;    /* ... from after this epoch, at this batch */
+    const char *out;
+    const char *train_spec; /* the training set as named in the configuration in force */
+} zf_train_info;
+
+/* One epoch's results (zf_train_options.on_epoch), after its checkpoints were written. */
+typedef struct zf_epoch_report {
+    int epoch, epochs;
+    double lr, loss;   /* the rate used, the mean training loss */
+    int has_test;      /* the two below are set */
+    double top1, top5; /* on the test set, 0..1 */
+    double img_per_s, data_wait_s, elapsed_s;
+    int renorm; /* renormalisation is on; renorm_fired counts every rescale */
+    long renorm_fired;
+    int lr_dropped; /* the plateau schedule divided the rate by 10 after this epoch */
+    double next_lr;
+    int patience;
+    /* every epoch of the run so far (for curves): n entries each; acc in percent, NAN
+     * without a test set */
+    int n;
+    const double *hist_epoch, *hist_loss, *hist_acc;
+} zf_epoch_report;
+
+typedef struct zf_train_options {
+    const char *model;            /* preset or model file (zfnet-mini) */
+    const char *train;            /* training set spec (fashion-mnist) */
+    const char *test;             /* evaluated after every epoch; NULL or "none": no test set */
+    const char *out;              /* the run folder (zfnet-run) */
+    zf_model_overrides overrides; /* zero: channels and classes from the data */
+    int epochs, batch;            /* 30, 128 */
+    double lr, momentum, weight_decay; /* 0.05, 0.9, 5e-4 */
+    int lr_steps[32], nlr_steps;       /* divide the rate by 10 after these epochs (20, 26) */
+    int lr_plateau, patience;      /* instead /10 when test accuracy stalls `patience` epochs (2) */
+    double renorm;                 /* ZF §3 filter-RMS radius, 0 = off (0) */
+    int crop_pad, flip;            /* random crops from the image padded by crop_pad (2); mirror */
+    double input_scale;            /* input = (pixel - mean) * input_scale (1/255) */
+    zf_init_scheme init;           /* (ZF_INIT_HE) */
+    double init_std;               /* ZF_INIT_GAUSSIAN's std */
+    uint64_t seed;                 /* (1) */
+    int threads;                   /* compute threads (0: all) */
+    int loader_threads;            /* (2) */
+    int data_size;                 /* folders and shards: short side (256) */
+    int mean_images;               /* images averaged for the mean (0: all) */
+    int stop_on_bad;               /* an unreadable image stops the run */
+    int snapshots[64], nsnapshots; /* keep epoch-E.safetensors for these epochs */
+    double state_every; /* save the resumable state mid-epoch this often, seconds (300) */
+    /* resume: continue the run saved in `out` with its saved configuration (epochs > 0
+     * changes the length; threads and loader_threads are taken from here). overwrite: start
+     * again even if `out` holds a run. Neither: `out` must not hold a run. */
+    int resume, overwrite;
+    zf_callbacks cb;
+    /* Before the first epoch, with ctx. */
+    void (*on_start)(void *ctx, const zf_train_info *info);
+    /* After each epoch, with ctx; a non-zero return stops the run (ZF_ERR_CANCELLED), its
+     * state saved. */
+    int (*on_epoch)(void *ctx, const zf_epoch_report *r);
+    void *ctx;
+} zf_train_options;
+
+/* The demo-scale defaults above (every field). */
+ZF_API void zf_train_defaults(zf_train_options *o);
+
+typedef struct zf_train_result {
+    int epochs; /* the run's length */
+    int epochs_done;
+    int trained; /* epochs trained by this call (0: the run had already finished) */
+    int has_test;
+    double test_accuracy; /* after the last epoch (0..1) */
+    double best_accuracy; /* the best epoch's, written as best.safetensors */
+    int best_epoch;
+} zf_train_result;
+
+/* Train (SGD with momentum and weight decay, step or plateau schedule, the paper's filter
+ * renormalisation) into the run folder: last / best / epoch-E.safetensors, state.safetensors
+ * (resumable exactly: weights, momentum, counters, configuration), metrics.jsonl. A run whose
+ * epochs are all done is only evaluated. */
+ZF_API zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *err);
+
+/* ---- projections and Grad-CAM ------------------------------------------------------------ */
+
+typedef enum zf_select {
+    ZF_SELECT_STRONGEST = 0, /* the map holding the image's largest activation */
+    ZF_SELECT_MAP,           /* one feature map */
+    ZF_SELECT_UNIT           /* one activation */
+} zf_select;
+
+typedef struct zf_project_options {
+    zf_rule rule;     /* (ZF_RULE_DECONVNET) */
+    zf_lrn_rule lrn;  /* (ZF_LRN_DEFAULT: the rule's own) */
+    zf_select select; /* what is kept of the layer's output; everything else is zeroed */
+    int map, y, x;    /* the map (SELECT_MAP, SELECT_UNIT) and position (SELECT_UNIT) */
+    int batch;        /* inputs per pass (16) */
+} zf_project_options;
+
+#define ZF_PROJECT_DEFAULTS                                                                        \
+    { .rule = ZF_RULE_DECONVNET, .batch = 16 }
+
+/* Project n inputs x (n, c, h, w) from layer `layer` down to the pixels: proj (n, c, h, w);
+ * maps (n) the map used and values (n) its largest activation (the unit's for SELECT_UNIT);
+ * maps and values may be NULL. The net is reserved for min(batch, n) inputs. */
+ZF_API zf_status zf_project(zf_net *net, int layer, const float *x, int n,
+                            const zf_project_options *o, float *proj, int *maps, float *values,
+                            zf_error *err);
+
+/* Where Grad-CAM takes its activations for `layer`: the ReLU right after it when there is one
+ * (A after the nonlinearity, as usual), else the layer. Fails when that is not a layer with
+ * maps below the class scores. */
+ZF_API zf_status zf_gradcam_layer(const zf_net *net, int layer, int *at, zf_error *err);
+/* Grad-CAM at zf_gradcam_layer(layer) for class `klass` (< 0: each input's prediction):
+ * ReLU(sum_k mean(dScore/dA_k) A_k), bilinearly upsampled to the input (align_corners
+ * false): cam (n, 1, h, w); classes (n) the class used, probs (n) its probability (either may
+ * be NULL). */
+ZF_API zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, int batch,
+                            float *cam, int *classes, float *probs, zf_error *err);
+
+/* ---- the strongest activations of feature maps (top-9) -------------------------------- */
+
+typedef struct zf_topk_entry {
+    float value;
+    int image;  /* dataset index; -1 when the set has fewer images than k */
+    int y, x;   /* position in the layer's output */
+    int wy, wx; /* after projection: the window's top-left corner in the input */
+} zf_topk_entry;
+
+/* One layer's chosen maps and, after a scan, their strongest activations. */
+typedef struct zf_topk_layer {
+    int layer;
+    int nmaps, *maps;   /* the chosen maps, in increasing order */
+    int k;              /* entries kept per map */
+    zf_topk_entry *top; /* (nmaps, k), strongest first, at most one per image */
+    int patch;          /* after zf_topk_project: the window side (the receptive field, or the
+                           input's side when smaller) */
+    float *proj;        /* (nmaps, k, c, patch, patch): each activation alone projected
+                           (DeconvNet rule), cut to its receptive-field window */
+    float *input;       /* (nmaps, k, c, patch, patch): the same window of the net input */
+} zf_topk_layer;
+
+/* The layers (names as zf_net_parse_layers; NULL: every conv layer) and maps (a list "3,17";
+ * or NULL: nrandom of them chosen by a seeded shuffle per layer, all when nrandom >= the
+ * layer's maps) to follow, k entries each. Free with zf_topk_free. */
+ZF_API zf_status zf_topk_select(zf_topk_layer **out, int *n, const zf_net *net, const char *layers,
+                                const char *maps, int nrandom, uint64_t seed, int k, zf_error *err);
+ZF_API void zf_topk_free(zf_topk_layer *ls, int n);
+
+typedef struct zf_topk_options {
+    int batch;          /* (64) */
+    int loader_threads; /* (2) */
+    const char *label;  /* for progress ("scanning") */
+    zf_callbacks cb;
+} zf_topk_options;
+
+#define ZF_TOPK_DEFAULTS                                                                           \
+    { .batch = 64, .loader_threads = 2, .label = "scanning" }
+
+/* One streaming pass over d (centre views, as p prepares them): per chosen map, the k
+ * strongest activations, at most one per image (the image's maximum in that map). Memory: the
+ * entries and one batch of activations. */
+ZF_API zf_status zf_topk_scan(zf_net *net, const zf_data_prep *p, const zf_dataset *d,
+                              zf_topk_layer *ls, int nl, const zf_topk_options *o, zf_error *err);
+/* Project every entry of l alone to pixels (DeconvNet rule) and cut the receptive field's
+ * window from the projection and from the input (proj, input, patch, wy/wx). */
+ZF_API zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *d,
+                                 zf_topk_layer *l, const zf_topk_options *o, zf_error *err);
+
+/* ---- first-layer filters (ZF Fig. 6 as numbers) -------------------------------------------- */
+
+typedef struct zf_filter_stats {
+    int layer; /* a conv layer */
+    int filters, channels, size, stride;
+    double *rms; /* (filters) */
+    double rms_min, rms_median, rms_max;
+    int ndead, *dead;  /* filters with RMS below 10% of the median */
+    double band[3];    /* spectral energy share: low [0,1/8), mid [1/8,1/4), high
+                          [1/4,...) cycles per sample, averaged over filters */
+    int peaks[3];      /* filters whose strongest frequency is in each band */
+    double radial[16]; /* energy share per 0.05 cycles/sample of radius */
+} zf_filter_stats;
+
+/* Statistics of a conv layer's filters (layer < 0: the first conv layer): each filter
+ * zero-padded to 32x32 (or the next power of two >= 2k), its power spectrum summed over
+ * channels and normalised to 1. Free with zf_filter_stats_free. */
+ZF_API zf_status zf_filter_stats_compute(const zf_net *net, int layer, zf_filter_stats *s,
+                                         zf_error *err);
+ZF_API void zf_filter_stats_free(zf_filter_stats *s);
+/* The aliasing measure: the share of the spectral energy above 1/4 cycle per unit in the
+ * (mean-removed) feature maps of layer `maps_layer` over the first `images` images of d,
+ * evenly spread (maps_layer < 0: the conv layer after `after`). *at gets the layer used. */
+ZF_API zf_status zf_aliasing(zf_net *net, const zf_data_prep *p, const zf_dataset *d, int after,
+                             int maps_layer, int images, int *at, double *share, zf_error *err);
+
+/* ---- feature evolution across training snapshots (ZF Fig. 4) ------------------------------ */
+
+/* The snapshots of a run folder: epoch-N.safetensors in epoch order, and last.safetensors when
+ * it is later. paths (malloc'd strings in a malloc'd array) and epochs (malloc'd). */
+ZF_API zf_status zf_run_snapshots(const char *dir, char ***paths, int **epochs, int *n,
+                                  zf_error *err);
+/* The "epoch" a checkpoint records, or -1. */
+ZF_API int zf_checkpoint_epoch(const char *path);
+
+#define ZF_EVOLUTION_K 9 /* each map's top-9 is followed; its overlap is the robust measure */
+
+typedef struct zf_evolution_layer {
+    char name[32]; /* the layer's */
+    int layer, nmaps, *maps;
+    int patch;
+    float *cells;         /* (nmaps, nck, c, patch, patch): each snapshot's strongest activation,
+                             projected (DeconvNet rule), its receptive-field window */
+    int *tops;            /* (nmaps, nck, 9): each snapshot's top-9 images, strongest first */
+    double *overlap;      /* (nmaps, nck): share of the top-9 also in the last snapshot's */
+    double *mean_overlap; /* (nck) over maps */
+    int *stable_from;     /* (nmaps): the epoch from which the top image no longer changes */
+    int median_stable, latest_stable;
+} zf_evolution_layer;
+
+typedef struct zf_evolution {
+    int nck, *epochs;
+    zf_shape input;
+    int nl;
+    zf_evolution_layer *layers;
+} zf_evolution;
+
+typedef struct zf_evolution_options {
+    const char *layers, *maps; /* as zf_topk_select (NULL: every conv layer / nrandom maps) */
+    int nrandom;               /* (8) */
+    uint64_t seed;             /* (1) */
+    int batch, loader_threads, threads; /* (64, 2, all) */
+    zf_callbacks cb;                    /* ZF_NOTICE_INFO "epoch N done" per snapshot */
+} zf_evolution_options;
+
+#define ZF_EVOLUTION_DEFAULTS                                                                      \
+    { .nrandom = 8, .seed = 1, .batch = 64, .loader_threads = 2 }
+
+/* For every checkpoint (with its epoch), one pass over the dataset `data` (opened as the first
+ * checkpoint's training data) follows the chosen maps. Free with zf_evolution_free. */
+ZF_API zf_status zf_evolution_run(zf_evolution *ev, const char *const *checkpoints,
+                                  const int *epochs, int n, const char *data,
+                                  const zf_evolution_options *o, zf_error *err);
+ZF_API void zf_evolution_free(zf_evolution *ev);
+
+/* ---- gradient checks ---------------------------------------------------------------------- */
+
+/* The whole net, He-initialised with `seed`, on a random batch of n (inputs and labels drawn
+ * from *state, which advances): the loss and the time of one forward pass and of the backward
+ * pass from the loss. The net is reserved for n. */
+ZF_API zf_status zf_check_net(zf_net *net, int n, uint64_t seed, unsigned *state, double *loss,
+                              double *forward_ms, double *backward_ms, zf_error *err);
+/* Layer i of `net` built alone, He-initialised (bias 0.1), on a random batch of n: its
+ * backward pass against central differences of <dy, f(x)> along a random direction, in the
+ * input (rel[0]) and in the parameters (rel[1]; 0 when it has none). ReLU inputs are drawn
+ * away from 0 and pooling inputs without near-ties. `state` seeds and advances the draws. */
+ZF_API zf_status zf_check_layer(const zf_net *net, int i, int n, unsigned *state, double rel[2],
+                                zf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

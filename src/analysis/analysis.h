@@ -1,0 +1,28 @@
+/* What the analyses share: reporting through the caller's callbacks, the loader of a net's
+ * prepared views. */
+#ifndef ZF_ANALYSIS_INTERNAL_H
+#define ZF_ANALYSIS_INTERNAL_H
+
+#include "../internal.h"
+
+/* Progress of a step; label NULL ends it. Nothing when the caller gave no callback. */
+void zf_progress(const zf_callbacks *cb, const char *label, long done, long total,
+                 const char *extra);
+/* A notice, formatted. */
+void zf_notice(const zf_callbacks *cb, zf_notice_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The files a dataset left out when it was opened, one ZF_NOTICE_SKIPPED each. */
+void zf_notice_skipped(const zf_callbacks *cb, const zf_dataset *d);
+/* The loader's replaced files from index *reported on, one ZF_NOTICE_REPLACED each. */
+void zf_notice_replaced(const zf_callbacks *cb, const zf_loader *l, int *reported);
+/* Open `spec` as p prepares data (folders and shards at its size), the skipped files
+ * reported. */
+zf_status zf_open_prepared(const zf_data_prep *p, const char *spec, const zf_callbacks *cb,
+                           zf_dataset **out, zf_error *err);
+
+/* Loader options for the net's input as p prepares it: `crop` views (centre or ten), in
+ * dataset order. */
+zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
+                           int threads);
+
+#endif

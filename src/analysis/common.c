@@ -1,0 +1,51 @@
+/* What the analyses share: reporting through the caller's callbacks (progress, notices,
+ * skipped and replaced files), and the loader for a net's prepared views. */
+#include "analysis.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void zf_progress(const zf_callbacks *cb, const char *label, long done, long total,
+                 const char *extra) {
+    if (cb && cb->progress) cb->progress(cb->ctx, label, done, total, extra);
+}
+
+void zf_notice(const zf_callbacks *cb, zf_notice_kind kind, const char *fmt, ...) {
+    if (!cb || !cb->notice) return;
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cb->notice(cb->ctx, kind, msg);
+}
+
+void zf_notice_skipped(const zf_callbacks *cb, const zf_dataset *d) {
+    for (int k = 0; k < zf_dataset_num_skipped(d); k++)
+        zf_notice(cb, ZF_NOTICE_SKIPPED, "%s", zf_dataset_skipped(d, k));
+}
+
+void zf_notice_replaced(const zf_callbacks *cb, const zf_loader *l, int *reported) {
+    for (; *reported < zf_loader_num_bad(l); (*reported)++)
+        zf_notice(cb, ZF_NOTICE_REPLACED, "%s", zf_loader_bad(l, *reported));
+}
+
+zf_status zf_open_prepared(const zf_data_prep *p, const char *spec, const zf_callbacks *cb,
+                           zf_dataset **out, zf_error *err) {
+    zf_status st = zf_data_prep_open(p, spec, out, err);
+    if (!st) zf_notice_skipped(cb, *out);
+    return st;
+}
+
+zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
+                           int threads) {
+    zf_shape in = zf_net_input_shape(net);
+    return (zf_loader_options){.batch = batch,
+                               .height = in.h,
+                               .width = in.w,
+                               .pad = p->pad,
+                               .crop = crop,
+                               .scale = p->scale,
+                               .mean = p->mean,
+                               .threads = threads};
+}

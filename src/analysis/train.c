@@ -1,0 +1,397 @@
+/* The training run: SGD with momentum and weight decay, a step or plateau schedule, the
+ * paper's filter renormalisation, evaluation after every epoch, and the run folder
+ * (run_folder.c).
+ *
+ * Exact resumes: the loader's batches depend only on (seed, epoch, position), dropout is
+ * reseeded from (seed, step) before every step, and state.safetensors holds the weights, the
+ * momentum and every counter; a run resumed from any saved state computes what the
+ * uninterrupted run computes from there. */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void zf_train_defaults(zf_train_options *o) {
+    *o = (zf_train_options){.model = "zfnet-mini",
+                            .train = "fashion-mnist",
+                            .test = "fashion-mnist:test",
+                            .out = "zfnet-run",
+                            .epochs = 30,
+                            .batch = 128,
+                            .lr = 0.05,
+                            .momentum = 0.9,
+                            .weight_decay = 5e-4,
+                            .lr_steps = {20, 26},
+                            .nlr_steps = 2,
+                            .patience = 2,
+                            .crop_pad = 2,
+                            .flip = 1,
+                            .input_scale = 1.0 / 255,
+                            .init = ZF_INIT_HE,
+                            .seed = 1,
+                            .loader_threads = 2,
+                            .state_every = 300};
+}
+
+static double lr_at(const zf_train_options *c, int epoch) {
+    double lr = c->lr;
+    for (int k = 0; k < c->nlr_steps; k++)
+        if (c->lr_steps[k] < epoch) lr /= 10;
+    return lr;
+}
+
+static int has_test(const zf_train_options *c) {
+    return c->test && strcmp(c->test, "none");
+}
+
+static zf_status open_data(trainer *t, const char *spec, zf_dataset **d, zf_error *err) {
+    zf_dataset_options o = {.size = t->c.data_size,
+                            .channels = t->c.overrides.channels,
+                            .stop_on_bad = t->c.stop_on_bad};
+    zf_status st = zf_dataset_open(d, spec, &o, err);
+    if (!st) zf_notice_skipped(&t->c.cb, *d);
+    return st;
+}
+
+static zf_status load_net(zf_net **net, const zf_train_options *c, const zf_model_overrides *ov,
+                          zf_error *err) {
+    zf_model *m;
+    zf_status st = zf_model_load(&m, c->model, ov, err);
+    if (st) return st;
+    zf_net_options no = {.threads = c->threads, .seed = c->seed};
+    st = zf_net_create(net, m, &no, err);
+    zf_model_free(m);
+    return st;
+}
+
+/* The model for the data: channels and classes from the training set; the input size from
+ * the model unless the images are too small to crop it, then from the images. */
+static zf_status open_net(trainer *t, zf_error *err) {
+    const zf_train_options *c = &t->c;
+    zf_shape s = zf_dataset_shape(t->tr);
+    zf_model_overrides ov = c->overrides;
+    if (!ov.channels) ov.channels = s.c;
+    if (!ov.classes) ov.classes = zf_dataset_classes(t->tr);
+    zf_status st = load_net(&t->net, c, &ov, err);
+    if (st) return st;
+    zf_shape in = zf_net_input_shape(t->net);
+    if (!c->overrides.height && (in.h > s.h + 2 * c->crop_pad || in.w > s.w + 2 * c->crop_pad)) {
+        zf_net_free(t->net);
+        t->net = NULL;
+        ov.height = s.h, ov.width = s.w;
+        st = load_net(&t->net, c, &ov, err);
+    }
+    return st;
+}
+
+/* The data preparation the checkpoints record: the training set's shape, mean and names. */
+static zf_status init_prep(trainer *t, zf_error *err) {
+    zf_shape ds = zf_dataset_shape(t->tr);
+    t->prep = (zf_data_prep){.shape = ds,
+                             .scale = (float)t->c.input_scale,
+                             .pad = t->c.crop_pad,
+                             .classes = zf_net_classes(t->net)};
+    if (zf_dataset_class_name(t->tr, 0) &&
+        (t->prep.class_names = calloc((size_t)t->prep.classes, sizeof(char *))))
+        for (int k = 0; k < t->prep.classes; k++) {
+            const char *n = zf_dataset_class_name(t->tr, k);
+            t->prep.class_names[k] = strdup(n ? n : "?");
+        }
+    if (!(t->prep.mean = malloc(sizeof(float) * (size_t)ds.c * ds.h * ds.w)))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    return ZF_OK;
+}
+
+static zf_status open_all(trainer *t, zf_error *err) {
+    zf_status st = open_data(t, t->c.train, &t->tr, err);
+    if (!st && has_test(&t->c)) st = open_data(t, t->c.test, &t->te, err);
+    if (!st) st = open_net(t, err);
+    if (st) return st;
+    zf_shape ds = zf_dataset_shape(t->tr);
+    if (t->te) {
+        zf_shape ts = zf_dataset_shape(t->te);
+        if (ts.c != ds.c || ts.h != ds.h || ts.w != ds.w)
+            return zf_fail(err, ZF_ERR_SHAPE,
+                           "the test set's images are %dx%dx%d, the training set's %dx%dx%d", ts.c,
+                           ts.h, ts.w, ds.c, ds.h, ds.w);
+    }
+    zf_net_set_inplace_relu(t->net, 1);
+    zf_net_set_input_grad(t->net, 0);
+    if ((st = zf_net_reserve(t->net, t->c.batch, err)) || (st = init_prep(t, err))) return st;
+    if (mkdir(t->c.out, 0755) && errno != EEXIST)
+        return zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", t->c.out, strerror(errno));
+    return ZF_OK;
+}
+
+static void announce(trainer *t) {
+    if (!t->c.on_start) return;
+    zf_train_info info = {.model_name = zf_model_name(zf_net_model(t->net)),
+                          .input = zf_net_input_shape(t->net),
+                          .classes = zf_net_classes(t->net),
+                          .params = zf_net_num_params(t->net),
+                          .train_description = zf_dataset_description(t->tr),
+                          .train_images = zf_dataset_count(t->tr),
+                          .test_images = t->te ? zf_dataset_count(t->te) : -1,
+                          .resumed = t->c.resume,
+                          .epoch_done = t->rs.epoch_done,
+                          .next_batch = t->rs.next_batch,
+                          .out = t->c.out,
+                          .train_spec = t->c.train};
+    t->c.on_start(t->c.ctx, &info);
+}
+
+/* Resumed: the weights, momentum and data mean of the state. Fresh: initial weights and the
+ * training set's per-pixel mean. */
+static zf_status start_weights(trainer *t, zf_error *err) {
+    const zf_train_options *c = &t->c;
+    if (c->resume) {
+        snprintf(t->path, sizeof t->path, "%s/state.safetensors", c->out);
+        zf_status st = zf_checkpoint_load_state(t->net, t->path, err);
+        zf_data_prep saved;
+        if (!st) st = zf_data_prep_load(&saved, t->path, err);
+        if (st) return st;
+        zf_shape ds = t->prep.shape, ms = saved.shape;
+        int ok = saved.mean && ms.c == ds.c && ms.h == ds.h && ms.w == ds.w;
+        if (ok) memcpy(t->prep.mean, saved.mean, sizeof(float) * (size_t)ds.c * ds.h * ds.w);
+        zf_data_prep_free(&saved);
+        return ok ? ZF_OK
+                  : zf_fail(err, ZF_ERR_SHAPE,
+                            "%s: its data.mean does not match the training images", t->path);
+    }
+    zf_init_options io = {.scheme = c->init, .std = c->init_std, .seed = c->seed};
+    zf_net_init_params(t->net, &io);
+    double t0 = zf_now();
+    zf_status st = zf_dataset_mean(t->tr, c->mean_images, c->loader_threads, t->prep.mean, err);
+    if (!st && zf_now() - t0 > 1)
+        zf_notice(&c->cb, ZF_NOTICE_INFO, "per-pixel mean: %.1f s", zf_now() - t0);
+    t->rs = (run_state){.lr = lr_at(c, 1), .best = -1, .plateau_best = -1};
+    return st;
+}
+
+static zf_status make_loader(trainer *t, zf_error *err) {
+    const zf_train_options *c = &t->c;
+    zf_shape in = zf_net_input_shape(t->net);
+    zf_loader_options lo = {.batch = c->batch,
+                            .height = in.h,
+                            .width = in.w,
+                            .pad = c->crop_pad,
+                            .crop = ZF_CROP_RANDOM,
+                            .flip = c->flip,
+                            .shuffle = 1,
+                            .drop_last = 1,
+                            .scale = (float)c->input_scale,
+                            .mean = t->prep.mean,
+                            .seed = c->seed,
+                            .threads = c->loader_threads,
+                            .stop_on_bad = c->stop_on_bad};
+    zf_status st = zf_loader_create(&t->loader, t->tr, &lo, err);
+    if (st) return st;
+    if (zf_loader_batches(t->loader) == 0)
+        return zf_fail(err, ZF_ERR_ARG, "%s: %d images make no batch of %d",
+                       zf_dataset_description(t->tr), zf_dataset_count(t->tr), c->batch);
+    if (t->te && !(t->acc = malloc(sizeof(float) * (size_t)zf_dataset_count(t->te) *
+                                   zf_net_classes(t->net))))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    return ZF_OK;
+}
+
+/* One step on batch b of the epoch: forward, loss, backward, SGD, renormalisation. */
+static zf_status step(trainer *t, int epoch, int b, int nb, int *renorm_fired, zf_error *err) {
+    const zf_train_options *c = &t->c;
+    const float *x;
+    const int64_t *labels;
+    int n;
+    double loss;
+    zf_net_reseed(t->net, zf_mix64(c->seed, (uint64_t)(epoch - 1) * nb + b));
+    zf_status st;
+    if ((st = zf_loader_next(t->loader, &x, &labels, &n, err)) ||
+        (st = zf_net_set_input(t->net, x, n, err)) ||
+        (st = zf_net_set_labels(t->net, labels, n, err)) ||
+        (st = zf_net_forward(t->net, ZF_MODE_TRAIN, -1, err)) ||
+        (st = zf_net_loss(t->net, &loss, err)))
+        return st;
+    zf_net_zero_grads(t->net);
+    if ((st = zf_net_backward(t->net, err)) ||
+        (st = zf_net_sgd_step(t->net, (float)t->rs.lr, (float)c->momentum, (float)c->weight_decay,
+                              err)))
+        return st;
+    if (!isfinite(loss))
+        return zf_fail(err, ZF_ERR_RANGE,
+                       "the loss became %g at epoch %d, batch %d: lower --lr (now %g)", loss, epoch,
+                       b, t->rs.lr);
+    if (c->renorm > 0) *renorm_fired += zf_net_renormalize_filters(t->net, c->renorm);
+    t->rs.loss_sum += loss, t->rs.loss_batches++;
+    return ZF_OK;
+}
+
+/* The epoch's batches from rs.next_batch on; the state is saved mid-epoch every
+ * c.state_every seconds. */
+static zf_status run_batches(trainer *t, int epoch, double run_t0, double *last_state,
+                             int *reported, zf_error *err) {
+    const zf_train_options *c = &t->c;
+    run_state *r = &t->rs;
+    int nb = zf_loader_batches(t->loader), first = r->next_batch, renorm_epoch = 0;
+    zf_loader_start(t->loader, epoch, first);
+    double t0 = zf_now();
+    char label[48], extra[96];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch, c->epochs);
+    zf_status st = ZF_OK;
+    for (int b = first; !st && b < nb; b++) {
+        if ((st = step(t, epoch, b, nb, &renorm_epoch, err))) break;
+        zf_notice_replaced(&c->cb, t->loader, reported);
+        double el = zf_now() - t0;
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", r->loss_sum / r->loss_batches,
+                 el > 0 ? (b + 1 - first) * (double)c->batch / el : 0);
+        zf_progress(&c->cb, label, b + 1, nb, extra);
+        if (c->state_every > 0 && zf_now() - *last_state >= c->state_every && b + 1 < nb) {
+            r->renorm_fired += renorm_epoch, renorm_epoch = 0;
+            r->next_batch = b + 1, r->elapsed = zf_now() - run_t0;
+            st = train_state_save(t, err);
+            *last_state = zf_now();
+        }
+    }
+    zf_progress(&c->cb, NULL, 0, 0, NULL);
+    r->renorm_fired += renorm_epoch;
+    return st;
+}
+
+static zf_status evaluate(trainer *t, double *top1, double *top5, zf_error *err) {
+    int classes = zf_net_classes(t->net);
+    memset(t->acc, 0, sizeof(float) * (size_t)zf_dataset_count(t->te) * classes);
+    zf_eval_options eo = {.crop = ZF_CROP_CENTER,
+                          .batch = t->c.batch,
+                          .loader_threads = t->c.loader_threads,
+                          .cb = t->c.cb};
+    zf_status st = zf_eval_accumulate(t->net, &t->prep, t->te, &eo, t->acc, err);
+    if (st) return st;
+    zf_eval_score(t->acc, t->te, classes, top1, top5, NULL);
+    return zf_net_reserve(t->net, t->c.batch, err);
+}
+
+/* last / best / snapshot checkpoints for the epoch just trained */
+static zf_status save_checkpoints(trainer *t, const zf_epoch_report *rep, zf_error *err) {
+    double acc = rep->has_test ? rep->top1 : -1;
+    zf_status st = train_save_weights(t, "last.safetensors", rep->epoch, acc, err);
+    if (!st && rep->has_test && rep->top1 > t->rs.best) {
+        t->rs.best = rep->top1, t->rs.best_epoch = rep->epoch;
+        st = train_save_weights(t, "best.safetensors", rep->epoch, rep->top1, err);
+    }
+    for (int k = 0; !st && k < t->c.nsnapshots; k++)
+        if (t->c.snapshots[k] == rep->epoch) {
+            char name[64];
+            snprintf(name, sizeof name, "epoch-%d.safetensors", rep->epoch);
+            st = train_save_weights(t, name, rep->epoch, acc, err);
+        }
+    return st;
+}
+
+/* ZF: the rate /10 when the held-out error stops improving */
+static void plateau(trainer *t, zf_epoch_report *rep) {
+    run_state *r = &t->rs;
+    if (!t->c.lr_plateau || !rep->has_test) return;
+    if (rep->top1 > r->plateau_best + 1e-4)
+        r->plateau_best = rep->top1, r->plateau_wait = 0;
+    else if (++r->plateau_wait >= t->c.patience) {
+        r->lr /= 10, r->plateau_wait = 0;
+        rep->lr_dropped = 1, rep->next_lr = r->lr;
+    }
+}
+
+/* After an epoch's batches: evaluate, report, write metrics and checkpoints, save the state. */
+static zf_status end_epoch(trainer *t, int epoch, int first, double t0, double wait0, double run_t0,
+                           zf_error *err) {
+    run_state *r = &t->rs;
+    int nb = zf_loader_batches(t->loader);
+    double train_s = zf_now() - t0, wait = zf_loader_wait_seconds(t->loader) - wait0;
+    zf_epoch_report rep = {.epoch = epoch,
+                           .epochs = t->c.epochs,
+                           .lr = r->lr,
+                           .loss = r->loss_sum / (r->loss_batches ? r->loss_batches : 1),
+                           .has_test = t->te != NULL,
+                           .img_per_s = (nb - first) * (double)t->c.batch / train_s,
+                           .data_wait_s = wait,
+                           .renorm = t->c.renorm > 0,
+                           .renorm_fired = r->renorm_fired,
+                           .patience = t->c.patience};
+    zf_status st = t->te ? evaluate(t, &rep.top1, &rep.top5, err) : ZF_OK;
+    t->last_top1 = rep.top1;
+    rep.elapsed_s = zf_now() - run_t0;
+    if (!st) st = train_metrics_add(t, &rep, err);
+    if (!st && history_add(&t->h, epoch, rep.loss, t->te ? 100 * rep.top1 : NAN))
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!st) st = save_checkpoints(t, &rep, err);
+    if (st) return st;
+    plateau(t, &rep);
+    rep.n = t->h.n, rep.hist_epoch = t->h.epoch, rep.hist_loss = t->h.loss;
+    rep.hist_acc = t->h.acc;
+    if (t->c.on_epoch && t->c.on_epoch(t->c.ctx, &rep))
+        st = zf_fail(err, ZF_ERR_CANCELLED, "training stopped after epoch %d", epoch);
+    r->epoch_done = epoch, r->next_batch = 0, r->loss_sum = 0, r->loss_batches = 0;
+    r->elapsed = zf_now() - run_t0;
+    zf_status saved = train_state_save(t, err);
+    return st ? st : saved;
+}
+
+static zf_status train_epochs(trainer *t, zf_train_result *res, zf_error *err) {
+    run_state *r = &t->rs;
+    double run_t0 = zf_now() - r->elapsed, last_state = zf_now();
+    int reported = 0;
+    zf_status st = ZF_OK;
+    for (int epoch = r->epoch_done + 1; !st && epoch <= t->c.epochs; epoch++) {
+        if (!t->c.lr_plateau) r->lr = lr_at(&t->c, epoch);
+        double t0 = zf_now(), wait0 = zf_loader_wait_seconds(t->loader);
+        int first = r->next_batch;
+        st = run_batches(t, epoch, run_t0, &last_state, &reported, err);
+        if (!st) st = end_epoch(t, epoch, first, t0, wait0, run_t0, err);
+        last_state = zf_now();
+        if (!st) res->trained++;
+    }
+    if (st) return st;
+    double top5;
+    if (t->te && res->trained) /* the accuracy after the last epoch, as evaluated then */
+        res->test_accuracy = t->last_top1;
+    else if (t->te && (st = evaluate(t, &res->test_accuracy, &top5, err)))
+        return st; /* nothing left to train: evaluate what there is */
+    return ZF_OK;
+}
+
+static void trainer_free(trainer *t) {
+    if (t->metrics) fclose(t->metrics);
+    free(t->acc), free(t->h.epoch), free(t->h.loss), free(t->h.acc);
+    zf_loader_free(t->loader);
+    zf_data_prep_free(&t->prep);
+    zf_net_free(t->net);
+    zf_dataset_free(t->tr), zf_dataset_free(t->te);
+    for (int i = 0; i < 4; i++) free(t->owned[i]);
+}
+
+zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *err) {
+    trainer t = {.c = *o};
+    zf_train_result none;
+    if (!res) res = &none;
+    memset(res, 0, sizeof *res);
+    if (!o->out || !o->model || !o->train)
+        return zf_fail(err, ZF_ERR_ARG,
+                       "a training run needs a model, a training set and a folder");
+    zf_status st = trainer_own_strings(&t, err);
+    struct stat sb;
+    snprintf(t.path, sizeof t.path, "%s/state.safetensors", o->out);
+    if (!st && !o->resume && !o->overwrite && !stat(t.path, &sb))
+        st = zf_fail(err, ZF_ERR_STATE,
+                     "%s already holds a training run; continue it with --resume, or start again "
+                     "with --overwrite (or choose another -o)",
+                     o->out);
+    if (!st && o->resume) st = train_state_load(&t, err);
+    if (!st) st = open_all(&t, err);
+    if (!st) announce(&t);
+    if (!st) st = start_weights(&t, err);
+    if (!st) st = train_metrics_open(&t, t.c.resume, err);
+    if (!st) st = make_loader(&t, err);
+    if (!st) st = train_epochs(&t, res, err);
+    res->epochs = t.c.epochs, res->epochs_done = t.rs.epoch_done, res->has_test = t.te != NULL;
+    res->best_accuracy = t.rs.best, res->best_epoch = t.rs.best_epoch;
+    trainer_free(&t);
+    return st;
+}

@@ -1,0 +1,132 @@
+/* Data preparation: what a checkpoint written by training records about its data (the
+ * per-pixel mean, the input scale, the crop padding, the class names), read back, and the
+ * centre view every analysis feeds the net, and its inverse for pictures. */
+#include "internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+void zf_data_prep_free(zf_data_prep *p) {
+    if (!p) return;
+    for (int k = 0; p->class_names && k < p->classes; k++) free(p->class_names[k]);
+    free(p->class_names), free(p->mean), free(p->source);
+    memset(p, 0, sizeof *p);
+}
+
+static zf_status read_names(zf_data_prep *p, const char *json) {
+    json_t *a = json ? json_loads(json, 0, NULL) : NULL;
+    zf_status st = ZF_OK;
+    if (json_is_array(a) && json_array_size(a) &&
+        (p->class_names = calloc(json_array_size(a), sizeof(char *)))) {
+        p->classes = (int)json_array_size(a);
+        for (int k = 0; k < p->classes; k++) {
+            const char *s = json_string_value(json_array_get(a, (size_t)k));
+            if (!(p->class_names[k] = strdup(s ? s : "?"))) st = ZF_ERR_NOMEM;
+        }
+    }
+    json_decref(a);
+    return st;
+}
+
+zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
+    memset(p, 0, sizeof *p);
+    zf_st_file *f;
+    zf_status st = zf_st_open(&f, path, err);
+    if (st) return st;
+    const zf_st_tensor *m = zf_st_find(f, ZF_TENSOR_DATA_MEAN);
+    const char *scale = zf_st_meta(f, ZF_META_INPUT_SCALE), *pad = zf_st_meta(f, ZF_META_CROP_PAD);
+    p->scale = scale ? strtof(scale, NULL) : 1.0f / 255;
+    p->pad = pad ? atoi(pad) : 0;
+    if (m && (m->dtype != ZF_DTYPE_F32 || m->ndim != 3))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: data.mean is not an F32 (c, h, w) tensor", path);
+    else if (m) {
+        p->shape = (zf_shape){(int)m->shape[0], (int)m->shape[1], (int)m->shape[2]};
+        if (!(p->mean = malloc(m->nbytes)))
+            st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+        else
+            memcpy(p->mean, m->data, m->nbytes);
+    }
+    if (!st && (read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES)) || !(p->source = strdup(path))))
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_st_close(f);
+    if (st) zf_data_prep_free(p);
+    return st;
+}
+
+zf_status zf_data_prep_need_mean(const zf_data_prep *p, zf_error *err) {
+    if (p->mean) return ZF_OK;
+    return zf_fail(err, ZF_ERR_STATE,
+                   "%s: no data.mean (weights from 'zfnet init'? evaluate checkpoints written by "
+                   "'zfnet train')",
+                   p->source ? p->source : "the checkpoint");
+}
+
+const char *zf_data_prep_class_name(const zf_data_prep *p, int k) {
+    return p->class_names && k >= 0 && k < p->classes ? p->class_names[k] : NULL;
+}
+
+static int same_shape(zf_shape a, zf_shape b) {
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
+zf_status zf_data_prep_input(const zf_data_prep *p, zf_shape src, const uint8_t *img, zf_shape in,
+                             float *x, zf_error *err) {
+    if (src.c != in.c)
+        return zf_fail(err, ZF_ERR_SHAPE, "images with %d channel(s) for a model that takes %d",
+                       src.c, in.c);
+    if (p->mean && !same_shape(p->shape, src))
+        return zf_fail(err, ZF_ERR_SHAPE, "the data mean is %dx%dx%d but the image is %dx%dx%d",
+                       p->shape.c, p->shape.h, p->shape.w, src.c, src.h, src.w);
+    /* the centre of the mean-padded image, as the evaluation loader crops it */
+    int oy = (src.h + 2 * p->pad - in.h) / 2 - p->pad;
+    int ox = (src.w + 2 * p->pad - in.w) / 2 - p->pad;
+    for (int c = 0; c < in.c; c++)
+        for (int y = 0; y < in.h; y++)
+            for (int xx = 0; xx < in.w; xx++) {
+                int sy = y + oy, sx = xx + ox;
+                size_t k = ((size_t)c * src.h + sy) * src.w + sx;
+                x[((size_t)c * in.h + y) * in.w + xx] =
+                    sy < 0 || sy >= src.h || sx < 0 || sx >= src.w
+                        ? 0
+                        : ((float)img[k] - (p->mean ? p->mean[k] : 0)) * p->scale;
+            }
+    return ZF_OK;
+}
+
+void zf_data_prep_pixels(const zf_data_prep *p, zf_shape in, const float *x, int y0, int x0, int h,
+                         int w, uint8_t *out) {
+    int oy = (p->shape.h - in.h) / 2, ox = (p->shape.w - in.w) / 2;
+    for (int c = 0; c < in.c; c++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                size_t k = ((size_t)c * h + y) * w + xx;
+                int sy = y0 + y + oy, sx = x0 + xx + ox;
+                double m = p->mean && sy >= 0 && sy < p->shape.h && sx >= 0 && sx < p->shape.w
+                               ? p->mean[((size_t)c * p->shape.h + sy) * p->shape.w + sx]
+                               : 0;
+                double v = x[k] / (p->scale > 0 ? p->scale : 1) + m;
+                out[k] = (uint8_t)lround(fmin(255, fmax(0, v)));
+            }
+}
+
+zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
+                             zf_error *err) {
+    zf_shape s = p->mean ? p->shape : in;
+    if (s.c != in.c || s.h < in.h || s.w < in.w)
+        return zf_fail(err, ZF_ERR_SHAPE,
+                       "%s: images are prepared as %dx%dx%d; the model takes %dx%dx%d", path, s.c,
+                       s.h, s.w, in.c, in.h, in.w);
+    uint8_t *im = malloc((size_t)s.c * s.h * s.w);
+    if (!im) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_status st = zf_image_load(path, s.h, s.c, im, err);
+    if (!st) st = zf_data_prep_input(p, s, im, in, x, err);
+    free(im);
+    return st;
+}
+
+zf_status zf_data_prep_open(const zf_data_prep *p, const char *spec, zf_dataset **out,
+                            zf_error *err) {
+    zf_dataset_options o = {.size = p->shape.h, .channels = p->shape.c};
+    return zf_dataset_open(out, spec, &o, err);
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""libzfnet.so from Python through ctypes (python/zfnet.py), checked against PyTorch.
+
+zfnet-mini is built and He-initialised through the C API, its weights saved and loaded into the
+PyTorch twin; a random batch then goes through both: every layer's output (<= 1e-4 relative),
+DeconvNet and guided projections from several layers (against ReLU backward hooks, <= 1e-4),
+and Grad-CAM at conv5 (<= 1e-4). Errors come back as exceptions with the library's message.
+
+Usage: ctypes_check.py LIBZFNET.so WORKDIR
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "torch"))
+sys.path.insert(0, os.path.join(here, "..", "python"))
+os.environ["ZFNET_LIB"] = os.path.abspath(sys.argv[1])
+import testlib as tl  # noqa: E402
+import zfnet  # noqa: E402
+import zftorch as zt  # noqa: E402
+
+work = sys.argv[2]
+os.makedirs(work, exist_ok=True)
+torch.set_num_threads(2)
+check = tl.check
+
+net = zfnet.Net.from_model("zfnet-mini", threads=2)
+net.init("he", seed=3, bias=0.01)
+wpath = os.path.join(work, "w.safetensors")
+net.save(wpath)
+weights, meta = zt.st_load(wpath)
+_, mods = zt.build(meta["model"])
+zt.load_weights(mods, weights)
+for _, _, m in mods:
+    m.eval()
+x = np.random.default_rng(4).standard_normal((3,) + net.input_shape).astype(np.float32)
+
+with torch.no_grad():
+    _, outs = zt.run(mods, torch.from_numpy(x))
+worst = max(zt.rel_err(net.forward(x, upto=name).reshape(outs[name].shape), outs[name].numpy())[0]
+            for name in net.layers)
+check(worst <= 1e-4, f"forward through ctypes: every layer = PyTorch's (worst rel err {worst:.1e})")
+
+for layer in ("conv2", "norm2", "conv5", "pool5", "fc7"):
+    for rule in ("deconvnet", "guided"):
+        proj, maps, values = net.project(x, layer, rule=rule)
+        with torch.no_grad():
+            act = zt.run(mods, torch.from_numpy(x), upto=layer)[0].numpy()
+        sig = np.zeros_like(act)
+        for i in range(len(x)):
+            k = int(maps[i])
+            sig[i, k] = act[i, k]
+        handles = zt.add_rule_hooks(mods, rule)
+        xt = torch.from_numpy(x).requires_grad_(True)
+        y, _ = zt.run(mods, xt, upto=layer)
+        y.backward(torch.from_numpy(sig))
+        for h in handles:
+            h.remove()
+        err, _ = zt.rel_err(proj, xt.grad.numpy())
+        strongest = all(act[i].reshape(act.shape[1], -1).max(1).argmax() == maps[i]
+                        for i in range(len(x)))
+        check(err <= 1e-4 and strongest,
+              f"{rule} projection from {layer} through ctypes = PyTorch's (rel err {err:.1e})")
+
+cam, classes, probs = net.gradcam(x, "conv5")
+xt = torch.from_numpy(x)
+_, outs = zt.run(mods, xt, keep=True)
+A, logits = outs["relu5"], outs["fc8"]
+cls = logits.argmax(1)
+grad, = torch.autograd.grad(logits.gather(1, cls[:, None]).sum(), A)
+want = torch.relu((grad.mean((2, 3), keepdim=True) * A).sum(1, keepdim=True))
+want = torch.nn.functional.interpolate(want, size=x.shape[2:], mode="bilinear",
+                                       align_corners=False).detach().numpy()
+err, _ = zt.rel_err(cam, want)
+check(err <= 1e-4 and (classes == cls.numpy()).all(),
+      f"Grad-CAM at conv5 through ctypes = PyTorch's (rel err {err:.1e})")
+
+try:
+    net.project(x, "conv9")
+    check(False, "an unknown layer raises")
+except zfnet.Error as e:
+    check("conv9" in str(e), f"an unknown layer raises zfnet.Error: {e}")
+try:
+    net.project(x, "conv1", map=99)
+    check(False, "a map out of range raises")
+except zfnet.Error as e:
+    check("layer 'conv1' has 32 maps" in str(e), f"a map out of range raises: {e}")
+try:
+    zfnet.Net.from_checkpoint(os.path.join(work, "missing.safetensors"))
+    check(False, "a missing checkpoint raises")
+except zfnet.Error as e:
+    check("missing.safetensors" in str(e), f"a missing checkpoint raises: {e}")
+tl.finish()
