@@ -6,8 +6,9 @@
     proj, maps, values = net.project(x, "conv3", rule="deconvnet")
     cam, classes, probs = net.gradcam(x, "conv5")
 
-The library is found as $ZFNET_LIB, then libzfnet.so beside this file's ../build, then on the
-system's library path. Errors raise zfnet.Error with the library's one-line message. Needs
+The library is found as $ZFNET_LIB, then in ../build (this file in a source tree), then in
+../../../lib (installed as PREFIX/share/zfnet/python/zfnet.py), then on the system's library
+path. Errors raise zfnet.Error with the library's one-line message. Needs
 numpy (Debian: python3-numpy).
 """
 import ctypes
@@ -103,6 +104,7 @@ def library():
         return _lib
     here = os.path.dirname(os.path.abspath(__file__))
     candidates = [os.environ.get("ZFNET_LIB"), os.path.join(here, "..", "build", "libzfnet.so"),
+                  os.path.join(here, "..", "..", "..", "lib", "libzfnet.so"),
                   ctypes.util.find_library("zfnet")]
     for c in candidates:
         if c and (os.path.exists(c) or not os.path.isabs(c)):

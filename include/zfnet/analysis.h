@@ -145,7 +145,15 @@ typedef struct zf_train_options {
     void *ctx;
 } zf_train_options;
 
-/* The demo-scale defaults above (every field). */
+/* The demo-scale defaults above, as a designated initialiser and as a call (for bindings). */
+#define ZF_TRAIN_DEFAULTS                                                                          \
+    {                                                                                              \
+        .model = "zfnet-mini", .train = "fashion-mnist", .test = "fashion-mnist:test",             \
+        .out = "zfnet-run", .epochs = 30, .batch = 128, .lr = 0.05, .momentum = 0.9,               \
+        .weight_decay = 5e-4, .lr_steps = {20, 26}, .nlr_steps = 2, .patience = 2, .crop_pad = 2,  \
+        .flip = 1, .input_scale = 1.0 / 255, .init = ZF_INIT_HE, .seed = 1, .loader_threads = 2,   \
+        .state_every = 300                                                                         \
+    }
 ZF_API void zf_train_defaults(zf_train_options *o);
 
 typedef struct zf_train_result {

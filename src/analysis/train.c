@@ -14,25 +14,7 @@
 #include <sys/stat.h>
 
 void zf_train_defaults(zf_train_options *o) {
-    *o = (zf_train_options){.model = "zfnet-mini",
-                            .train = "fashion-mnist",
-                            .test = "fashion-mnist:test",
-                            .out = "zfnet-run",
-                            .epochs = 30,
-                            .batch = 128,
-                            .lr = 0.05,
-                            .momentum = 0.9,
-                            .weight_decay = 5e-4,
-                            .lr_steps = {20, 26},
-                            .nlr_steps = 2,
-                            .patience = 2,
-                            .crop_pad = 2,
-                            .flip = 1,
-                            .input_scale = 1.0 / 255,
-                            .init = ZF_INIT_HE,
-                            .seed = 1,
-                            .loader_threads = 2,
-                            .state_every = 300};
+    *o = (zf_train_options)ZF_TRAIN_DEFAULTS;
 }
 
 static double lr_at(const zf_train_options *c, int epoch) {
