@@ -21,7 +21,7 @@ __all__ = ["Error", "Net", "library"]
 
 
 class Error(Exception):
-    """A libzfnet call failed: the status name and the library's message."""
+    """A libzfnet call failed: the library's one-line message."""
 
 
 class _Err(ctypes.Structure):
@@ -214,7 +214,8 @@ class Net:
         return x
 
     def forward(self, x, upto=None):
-        """Layer `upto`'s output (default: the last layer) for inputs x (n, c, h, w)."""
+        """Layer `upto`'s output (default: the last layer) for inputs x (n, c, h, w): (n, c, h,
+        w), or (n, c) from the first fully connected layer on (as PyTorch's)."""
         lib, err = library(), _Err()
         x = self._input(x)
         i = self.layer(upto) if upto else lib.zf_net_num_layers(self._h) - 1
@@ -224,7 +225,9 @@ class Net:
         _check(lib.zf_net_forward(self._h, 0, i, ctypes.byref(err)), err)
         out = np.zeros((n,) + self.layer_info(i)["out"], np.float32)
         _check(lib.zf_net_read_output(self._h, i, out, ctypes.byref(err)), err)
-        return out
+        fc = 4  # ZF_LAYER_FC
+        return out.reshape(n, -1) if any(self.layer_info(j)["kind"] == fc
+                                         for j in range(i + 1)) else out
 
     def project(self, x, layer, rule="deconvnet", lrn="default", map=None, unit=None, batch=16):
         """Project from `layer` down to the pixels (zf_project): the strongest map per input,

@@ -40,9 +40,10 @@ x = np.random.default_rng(4).standard_normal((3,) + net.input_shape).astype(np.f
 
 with torch.no_grad():
     _, outs = zt.run(mods, torch.from_numpy(x))
-worst = max(zt.rel_err(net.forward(x, upto=name).reshape(outs[name].shape), outs[name].numpy())[0]
-            for name in net.layers)
-check(worst <= 1e-4, f"forward through ctypes: every layer = PyTorch's (worst rel err {worst:.1e})")
+shapes = all(net.forward(x, upto=name).shape == outs[name].shape for name in net.layers)
+worst = max(zt.rel_err(net.forward(x, upto=name), outs[name].numpy())[0] for name in net.layers)
+check(shapes and worst <= 1e-4,
+      f"forward through ctypes: every layer = PyTorch's, shapes too (worst rel err {worst:.1e})")
 
 for layer in ("conv2", "norm2", "conv5", "pool5", "fc7"):
     for rule in ("deconvnet", "guided"):

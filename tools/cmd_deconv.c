@@ -27,9 +27,11 @@ static const cli_command deconv_cmd = {
     "--input is the 'input' tensor of a safetensors file (N x C x H x W, as zfnet forward reads),\n"
     "or image files (JPEG/PNG), prepared as the checkpoint's training data was (centre crop).\n"
     "Pictures go to DIR (zfnet-deconv): per input, the input beside its projection; projections\n"
-    "are shown scaled by their largest absolute value, zero at mid-grey; Grad-CAM maps in viridis\n"
-    "over the input. --raw writes the projections as 'projection' (F32, the input's shape) or\n"
-    "the maps as 'gradcam' (F32, N x 1 x H x W).\n",
+    "are shown scaled by the 99.5th percentile of their |values|, zero at mid-grey; Grad-CAM maps\n"
+    "in viridis over the input. --raw writes the projections as 'projection' (F32, the input's\n"
+    "shape) or the maps as 'gradcam' (F32, N x 1 x H x W); with --raw, pictures are drawn only\n"
+    "when -o names a folder. Files are named <input>-<layer>-<rule>.png, the layer after its\n"
+    "ReLU for Grad-CAM.\n",
     0, -1};
 
 typedef struct deconv_job {

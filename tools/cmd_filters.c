@@ -36,7 +36,7 @@ static json_t *stats_json(const zf_filter_stats *s, const char *name) {
     json_t *out = json_object(), *jr = json_array(), *jd = json_array(), *jrad = json_array();
     for (int f = 0; f < s->filters; f++) json_array_append_new(jr, json_real(s->rms[f]));
     for (int k = 0; k < s->ndead; k++) json_array_append_new(jd, json_integer(s->dead[k]));
-    for (int k = 0; k < 11; k++) json_array_append_new(jrad, json_real(s->radial[k]));
+    for (int k = 0; k < 16; k++) json_array_append_new(jrad, json_real(s->radial[k]));
     json_object_set_new(out, "layer", json_string(name));
     json_object_set_new(out, "rms", jr);
     json_object_set_new(out, "dead", jd);

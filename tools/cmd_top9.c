@@ -16,8 +16,9 @@ static const cli_command top9_cmd = {
     "is then projected alone to pixels with the DeconvNet rule, and the receptive field of its\n"
     "unit (from the layer geometry) is cut from the projection and from the input. Per layer,\n"
     "DIR (zfnet-top9) gets <layer>.png: for each map a 3x3 block of projections (each scaled by\n"
-    "its largest absolute value, zero at mid-grey) beside the 3x3 input patches; and top9.json:\n"
-    "per layer and map, each activation's image, position, value and window.\n"};
+    "the 99.5th percentile of its |values|, zero at mid-grey) beside the 3x3 input patches; and\n"
+    "top9.json: per layer and map, each activation's image, position, value and the window's\n"
+    "origin in the input (window_y, window_x; its side is the layer's patch).\n"};
 
 /* one map's k entries as two 3-column blocks: projections, then input patches (black where
  * the set had fewer than k images) */
@@ -74,10 +75,11 @@ static json_t *layer_json(const zf_net *net, const zf_dataset *d, const zf_topk_
             if (e->image < 0) continue;
             char name[4200];
             zf_dataset_item_name(d, e->image, name, sizeof name);
-            json_array_append_new(top, json_pack("{s:s, s:i, s:i, s:i, s:i, s:f}", "image", name,
-                                                 "index", e->image, "label",
+            json_array_append_new(top, json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:i}",
+                                                 "image", name, "index", e->image, "label",
                                                  zf_dataset_label(d, e->image), "y", e->y, "x",
-                                                 e->x, "value", (double)e->value));
+                                                 e->x, "value", (double)e->value, "window_y", e->wy,
+                                                 "window_x", e->wx));
         }
         json_array_append_new(jm, json_pack("{s:i, s:o}", "map", L->maps[m], "top", top));
     }

@@ -262,7 +262,8 @@ ZF_API zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_da
 
 typedef struct zf_filter_stats {
     int layer; /* a conv layer */
-    int filters, channels, size, stride;
+    int filters, channels, size;
+    int stride;  /* input pixels between neighbouring outputs (rf_stride) */
     double *rms; /* (filters) */
     double rms_min, rms_median, rms_max;
     int ndead, *dead;  /* filters with RMS below 10% of the median */
@@ -279,8 +280,8 @@ ZF_API zf_status zf_filter_stats_compute(const zf_net *net, int layer, zf_filter
                                          zf_error *err);
 ZF_API void zf_filter_stats_free(zf_filter_stats *s);
 /* The aliasing measure: the share of the spectral energy above 1/4 cycle per unit in the
- * (mean-removed) feature maps of layer `maps_layer` over the first `images` images of d,
- * evenly spread (maps_layer < 0: the conv layer after `after`). *at gets the layer used. */
+ * (mean-removed) feature maps of layer `maps_layer` over `images` images spread evenly over d
+ * (maps_layer < 0: the conv layer after `after`). *at gets the layer used. */
 ZF_API zf_status zf_aliasing(zf_net *net, const zf_data_prep *p, const zf_dataset *d, int after,
                              int maps_layer, int images, int *at, double *share, zf_error *err);
 
@@ -320,7 +321,7 @@ typedef struct zf_evolution_options {
     int nrandom;               /* (8) */
     uint64_t seed;             /* (1) */
     int batch, loader_threads, threads; /* (64, 2, all) */
-    zf_callbacks cb;                    /* ZF_NOTICE_INFO "epoch N done" per snapshot */
+    zf_callbacks cb;                    /* ZF_NOTICE_INFO "evolution: epoch N done" each */
 } zf_evolution_options;
 
 #define ZF_EVOLUTION_DEFAULTS                                                                      \

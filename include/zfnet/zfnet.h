@@ -467,11 +467,11 @@ ZF_API uint64_t zf_mix64(uint64_t a, uint64_t b);
 #define ZF_META_MODEL_NAME    "model_name"    /* the [net] name */
 #define ZF_META_MODEL         "model"         /* the canonical model text */
 #define ZF_META_EPOCH         "epoch"         /* training epochs done when written */
-#define ZF_META_TEST_ACCURACY "test_accuracy" /* top-1 on the run's test set then (0..1) */
+#define ZF_META_TEST_ACCURACY "test_accuracy" /* top-1 on the test set then (0..1; -1: none) */
 #define ZF_META_INPUT_SCALE   "input_scale"   /* input = (pixel - mean) * input_scale */
 #define ZF_META_CROP_PAD      "crop_pad"      /* crops from the image padded by this much */
 #define ZF_META_DATA_SHAPE    "data_shape"    /* CxHxW of the dataset images */
-#define ZF_META_CLASS_NAMES   "class_names"   /* JSON array of strings */
+#define ZF_META_CLASS_NAMES   "class_names"   /* JSON array of strings ([]: none) */
 #define ZF_TENSOR_DATA_MEAN   "data.mean"     /* F32 (c, h, w), pixel units */
 #define ZF_TENSOR_MOMENTUM    "momentum."     /* prefix: SGD momentum per parameter */
 
@@ -496,8 +496,8 @@ ZF_API zf_status zf_data_prep_need_mean(const zf_data_prep *p, zf_error *err);
 /* Class k's name, or NULL. */
 ZF_API const char *zf_data_prep_class_name(const zf_data_prep *p, int k);
 /* The net input (in) for the centre view of a dataset image `img` (src: its shape), as the
- * evaluation loader makes it: mean subtracted when it belongs to src, scaled, centre crop of
- * the mean-padded image. */
+ * evaluation loader makes it: the mean subtracted (a mean of another shape than src is an
+ * error; none: nothing subtracted), scaled, the centre crop of the mean-padded image. */
 ZF_API zf_status zf_data_prep_input(const zf_data_prep *p, zf_shape src, const uint8_t *img,
                                     zf_shape in, float *x, zf_error *err);
 /* Back to pixels: x (c, h, w) is the window at (y0, x0) of a centre-view net input of shape
