@@ -22,6 +22,10 @@ zf_status zf_fail(zf_error *err, zf_status status, const char *fmt, ...)
 /* Seconds on a monotonic clock. */
 double zf_now(void);
 
+static inline int zf_shape_equal(zf_shape a, zf_shape b) {
+    return a.c == b.c && a.h == b.h && a.w == b.w;
+}
+
 /* ---- files ------------------------------------------------------------------------------ */
 
 /* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over

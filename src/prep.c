@@ -66,16 +66,12 @@ const char *zf_data_prep_class_name(const zf_data_prep *p, int k) {
     return p->class_names && k >= 0 && k < p->classes ? p->class_names[k] : NULL;
 }
 
-static int same_shape(zf_shape a, zf_shape b) {
-    return a.c == b.c && a.h == b.h && a.w == b.w;
-}
-
 zf_status zf_data_prep_input(const zf_data_prep *p, zf_shape src, const uint8_t *img, zf_shape in,
                              float *x, zf_error *err) {
     if (src.c != in.c)
         return zf_fail(err, ZF_ERR_SHAPE, "images with %d channel(s) for a model that takes %d",
                        src.c, in.c);
-    if (p->mean && !same_shape(p->shape, src))
+    if (p->mean && !zf_shape_equal(p->shape, src))
         return zf_fail(err, ZF_ERR_SHAPE, "the data mean is %dx%dx%d but the image is %dx%dx%d",
                        p->shape.c, p->shape.h, p->shape.w, src.c, src.h, src.w);
     /* the centre of the mean-padded image, as the evaluation loader crops it */
@@ -119,8 +115,10 @@ zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape i
                        s.h, s.w, in.c, in.h, in.w);
     uint8_t *im = malloc((size_t)s.c * s.h * s.w);
     if (!im) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_error e;
     zf_status st = zf_image_load(path, s.h, s.c, im, err);
-    if (!st) st = zf_data_prep_input(p, s, im, in, x, err);
+    if (!st && (st = zf_data_prep_input(p, s, im, in, x, &e)))
+        zf_fail(err, st, "%s: %s", path, e.msg);
     free(im);
     return st;
 }

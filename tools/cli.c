@@ -171,6 +171,8 @@ int cli_parse_maps(const cli_command *cmd, const cli_opt *own, map_choice *mc,
 
 /* ---- the parser ------------------------------------------------------------------------------ */
 
+static void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE *out);
+
 static const cli_opt help_opt = {"help", CLI_FLAG, NULL, NULL, "this text", .alias = 'h'};
 
 /* The option called `name` (a long name, or a one-letter alias when alias is set). */
@@ -323,7 +325,7 @@ static void help_entry(FILE *out, const cli_opt *o) {
     } while (*h);
 }
 
-void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE *out) {
+static void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE *out) {
     fprintf(out, "usage: zfnet %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->about);
     if (groups[0] && groups[0]->kind != CLI_HEADING) fprintf(out, "options:\n");
     for (int g = 0; groups[g]; g++)

@@ -54,7 +54,6 @@ typedef struct cli_command {
  * error (printed, one line). */
 int cli_parse(const cli_command *cmd, const cli_opt *own, const cli_opt *extra, int argc,
               char **argv, int *npos);
-void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE *out);
 
 /* Shared option groups, declared once. */
 #define CLI_THREADS(t)                                                                             \
@@ -143,6 +142,7 @@ int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_o
                  zf_net **out);
 
 /* ---- what the demo calls: top9, filters and evolution with their pictures and files ------- */
+/* (top9_run: mc->layers NULL means every conv layer but the first) */
 
 int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
              int threads, const char *dir);

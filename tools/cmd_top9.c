@@ -104,6 +104,25 @@ static int project_all(zf_net *net, const zf_data_prep *p, const zf_dataset *d, 
     return 0;
 }
 
+/* every conv layer but the first (all of them when there is one), by name */
+static char *conv_layers_but_first(const zf_net *net) {
+    size_t cap = 4096, len = 0;
+    char *list = calloc(cap, 1);
+    int convs = 0, nconv = 0;
+    for (int i = 0; i < zf_net_num_layers(net); i++) {
+        zf_layer_info li;
+        zf_net_layer_info(net, i, &li);
+        nconv += li.kind == ZF_LAYER_CONV;
+    }
+    for (int i = 0; list && i < zf_net_num_layers(net); i++) {
+        zf_layer_info li;
+        zf_net_layer_info(net, i, &li);
+        if (li.kind == ZF_LAYER_CONV && (convs++ || nconv == 1) && len + strlen(li.name) + 2 < cap)
+            len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", li.name);
+    }
+    return list;
+}
+
 int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
              int threads, const char *dir) {
     zf_net *net = NULL;
@@ -118,9 +137,18 @@ int top9_run(const char *weights, const char *data, const map_choice *mc, int k,
                          .label = "top9: scanning",
                          .cb = cli_callbacks(stdout)};
     json_t *index = json_object();
+    char *layers = NULL; /* the default: every conv layer but the first */
     if (zf_checkpoint_open(&net, &p, weights, &no, &err) || zf_data_prep_need_mean(&p, &err) ||
-        zf_data_prep_open(&p, data, &d, &err) ||
-        zf_topk_select(&ls, &nl, net, mc->layers, mc->maps, mc->nrandom, mc->seed, k, &err)) {
+        zf_data_prep_open(&p, data, &d, &err)) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (!mc->layers && !(layers = conv_layers_but_first(net))) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (zf_topk_select(&ls, &nl, net, mc->layers ? mc->layers : layers, mc->maps, mc->nrandom,
+                       mc->seed, k, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -139,36 +167,13 @@ int top9_run(const char *weights, const char *data, const map_choice *mc, int k,
     printf("top9: projections and patches in %.1f s; index %s\n", cli_now() - t1, path);
     rc = 0;
 done:
+    free(layers);
     zf_topk_free(ls, nl);
     json_decref(index);
     zf_dataset_free(d);
     zf_data_prep_free(&p);
     zf_net_free(net);
     return rc;
-}
-
-/* every conv layer but the first, by name (from the checkpoint's model text alone) */
-static char *default_layers(const char *weights) {
-    zf_st_file *f;
-    zf_model *m = NULL;
-    zf_net *net = NULL;
-    if (zf_st_open(&f, weights, NULL)) return NULL;
-    const char *text = zf_st_meta(f, ZF_META_MODEL);
-    int bad = !text || zf_model_parse(&m, text, weights, NULL, NULL) ||
-              zf_net_create(&net, m, NULL, NULL);
-    zf_st_close(f);
-    zf_model_free(m);
-    size_t cap = 4096, len = 0;
-    char *list = bad ? NULL : calloc(cap, 1);
-    int convs = 0;
-    for (int i = 0; list && i < zf_net_num_layers(net); i++) {
-        zf_layer_info li;
-        zf_net_layer_info(net, i, &li);
-        if (li.kind == ZF_LAYER_CONV && convs++ && len + strlen(li.name) + 2 < cap)
-            len += (size_t)snprintf(list + len, cap - len, "%s%s", len ? "," : "", li.name);
-    }
-    zf_net_free(net);
-    return list;
 }
 
 int cmd_top9(int argc, char **argv) {
@@ -188,9 +193,5 @@ int cmd_top9(int argc, char **argv) {
             cli_parse_maps(&top9_cmd, own, &mc, "layers to follow (every conv layer but the first)",
                            "N maps per layer, chosen by a seeded shuffle (16)", argc, argv, &npos);
     if (rc >= 0) return rc;
-    char *layers = mc.layers ? NULL : default_layers(weights);
-    if (layers && *layers) mc.layers = layers; /* (an unreadable checkpoint is reported below) */
-    rc = top9_run(weights, data, &mc, k, batch, threads, dir);
-    free(layers);
-    return rc;
+    return top9_run(weights, data, &mc, k, batch, threads, dir);
 }

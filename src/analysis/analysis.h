@@ -20,6 +20,10 @@ void zf_notice_replaced(const zf_callbacks *cb, const zf_loader *l, int *reporte
 zf_status zf_open_prepared(const zf_data_prep *p, const char *spec, const zf_callbacks *cb,
                            zf_dataset **out, zf_error *err);
 
+/* d can feed the net as p prepares it: the net's channels, and a mean of d's image shape (the
+ * loader and the centre view index the mean by it). */
+zf_status zf_check_prepared(const zf_net *net, const zf_data_prep *p, const zf_dataset *d,
+                            zf_error *err);
 /* Loader options for the net's input as p prepares it: `crop` views (centre or ten), in
  * dataset order. */
 zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,

@@ -37,6 +37,20 @@ zf_status zf_open_prepared(const zf_data_prep *p, const char *spec, const zf_cal
     return st;
 }
 
+zf_status zf_check_prepared(const zf_net *net, const zf_data_prep *p, const zf_dataset *d,
+                            zf_error *err) {
+    zf_shape in = zf_net_input_shape(net), ds = zf_dataset_shape(d);
+    if (ds.c != in.c)
+        return zf_fail(err, ZF_ERR_SHAPE, "%s has %d channel(s); the model takes %d",
+                       zf_dataset_description(d), ds.c, in.c);
+    if (p->mean && !zf_shape_equal(p->shape, ds))
+        return zf_fail(err, ZF_ERR_SHAPE,
+                       "the checkpoint's data mean is %dx%dx%d but %s holds %dx%dx%d images",
+                       p->shape.c, p->shape.h, p->shape.w, zf_dataset_description(d), ds.c, ds.h,
+                       ds.w);
+    return ZF_OK;
+}
+
 zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
                            int threads) {
     zf_shape in = zf_net_input_shape(net);

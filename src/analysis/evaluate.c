@@ -5,20 +5,6 @@
 
 #include <string.h>
 
-static zf_status check_data(const zf_net *net, const zf_data_prep *p, const zf_dataset *d,
-                            zf_error *err) {
-    zf_shape in = zf_net_input_shape(net), ds = zf_dataset_shape(d);
-    if (ds.c != in.c)
-        return zf_fail(err, ZF_ERR_SHAPE, "%s has %d channel(s); the model takes %d",
-                       zf_dataset_description(d), ds.c, in.c);
-    if (p->mean && (p->shape.c != ds.c || p->shape.h != ds.h || p->shape.w != ds.w))
-        return zf_fail(err, ZF_ERR_SHAPE,
-                       "the checkpoint's data mean is %dx%dx%d but %s holds %dx%dx%d images",
-                       p->shape.c, p->shape.h, p->shape.w, zf_dataset_description(d), ds.c, ds.h,
-                       ds.w);
-    return ZF_OK;
-}
-
 /* one batch's softmax rows (n * views, classes) averaged per image into probs */
 static void add_views(float *probs, const float *rows, int n, int views, int classes) {
     for (int i = 0; i < n; i++)
@@ -34,7 +20,7 @@ zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_datase
     if (!o) o = &def;
     int classes = zf_net_classes(net), views = o->crop == ZF_CROP_TEN ? 10 : 1;
     int last = zf_net_num_layers(net) - 1, batch = o->batch > 0 ? o->batch : 64;
-    zf_status st = check_data(net, p, d, err);
+    zf_status st = zf_check_prepared(net, p, d, err);
     if (st) return st;
     zf_loader_options lo = zf_views(net, p, o->crop, batch, o->loader_threads);
     zf_loader *l = NULL;

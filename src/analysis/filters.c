@@ -178,6 +178,8 @@ zf_status zf_aliasing(zf_net *net, const zf_data_prep *p, const zf_dataset *d, i
     if (*at < 0 || zf_net_layer_info(net, *at, &li))
         return zf_fail(err, ZF_ERR_ARG, "no conv layer after layer %d for the aliasing measure",
                        after);
+    zf_status st = zf_check_prepared(net, p, d, err);
+    if (st) return st;
     zf_shape in = zf_net_input_shape(net), ds = zf_dataset_shape(d);
     int n = images < zf_dataset_count(d) ? images : zf_dataset_count(d);
     int N = pow2_at_least(li.out.h > li.out.w ? li.out.h : li.out.w);
@@ -185,7 +187,7 @@ zf_status zf_aliasing(zf_net *net, const zf_data_prep *p, const zf_dataset *d, i
     float *x = malloc(sizeof(float) * per), *act = malloc(sizeof(float) * plane * li.out.c);
     uint8_t *img = malloc((size_t)ds.c * ds.h * ds.w);
     double *buf = calloc((size_t)N * N * 4, sizeof(double)), hi = 0, all = 0;
-    zf_status st = x && act && img && buf ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!x || !act || !img || !buf) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) st = zf_net_reserve(net, 1, err);
     for (int i = 0; !st && i < n; i++) {
         int k = (int)((int64_t)i * zf_dataset_count(d) / n);

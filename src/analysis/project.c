@@ -123,12 +123,11 @@ static void upsample(float *out, zf_shape in, const double *camd, int ho, int wo
         }
 }
 
-/* cam = relu(sum_k mean(grad_k) A_k) for one input, upsampled into out */
-static zf_status one_cam(const zf_layer_info *li, zf_shape in, const float *a, const float *g,
-                         float *out, zf_error *err) {
+/* cam = relu(sum_k mean(grad_k) A_k) for one input, upsampled into out; camd: (plane) scratch */
+static void one_cam(const zf_layer_info *li, zf_shape in, const float *a, const float *g,
+                    double *camd, float *out) {
     size_t plane = (size_t)li->out.h * li->out.w;
-    double *camd = calloc(plane, sizeof(double));
-    if (!camd) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    memset(camd, 0, sizeof(double) * plane);
     for (int c = 0; c < li->out.c; c++) {
         double w = 0;
         for (size_t p = 0; p < plane; p++) w += g[c * plane + p];
@@ -136,12 +135,11 @@ static zf_status one_cam(const zf_layer_info *li, zf_shape in, const float *a, c
         for (size_t p = 0; p < plane; p++) camd[p] += w * a[c * plane + p];
     }
     upsample(out, in, camd, li->out.h, li->out.w);
-    free(camd);
-    return ZF_OK;
 }
 
 typedef struct cam_bufs {
     float *act, *grad, *prob, *sig;
+    double *camd;
 } cam_bufs;
 
 /* One batch of m inputs already set: the score's gradient at A, then the maps. */
@@ -171,10 +169,10 @@ static zf_status cam_batch(zf_net *net, int at, int klass, int m, cam_bufs *b, f
                                     err)) ||
         (st = zf_net_read_signal(net, b->grad, err)))
         return st;
-    for (int i = 0; !st && i < m; i++)
-        st = one_cam(&li, in, b->act + lper * i, b->grad + lper * i, cam + (size_t)in.h * in.w * i,
-                     err);
-    return st;
+    for (int i = 0; i < m; i++)
+        one_cam(&li, in, b->act + lper * i, b->grad + lper * i, b->camd,
+                cam + (size_t)in.h * in.w * i);
+    return ZF_OK;
 }
 
 zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, int batch,
@@ -191,9 +189,9 @@ zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, i
     size_t per = (size_t)in.c * in.h * in.w, lper = (size_t)li.out.c * li.out.h * li.out.w;
     int b = batch > 0 && batch < n ? batch : n;
     cam_bufs bufs = {malloc(sizeof(float) * lper * b), malloc(sizeof(float) * lper * b),
-                     malloc(sizeof(float) * (size_t)nc * b),
-                     malloc(sizeof(float) * (size_t)nc * b)};
-    if (!bufs.act || !bufs.grad || !bufs.prob || !bufs.sig)
+                     malloc(sizeof(float) * (size_t)nc * b), malloc(sizeof(float) * (size_t)nc * b),
+                     malloc(sizeof(double) * (size_t)li.out.h * li.out.w)};
+    if (!bufs.act || !bufs.grad || !bufs.prob || !bufs.sig || !bufs.camd)
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) st = zf_net_reserve(net, b, err);
     for (int i0 = 0; !st && i0 < n; i0 += b) {
@@ -202,6 +200,6 @@ zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, i
             st = cam_batch(net, at, klass, m, &bufs, cam + (size_t)in.h * in.w * i0,
                            classes ? classes + i0 : NULL, probs ? probs + i0 : NULL, err);
     }
-    free(bufs.act), free(bufs.grad), free(bufs.prob), free(bufs.sig);
+    free(bufs.act), free(bufs.grad), free(bufs.prob), free(bufs.sig), free(bufs.camd);
     return st;
 }

@@ -155,9 +155,11 @@ zf_status zf_topk_scan(zf_net *net, const zf_data_prep *p, const zf_dataset *d, 
     size_t most = scan_sizes(net, ls, nl, &deepest);
     zf_loader_options lo = zf_views(net, p, ZF_CROP_CENTER, batch, o->loader_threads);
     zf_loader *l = NULL;
+    zf_status st = zf_check_prepared(net, p, d, err);
+    if (st) return st;
     float *act = malloc(sizeof(float) * most * (size_t)batch);
     if (!act) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    zf_status st = zf_net_reserve(net, batch, err);
+    st = zf_net_reserve(net, batch, err);
     if (!st) st = zf_loader_create(&l, d, &lo, err);
     if (!st) {
         zf_loader_start(l, 0, 0);
@@ -219,6 +221,8 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
                           const zf_topk_options *o, zf_error *err) {
     zf_topk_options def = ZF_TOPK_DEFAULTS;
     if (!o) o = &def;
+    zf_status st = zf_check_prepared(net, p, d, err);
+    if (st) return st;
     zf_shape in = zf_net_input_shape(net), ds = zf_dataset_shape(d);
     zf_layer_info li;
     zf_net_layer_info(net, L->layer, &li);
@@ -235,9 +239,8 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
         b->x = malloc(sizeof(float) * per * batch), b->sig = malloc(sizeof(float) * lper * batch);
         b->proj = malloc(sizeof(float) * per * batch), b->img = malloc((size_t)ds.c * ds.h * ds.w);
     }
-    zf_status st = b && b->x && b->sig && b->proj && b->img && L->proj && L->input
-                       ? ZF_OK
-                       : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!b || !b->x || !b->sig || !b->proj || !b->img || !L->proj || !L->input)
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) zf_net_set_input_grad(net, 1);
     if (!st) st = zf_net_reserve(net, batch, err);
     for (size_t e0 = 0; !st && e0 < total; e0 += (size_t)batch) {

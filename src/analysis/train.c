@@ -94,7 +94,7 @@ static zf_status open_all(trainer *t, zf_error *err) {
     zf_shape ds = zf_dataset_shape(t->tr);
     if (t->te) {
         zf_shape ts = zf_dataset_shape(t->te);
-        if (ts.c != ds.c || ts.h != ds.h || ts.w != ds.w)
+        if (!zf_shape_equal(ts, ds))
             return zf_fail(err, ZF_ERR_SHAPE,
                            "the test set's images are %dx%dx%d, the training set's %dx%dx%d", ts.c,
                            ts.h, ts.w, ds.c, ds.h, ds.w);
@@ -135,7 +135,7 @@ static zf_status start_weights(trainer *t, zf_error *err) {
         if (!st) st = zf_data_prep_load(&saved, t->path, err);
         if (st) return st;
         zf_shape ds = t->prep.shape, ms = saved.shape;
-        int ok = saved.mean && ms.c == ds.c && ms.h == ds.h && ms.w == ds.w;
+        int ok = saved.mean && zf_shape_equal(ms, ds);
         if (ok) memcpy(t->prep.mean, saved.mean, sizeof(float) * (size_t)ds.c * ds.h * ds.w);
         zf_data_prep_free(&saved);
         return ok ? ZF_OK
