@@ -51,6 +51,8 @@ float *zf_net_momentum(zf_net *net); /* NULL before the first step */
 /* The momentum buffer, allocated (zeroed) if there is none yet (to restore it); NULL when out
  * of memory. */
 float *zf_net_momentum_alloc(zf_net *net);
+/* The backend and thread count the net was created with (nets built beside it use them). */
+zf_net_options zf_net_options_of(const zf_net *net);
 
 /* ---- layer settings (what the model file says) ------------------------------------------ */
 

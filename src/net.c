@@ -276,6 +276,11 @@ const char *zf_net_backend_name(const zf_net *net) {
     return net->be->name;
 }
 
+zf_net_options zf_net_options_of(const zf_net *net) {
+    zf_backend_kind kind = net->be == zf_backend_ref() ? ZF_BACKEND_REF : ZF_BACKEND_DNNL;
+    return (zf_net_options){.backend = kind, .threads = net->threads};
+}
+
 void zf_net_set_profiling(zf_net *net, int on) {
     net->profiling = on;
 }

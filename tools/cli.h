@@ -133,6 +133,9 @@ int cmd_predict(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_deconv(int argc, char **argv);
+int cmd_occlusion(int argc, char **argv);
+int cmd_invariance(int argc, char **argv);
+int cmd_correspondence(int argc, char **argv);
 int cmd_top9(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_evolution(int argc, char **argv);
@@ -140,6 +143,32 @@ int cmd_evolution(int argc, char **argv);
 /* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
                  zf_net **out);
+
+/* ---- inputs of the per-image commands --------------------------------------------------- */
+
+typedef struct cli_inputs {
+    int n;
+    float *x;     /* (n, net input) */
+    char **names; /* (n) file names without extension, "input3", "item17" */
+    int *labels;  /* (n) the true class, -1 when unknown */
+} cli_inputs;
+
+/* The net and its data preparation: --weights alone (a checkpoint with its model text), or
+ * --model with optional --weights. Prints the error and returns 1. */
+int cli_open_weights(const char *model, const char *weights, int threads, zf_net **net,
+                     zf_data_prep *prep);
+/* One safetensors file's 'input' (N x C x H x W; 'labels' I64 when present) or image files. */
+int cli_load_inputs(const zf_net *net, const zf_data_prep *prep, char **args, int nargs,
+                    cli_inputs *in);
+/* Items of a dataset (a list "3,17,40"), as the checkpoint's training data, with labels. */
+int cli_load_items(const zf_net *net, const zf_data_prep *prep, const char *spec, const char *list,
+                   cli_inputs *in);
+/* --class C: "true" (the labels; the default when every input has one), "pred" (-1: the
+ * prediction) or a class index, into classes (n). Prints the error and returns non-zero. */
+int cli_choose_classes(const cli_inputs *in, const char *c, int *classes);
+/* --fill: mean (-1), gray (128), zero (0) or a grey level V into *(double *)target. */
+int cli_parse_fill(const char *opt, const char *arg, void *target);
+void cli_inputs_free(cli_inputs *in);
 
 /* ---- what the demo calls: top9, filters and evolution with their pictures and files ------- */
 /* (top9_run: mc->layers NULL means every conv layer but the first) */

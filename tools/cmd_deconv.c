@@ -37,14 +37,13 @@ static const cli_command deconv_cmd = {
 typedef struct deconv_job {
     zf_net *net;
     zf_data_prep prep;
-    int layer, nin, gradcam, klass, batch;
+    int layer, gradcam, klass, batch;
     const char *layer_name, *rule_name;
     zf_project_options po;
-    float *x;      /* (nin, in) */
-    char **names;  /* (nin) */
-    float *result; /* (nin, in) projections or (nin, 1, h, w) maps */
-    int *chosen;   /* (nin) map used, or class for Grad-CAM */
-    float *value;  /* (nin) its activation, or the class probability */
+    cli_inputs in;
+    float *result; /* (n, in) projections or (n, 1, h, w) maps */
+    int *chosen;   /* (n) map used, or class for Grad-CAM */
+    float *value;  /* (n) its activation, or the class probability */
 } deconv_job;
 
 static int parse_unit(const char *opt, const char *arg, void *target) {
@@ -80,69 +79,17 @@ static int parse_method(const char *opt, const char *arg, void *target) {
     return cli_error("%s: '%s' is not deconvnet, guided, gradient or gradcam", opt, arg), 2;
 }
 
-/* The inputs: one safetensors file's 'input' tensor, or image files. */
-static int load_inputs(deconv_job *j, char **args, int nargs) {
-    zf_shape in = zf_net_input_shape(j->net);
-    size_t per = (size_t)in.c * in.h * in.w, l0 = strlen(args[0]);
-    zf_error err;
-    if (nargs == 1 && l0 > 12 && !strcmp(args[0] + l0 - 12, ".safetensors")) {
-        zf_st_file *f;
-        if (zf_st_open(&f, args[0], &err)) return cli_error("%s", err.msg);
-        int64_t want[4] = {0, in.c, in.h, in.w};
-        const zf_st_tensor *t = zf_st_need_f32(f, "input", 4, want, &err);
-        int rc = t ? 0 : cli_error("%s", err.msg);
-        if (t) j->nin = (int)t->shape[0];
-        if (t &&
-            (!(j->x = malloc(t->nbytes)) || !(j->names = calloc((size_t)j->nin, sizeof(char *)))))
-            rc = cli_error("out of memory");
-        for (int i = 0; !rc && i < j->nin; i++) {
-            char name[32];
-            snprintf(name, sizeof name, "input%d", i);
-            j->names[i] = strdup(name);
-        }
-        if (!rc) memcpy(j->x, t->data, t->nbytes);
-        zf_st_close(f);
-        return rc;
-    }
-    j->x = malloc(sizeof(float) * per * (size_t)nargs);
-    j->names = calloc((size_t)nargs, sizeof(char *));
-    if (!j->x || !j->names) return cli_error("out of memory");
-    for (int a = 0; a < nargs; a++) {
-        if (zf_data_prep_image(&j->prep, args[a], in, j->x + per * j->nin, &err))
-            return cli_error("%s", err.msg);
-        const char *base = strrchr(args[a], '/');
-        base = base ? base + 1 : args[a];
-        char *name = strdup(base), *dot = name ? strrchr(name, '.') : NULL;
-        if (dot && dot != name) *dot = 0;
-        j->names[j->nin++] = name;
-    }
-    return 0;
-}
-
-/* the net: a checkpoint's (its model text), or --model with optional --weights */
-static int open_net(deconv_job *j, const char *model, const char *weights, int threads) {
-    zf_error err;
-    zf_net_options no = {.threads = threads};
-    if (weights && !model)
-        return zf_checkpoint_open(&j->net, &j->prep, weights, &no, &err) ? cli_fail(&err) : 0;
-    if (cli_open_net(model, NULL, &no, &j->net)) return 1;
-    if (weights && zf_checkpoint_load(j->net, weights, &err)) return cli_error("%s", err.msg);
-    if (!weights || zf_data_prep_load(&j->prep, weights, NULL))
-        j->prep = (zf_data_prep){.scale = 1.0f / 255};
-    return 0;
-}
-
 static void print_results(const deconv_job *j) {
-    for (int i = 0; i < j->nin; i++) {
+    for (int i = 0; i < j->in.n; i++) {
         if (j->gradcam) {
             const char *name = zf_data_prep_class_name(&j->prep, j->chosen[i]);
-            printf("%s: Grad-CAM at %s for class %d%s%s (p = %.4f)\n", j->names[i], j->layer_name,
-                   j->chosen[i], name ? " " : "", name ? name : "", j->value[i]);
+            printf("%s: Grad-CAM at %s for class %d%s%s (p = %.4f)\n", j->in.names[i],
+                   j->layer_name, j->chosen[i], name ? " " : "", name ? name : "", j->value[i]);
         } else if (j->po.select == ZF_SELECT_UNIT)
-            printf("%s: %s unit %d,%d,%d = %.5g, projected (%s)\n", j->names[i], j->layer_name,
+            printf("%s: %s unit %d,%d,%d = %.5g, projected (%s)\n", j->in.names[i], j->layer_name,
                    j->po.map, j->po.y, j->po.x, j->value[i], j->rule_name);
         else
-            printf("%s: %s map %d (max %.5g), projected (%s)\n", j->names[i], j->layer_name,
+            printf("%s: %s map %d (max %.5g), projected (%s)\n", j->in.names[i], j->layer_name,
                    j->chosen[i], j->value[i], j->rule_name);
     }
 }
@@ -151,9 +98,9 @@ static int write_raw(const deconv_job *j, const char *path) {
     zf_shape in = zf_net_input_shape(j->net);
     zf_error err;
     zf_st_writer *w = zf_st_writer_new();
-    int64_t shape[4] = {j->nin, j->gradcam ? 1 : in.c, in.h, in.w}, cshape[1] = {j->nin};
-    int64_t *chosen64 = malloc(sizeof(int64_t) * j->nin);
-    for (int i = 0; chosen64 && i < j->nin; i++) chosen64[i] = j->chosen[i];
+    int64_t shape[4] = {j->in.n, j->gradcam ? 1 : in.c, in.h, in.w}, cshape[1] = {j->in.n};
+    int64_t *chosen64 = malloc(sizeof(int64_t) * j->in.n);
+    for (int i = 0; chosen64 && i < j->in.n; i++) chosen64[i] = j->chosen[i];
     zf_lrn_rule lrn = zf_lrn_rule_for(j->po.rule, j->po.lrn);
     int rc = 0;
     if (!w || !chosen64 ||
@@ -189,13 +136,13 @@ static int write_pictures(const deconv_job *j, const char *dir) {
     int zoom = vis_zoom(in.w, 160), gap = 4;
     uint8_t *a = malloc(per), *b = malloc(per > p3 ? per : p3);
     int rc = a && b ? make_dir(dir) : cli_error("out of memory");
-    for (int i = 0; !rc && i < j->nin; i++) {
+    for (int i = 0; !rc && i < j->in.n; i++) {
         canvas cv;
         if ((rc = canvas_new(&cv, 2 * in.w * zoom + gap, in.h * zoom, 255))) break;
         if (j->prep.mean)
-            zf_data_prep_pixels(&j->prep, in, j->x + per * i, 0, 0, in.h, in.w, a);
+            zf_data_prep_pixels(&j->prep, in, j->in.x + per * i, 0, 0, in.h, in.w, a);
         else
-            vis_minmax(j->x + per * i, in.c, in.h, in.w, a);
+            vis_minmax(j->in.x + per * i, in.c, in.h, in.w, a);
         canvas_paste(&cv, a, in.c, in.h, in.w, 0, 0, zoom);
         if (j->gradcam)
             cam_picture(j->result + (size_t)in.h * in.w * i, a, in, b);
@@ -203,7 +150,7 @@ static int write_pictures(const deconv_job *j, const char *dir) {
             vis_signed(j->result + per * i, in.c, in.h, in.w, b);
         canvas_paste(&cv, b, j->gradcam ? 3 : in.c, in.h, in.w, in.w * zoom + gap, 0, zoom);
         char path[4400];
-        snprintf(path, sizeof path, "%s/%s-%s-%s.png", dir, j->names[i], j->layer_name,
+        snprintf(path, sizeof path, "%s/%s-%s-%s.png", dir, j->in.names[i], j->layer_name,
                  j->rule_name);
         rc = canvas_save(&cv, path);
         canvas_free(&cv);
@@ -230,15 +177,15 @@ static int prepare(deconv_job *j) {
 
 static int run(deconv_job *j, char **inputs, int ninputs) {
     zf_error err;
-    if (prepare(j) || load_inputs(j, inputs, ninputs)) return 1;
+    if (prepare(j) || cli_load_inputs(j->net, &j->prep, inputs, ninputs, &j->in)) return 1;
     zf_shape in = zf_net_input_shape(j->net);
     size_t res = j->gradcam ? (size_t)in.h * in.w : (size_t)in.c * in.h * in.w;
-    j->result = malloc(sizeof(float) * res * j->nin);
-    j->chosen = malloc(sizeof(int) * j->nin), j->value = malloc(sizeof(float) * j->nin);
+    j->result = malloc(sizeof(float) * res * j->in.n);
+    j->chosen = malloc(sizeof(int) * j->in.n), j->value = malloc(sizeof(float) * j->in.n);
     if (!j->result || !j->chosen || !j->value) return cli_error("out of memory");
-    zf_status st = j->gradcam ? zf_gradcam(j->net, j->layer, j->klass, j->x, j->nin, j->batch,
+    zf_status st = j->gradcam ? zf_gradcam(j->net, j->layer, j->klass, j->in.x, j->in.n, j->batch,
                                            j->result, j->chosen, j->value, &err)
-                              : zf_project(j->net, j->layer, j->x, j->nin, &j->po, j->result,
+                              : zf_project(j->net, j->layer, j->in.x, j->in.n, &j->po, j->result,
                                            j->chosen, j->value, &err);
     return st ? cli_error("%s", err.msg) : 0;
 }
@@ -278,15 +225,15 @@ int cmd_deconv(int argc, char **argv) {
         return cli_usage_error("deconv", "--layer, --input and --weights (or --model) are needed");
     argv[0] = (char *)input; /* the inputs: --input's value, then the arguments after it */
     j.po.batch = j.batch;
-    rc = open_net(&j, model, weights, threads) || run(&j, argv, npos + 1);
+    rc = cli_open_weights(model, weights, threads, &j.net, &j.prep) || run(&j, argv, npos + 1);
     if (!rc) print_results(&j);
     if (!rc && raw) rc = write_raw(&j, raw);
     if (!rc && (!raw || strcmp(dir, "zfnet-deconv"))) {
         rc = write_pictures(&j, dir);
         if (!rc) printf("pictures in %s/\n", dir);
     }
-    for (int i = 0; j.names && i < j.nin; i++) free(j.names[i]);
-    free(j.names), free(j.x), free(j.result), free(j.chosen), free(j.value);
+    cli_inputs_free(&j.in);
+    free(j.result), free(j.chosen), free(j.value);
     zf_data_prep_free(&j.prep);
     zf_net_free(j.net);
     return rc;

@@ -96,13 +96,12 @@ int vis_zoom(int n, int want) {
     return z < 1 ? 1 : z;
 }
 
-/* One panel: a polyline over [x0, x1] x [y0, y1] into the box at (left, top). */
-static void panel(FILE *f, double left, double top, double w, double h, const char *title, int n,
-                  const double *x, const double *y, const char *colour) {
+void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,
+               const char *xlabel, int n, const double *x, int ns, const double *y) {
     double x0 = x[0], x1 = x[n - 1], y0 = INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n * ns; i++)
         if (isfinite(y[i])) y0 = fmin(y0, y[i]), y1 = fmax(y1, y[i]);
-    if (!(y1 > y0)) y0 -= 0.5, y1 += 0.5;
+    if (!(y1 > y0)) y0 = isfinite(y0) ? y0 - 0.5 : 0, y1 = isfinite(y1) ? y1 + 0.5 : 1;
     double pad = 0.05 * (y1 - y0);
     y0 -= pad, y1 += pad;
     if (x1 <= x0) x1 = x0 + 1;
@@ -122,14 +121,19 @@ static void panel(FILE *f, double left, double top, double w, double h, const ch
         fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.3g</text>\n", px,
                 top + h + 14, v);
     }
-    fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>epoch</text>\n",
-            left + w / 2, top + h + 30);
-    fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colour);
-    for (int i = 0; i < n; i++)
-        if (isfinite(y[i]))
-            fprintf(f, "%.1f,%.1f ", left + w * (x[i] - x0) / (x1 - x0),
-                    top + h - h * (y[i] - y0) / (y1 - y0));
-    fprintf(f, "'/>\n");
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>%s</text>\n",
+            left + w / 2, top + h + 30, xlabel);
+    for (int k = 0; k < ns; k++) {
+        uint8_t c[3];
+        vis_category(ns == 1 ? 3 : k, c);
+        fprintf(f, "<polyline fill='none' stroke='#%02x%02x%02x' stroke-width='2' points='", c[0],
+                c[1], c[2]);
+        for (int i = 0; i < n; i++)
+            if (isfinite(y[k * n + i]))
+                fprintf(f, "%.1f,%.1f ", left + w * (x[i] - x0) / (x1 - x0),
+                        top + h - h * (y[k * n + i] - y0) / (y1 - y0));
+        fprintf(f, "'/>\n");
+    }
 }
 
 int svg_curves(const char *path, const char *title, int n, const double *epoch, const double *loss,
@@ -142,8 +146,8 @@ int svg_curves(const char *path, const char *title, int n, const double *epoch, 
     fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='840' height='360' "
                "font-family='sans-serif'>\n<rect width='840' height='360' fill='white'/>\n");
     fprintf(f, "<text x='420' y='20' font-size='15' text-anchor='middle'>%s</text>\n", title);
-    panel(f, 70, 60, 320, 240, "training loss", n, epoch, loss, "#d62728");
-    panel(f, 490, 60, 320, 240, "test accuracy (%)", n, epoch, acc, "#1f77b4");
+    svg_panel(f, 70, 60, 320, 240, "training loss", "epoch", n, epoch, 1, loss);
+    svg_panel(f, 490, 60, 320, 240, "test accuracy (%)", "epoch", n, epoch, 1, acc);
     fprintf(f, "</svg>\n");
     fclose(f);
     zf_error err;
@@ -166,4 +170,78 @@ int make_dir(const char *dir) {
     if (mkdir(dir, 0755) && errno != EEXIST)
         return cli_error("%s: cannot create: %s", dir, strerror(errno));
     return 0;
+}
+
+/* ---- SVG figures with embedded pictures ----------------------------------------------------- */
+
+static void base64(FILE *f, const uint8_t *p, size_t n) {
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        fputc(t[v >> 18 & 63], f), fputc(t[v >> 12 & 63], f);
+        fputc(i + 1 < n ? t[v >> 6 & 63] : '=', f), fputc(i + 2 < n ? t[v & 63] : '=', f);
+    }
+}
+
+int svg_image(FILE *f, const uint8_t *chw, int c, int h, int w, double x, double y, double dw,
+              double dh, double opacity) {
+    zf_image im = {.w = w, .h = h, .c = c == 3 ? 3 : 1, .px = malloc((size_t)w * h * c)};
+    if (!im.px) return cli_error("out of memory");
+    size_t plane = (size_t)h * w;
+    for (size_t p = 0; p < plane; p++) /* planar to interleaved */
+        for (int k = 0; k < im.c; k++) im.px[p * im.c + k] = chw[k * plane + p];
+    uint8_t *png;
+    size_t len;
+    zf_error err;
+    int rc = zf_png_encode(&im, &png, &len, &err) ? cli_error("%s", err.msg) : 0;
+    free(im.px);
+    if (rc) return rc;
+    fprintf(f,
+            "<image x='%.1f' y='%.1f' width='%.1f' height='%.1f' opacity='%.2f' "
+            "preserveAspectRatio='none' style='image-rendering:pixelated' href='data:image/png;"
+            "base64,",
+            x, y, dw, dh, opacity);
+    base64(f, png, len);
+    fprintf(f, "'/>\n");
+    free(png);
+    return 0;
+}
+
+void svg_colorbar(FILE *f, int id, double x, double y, double w, double h, double lo, double hi,
+                  const char *what) {
+    fprintf(f, "<defs><linearGradient id='cb%d'>", id);
+    for (int i = 0; i <= 10; i++) {
+        uint8_t rgb[3];
+        vis_viridis(i / 10.0, rgb);
+        fprintf(f, "<stop offset='%d%%' stop-color='#%02x%02x%02x'/>", 10 * i, rgb[0], rgb[1],
+                rgb[2]);
+    }
+    fprintf(f,
+            "</linearGradient></defs>\n<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
+            "fill='url(#cb%d)'/>\n",
+            x, y, w, h, id);
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='10'>%.3g</text>", x, y + h + 11, lo);
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.3g</text>", x + w,
+            y + h + 11, hi);
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%s</text>\n", x + w / 2,
+            y + h + 11, what);
+}
+
+void vis_category(int k, uint8_t rgb[3]) {
+    static const uint8_t t[20][3] = {
+        {31, 119, 180},  {255, 127, 14},  {44, 160, 44},   {214, 39, 40},   {148, 103, 189},
+        {140, 86, 75},   {227, 119, 194}, {127, 127, 127}, {188, 189, 34},  {23, 190, 207},
+        {174, 199, 232}, {255, 187, 120}, {152, 223, 138}, {255, 152, 150}, {197, 176, 213},
+        {196, 156, 148}, {247, 182, 210}, {199, 199, 199}, {219, 219, 141}, {158, 218, 229}};
+    memcpy(rgb, t[(k % 20 + 20) % 20], 3);
+}
+
+int svg_save(FILE *f, char **buf, const char *path) {
+    fclose(f); /* sets *buf */
+    zf_error err;
+    int rc = zf_write_file(path, *buf, strlen(*buf), &err) ? cli_error("%s", err.msg) : 0;
+    free(*buf);
+    *buf = NULL;
+    return rc;
 }

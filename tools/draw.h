@@ -33,6 +33,19 @@ int vis_zoom(int n, int want);
 /* Training curves: train loss and test accuracy (percent) per epoch as a two-panel SVG. */
 int svg_curves(const char *path, const char *title, int n, const double *epoch, const double *loss,
                const double *acc);
+/* SVG figures: a (c, h, w) picture embedded as PNG at (x, y), drawn dw x dh; a viridis colour
+ * bar from lo to hi named `what` (id: unique within the figure); a categorical colour (20
+ * colours, cycling). svg_save closes the memstream f (its buffer *buf) and writes it atomically. */
+int svg_image(FILE *f, const uint8_t *chw, int c, int h, int w, double x, double y, double dw,
+              double dh, double opacity);
+void svg_colorbar(FILE *f, int id, double x, double y, double w, double h, double lo, double hi,
+                  const char *what);
+void vis_category(int k, uint8_t rgb[3]);
+/* A line plot into the box at (left, top): ns series y (ns, n) over x (n), categorical colours
+ * (a single series in red); non-finite points are left out. */
+void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,
+               const char *xlabel, int n, const double *x, int ns, const double *y);
+int svg_save(FILE *f, char **buf, const char *path);
 /* json as indented text into path, atomically; prints the error. */
 int write_json(const char *path, json_t *j);
 /* mkdir DIR unless it exists; prints the error */

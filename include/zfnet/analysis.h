@@ -334,6 +334,141 @@ ZF_API zf_status zf_evolution_run(zf_evolution *ev, const char *const *checkpoin
                                   const zf_evolution_options *o, zf_error *err);
 ZF_API void zf_evolution_free(zf_evolution *ev);
 
+/* ---- occlusion sensitivity (ZF Fig. 7) ------------------------------------------------------ */
+
+/* The squares' grid: a size x size square at every `stride` pixels, wholly inside the image,
+ * the grid centred (the (h - size) mod stride rows left over are split between the top and
+ * the bottom, the same for columns): square (i, j) covers rows y0 + i * stride .. + size and
+ * columns x0 + j * stride .. + size, i < ny, j < nx. */
+ZF_API zf_status zf_occlusion_grid(zf_shape in, int size, int stride, int *ny, int *nx, int *y0,
+                                   int *x0, zf_error *err);
+/* What the square holds, as net input (c, h, w): grey level `pixel` (0..255) prepared as p
+ * prepares images (mean subtracted, scaled); pixel < 0: the data mean itself (input 0). */
+ZF_API zf_status zf_occlusion_fill(const zf_data_prep *p, zf_shape in, double pixel, float *fill,
+                                   zf_error *err);
+
+typedef struct zf_occlusion_options {
+    int size, stride;  /* the square's side and step in input pixels */
+    const float *fill; /* (c, h, w) input values under the square; NULL: 0 (the data mean) */
+    int layer;         /* panel (b)'s layer (< 0: the top conv layer); its maps are read after
+                          the ReLU that follows it, when one does */
+    int map;           /* its map (< 0: the one holding the unoccluded image's largest
+                          activation) */
+    int batch;         /* occluded copies per pass (32): memory grows with it */
+    int plain;         /* every occluded copy through the whole net (the reference); default:
+                          only what the square changes is computed */
+    zf_callbacks cb;
+} zf_occlusion_options;
+
+#define ZF_OCCLUSION_DEFAULTS                                                                      \
+    { .size = 8, .stride = 2, .layer = -1, .map = -1, .batch = 32 }
+
+/* One image's maps over the grid, (ny, nx) each: ZF Fig. 7 (b), (d), (e). */
+typedef struct zf_occlusion_result {
+    int ny, nx, y0, x0, size, stride; /* the grid, as zf_occlusion_grid */
+    int layer;                        /* where the maps were read (the ReLU after o->layer) */
+    int map, klass;                   /* the map followed, the class whose probability is */
+    float base_activation, base_prob; /* without the square: the map's total, klass's p */
+    int base_label;                   /* and the prediction */
+    float *activation;                /* (b) the map's total activation (summed over space) */
+    float *prob;                      /* (d) klass's probability */
+    int *label;                       /* (e) the most probable class ... */
+    float *label_prob;                /* ... and its probability */
+} zf_occlusion_result;
+
+/* Occlusion maps of n inputs x (n, c, h, w); classes (n): each input's class for (d), or NULL
+ * (entries < 0 too): its prediction. r: n results (free each with zf_occlusion_result_free).
+ * Progress counts squares. Both ways give the same numbers (to float rounding). */
+ZF_API zf_status zf_occlusion(zf_net *net, const float *x, int n, const int *classes,
+                              const zf_occlusion_options *o, zf_occlusion_result *r, zf_error *err);
+ZF_API void zf_occlusion_result_free(zf_occlusion_result *r);
+
+/* The numbers behind a result. Drops are base_prob - prob, counted where positive. */
+typedef struct zf_occlusion_summary {
+    float max_drop;    /* the largest probability drop ... */
+    int max_y, max_x;  /* ... with its square's centre (input pixels) */
+    int has_object;    /* the rest need an object mask */
+    double drop_share; /* share of the summed drops on the object (each square's drop
+                          weighted by the part of it that covers the object) */
+    double area_share; /* that share if drops were even: the squares' mean cover */
+    double drop_on;    /* mean drop with the square's centre on the object */
+    double drop_off;   /* ... and off it (NAN when no square is) */
+} zf_occlusion_summary;
+
+/* object: (h, w) non-zero on the object (the input's size), or NULL. */
+ZF_API void zf_occlusion_summarize(const zf_occlusion_result *r, const uint8_t *object, int h,
+                                   int w, zf_occlusion_summary *s);
+
+/* ---- invariance (ZF Fig. 5) -------------------------------------------------------------- */
+
+typedef enum zf_transform {
+    ZF_TRANSFORM_TRANSLATE = 0, /* vertical shift, input pixels (positive: down) */
+    ZF_TRANSFORM_SCALE,         /* about the centre (1: identity) */
+    ZF_TRANSFORM_ROTATE         /* about the centre, degrees (positive: counter-clockwise) */
+} zf_transform;
+
+/* "translate", "scale", "rotate" <-> the transform. */
+ZF_API zf_status zf_transform_parse(const char *name, zf_transform *out, zf_error *err);
+ZF_API const char *zf_transform_name(zf_transform t);
+/* dst (c, h, w) = src transformed by value v: each output pixel centre mapped back into src
+ * (about the centre (w/2, h/2) in pixel-edge coordinates), sampled bilinearly; a point
+ * outside the pixel centres' hull takes `fill` (c, h, w) there (NULL: 0). */
+ZF_API void zf_transform_image(zf_transform t, double v, zf_shape s, const float *src,
+                               const float *fill, float *dst);
+
+typedef struct zf_invariance_options {
+    zf_transform transform;
+    double from, to; /* the range of values ... */
+    int steps;       /* ... in this many even steps (both ends included) */
+    const int *layers;
+    int nlayers; /* feature vectors: these layers' outputs, after their ReLU when one follows */
+    int batch;   /* (32) */
+    zf_callbacks cb;
+} zf_invariance_options;
+
+/* One image's curves. */
+typedef struct zf_invariance_result {
+    int steps, nlayers, klass;
+    double *values;   /* (steps) */
+    double *distance; /* (nlayers, steps): Euclidean distance of the feature vectors of the
+                         transformed and the original image */
+    float *prob;      /* (steps) the class's probability */
+    int *label;       /* (steps) the prediction */
+    float base_prob;  /* without a transform */
+} zf_invariance_result;
+
+/* The transform applied to each input as pixels (x / scale + mean, as p prepares them), the
+ * uncovered pixels the mean, prepared again: curves for n inputs x; classes (n) or NULL (the
+ * untransformed prediction). inputs, when not NULL, gets the transformed inputs (n, steps,
+ * c, h, w). Free each result with zf_invariance_result_free. */
+ZF_API zf_status zf_invariance(zf_net *net, const zf_data_prep *p, const float *x, int n,
+                               const int *classes, const zf_invariance_options *o,
+                               zf_invariance_result *r, float *inputs, zf_error *err);
+ZF_API void zf_invariance_result_free(zf_invariance_result *r);
+/* R^2 of the least-squares line through (u_i, d_i); 1 for fewer than 3 points or constant d. */
+ZF_API double zf_line_r2(const double *u, const double *d, int n);
+
+/* ---- correspondence (ZF Fig. 8, Table 1) ------------------------------------------------- */
+
+typedef struct zf_rect {
+    int x0, y0, x1, y1; /* input pixels, [x0, x1) x [y0, y1) */
+} zf_rect;
+
+/* Delta_l for n images, each with its rectangle masked by fill (c, h, w, NULL: 0, the mean):
+ * eps_i = f_l(x_i) - f_l(masked x_i) at each of the nl layers (after their ReLU when one
+ * follows), Delta_l = sum over ordered pairs i != j of the Hamming distance between
+ * sign(eps_i) and sign(eps_j) (signs -1, 0, +1), divided by n (n - 1) and by the feature
+ * vector's length: 0 when every image changes the same way, 1 when no sign agrees.
+ * delta: (nl). */
+ZF_API zf_status zf_correspondence(zf_net *net, const float *x, int n, const zf_rect *rects,
+                                   const float *fill, const int *layers, int nl, double *delta,
+                                   zf_error *err);
+/* The control: `repeats` times, every image masked by a w x h rectangle at its own random
+ * place (seeded); the mean and standard deviation of Delta_l over the repeats (nl each). */
+ZF_API zf_status zf_correspondence_random(zf_net *net, const float *x, int n, int w, int h,
+                                          const float *fill, const int *layers, int nl, int repeats,
+                                          uint64_t seed, double *mean, double *std, zf_error *err);
+
 /* ---- gradient checks ---------------------------------------------------------------------- */
 
 /* The whole net, He-initialised with `seed`, on a random batch of n (inputs and labels drawn

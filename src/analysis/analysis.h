@@ -29,4 +29,14 @@ zf_status zf_check_prepared(const zf_net *net, const zf_data_prep *p, const zf_d
 zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
                            int threads);
 
+/* Where a layer's feature maps are read: the ReLU right after it when there is one. */
+int zf_after_relu(const zf_net *net, int layer);
+/* The features of n inputs x at layers[k] (after their ReLU), out[k] (n, features): one
+ * forward pass per batch of up to `batch`. */
+zf_status zf_features(zf_net *net, const float *x, int n, const int *layers, int nl, int batch,
+                      float **out, zf_error *err);
+/* The last layer's output rows (m, classes) as probabilities: a softmax unless the net ends
+ * with one. */
+void zf_softmax_rows(const zf_net *net, float *p, int m, int classes);
+
 #endif

@@ -3,6 +3,7 @@
 #include "analysis.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 
 void zf_progress(const zf_callbacks *cb, const char *label, long done, long total,
@@ -62,4 +63,48 @@ zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop cro
                                .scale = p->scale,
                                .mean = p->mean,
                                .threads = threads};
+}
+
+int zf_after_relu(const zf_net *net, int layer) {
+    zf_layer_info next;
+    if (layer + 1 < zf_net_num_layers(net) && zf_net_layer_info(net, layer + 1, &next) == ZF_OK &&
+        next.kind == ZF_LAYER_RELU)
+        return layer + 1;
+    return layer;
+}
+
+zf_status zf_features(zf_net *net, const float *x, int n, const int *layers, int nl, int batch,
+                      float **out, zf_error *err) {
+    zf_shape in = zf_net_input_shape(net);
+    size_t per = (size_t)in.c * in.h * in.w;
+    int b = batch > 0 && batch < n ? batch : n, top = 0;
+    for (int k = 0; k < nl; k++)
+        top = zf_after_relu(net, layers[k]) > top ? zf_after_relu(net, layers[k]) : top;
+    zf_status st = zf_net_reserve(net, b, err);
+    for (int i0 = 0; !st && i0 < n; i0 += b) {
+        int m = n - i0 < b ? n - i0 : b;
+        if ((st = zf_net_set_input(net, x + per * i0, m, err)) ||
+            (st = zf_net_forward(net, ZF_MODE_INFER, top, err)))
+            break;
+        for (int k = 0; !st && k < nl; k++) {
+            zf_layer_info li;
+            zf_net_layer_info(net, zf_after_relu(net, layers[k]), &li);
+            size_t f = (size_t)li.out.c * li.out.h * li.out.w;
+            st = zf_net_read_output(net, zf_after_relu(net, layers[k]), out[k] + f * i0, err);
+        }
+    }
+    return st;
+}
+
+void zf_softmax_rows(const zf_net *net, float *p, int m, int classes) {
+    zf_layer_info ll;
+    zf_net_layer_info(net, zf_net_num_layers(net) - 1, &ll);
+    if (ll.kind == ZF_LAYER_SOFTMAX) return;
+    for (int i = 0; i < m; i++) {
+        float *r = p + (size_t)i * classes, mx = r[0];
+        double s = 0;
+        for (int c = 1; c < classes; c++) mx = r[c] > mx ? r[c] : mx;
+        for (int c = 0; c < classes; c++) s += exp((double)r[c] - mx);
+        for (int c = 0; c < classes; c++) r[c] = (float)(exp((double)r[c] - mx) / s);
+    }
 }
