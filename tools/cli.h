@@ -177,6 +177,8 @@ int top9_run(const char *weights, const char *data, const map_choice *mc, int k,
              int threads, const char *dir);
 int filters_run(const char *weights, const char *layer, const char *data, const char *maps_layer,
                 int images, int threads, const char *dir);
+/* occlusion, invariance and correspondence on the demo's model and test set, into out/ */
+int demo_paper(const char *weights, const char *data, int threads, const char *out);
 int evolution_run(const char *run, const char *list, const char *data, const map_choice *mc,
                   int threads, const char *dir);
 

@@ -262,6 +262,13 @@ static int invariance_run(inv_job *j, const char *raw) {
                s.r2[k]);
     printf("  p(class): mean drop %.4f at %g, %.4f at %g\n", s.drop_from, j->o.from, s.drop_to,
            j->o.to);
+    for (int i = 0; i < j->in.n; i++) {
+        double m = 0;
+        for (int t = 0; t < j->o.steps; t++) m += j->r[i].prob[t] / j->o.steps;
+        const char *name = zf_data_prep_class_name(&j->prep, j->r[i].klass);
+        printf("  %s: class %d %s, p %.4f untransformed, %.4f on average over the range\n",
+               j->in.names[i], j->r[i].klass, name ? name : "", j->r[i].base_prob, m);
+    }
     char path[4400];
     if (raw && (rc = write_raw(j, raw))) return rc;
     if ((rc = make_dir(j->dir))) return rc;

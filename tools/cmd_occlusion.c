@@ -134,6 +134,33 @@ static void print_summary(const occ_job *j, int i) {
     printf("\n");
 }
 
+/* over every image: what share of the drop falls on the objects */
+static json_t *overall(const occ_job *j, int print) {
+    double share = 0, area = 0, on = 0, off = 0;
+    int n = 0, noff = 0;
+    for (int i = 0; i < j->in.n; i++) {
+        const zf_occlusion_summary *s = &j->s[i];
+        if (!s->has_object || isnan(s->drop_share)) continue;
+        share += s->drop_share, area += s->area_share, on += s->drop_on, n++;
+        if (!isnan(s->drop_off)) off += s->drop_off, noff++;
+    }
+    if (!n) return json_object();
+    share /= n, area /= n, on /= n, off = noff ? off / noff : NAN;
+    if (print)
+        printf(
+            "over %d images: %.0f%% of the probability drop is on the object, which fills %.0f%% "
+            "of the squares; mean drop %.4f with the square's centre on the object, %.4f off "
+            "it\n",
+            n, 100 * share, 100 * area, on, off);
+    return json_pack("{s:i,s:f,s:f,s:f,s:f}", "images", n, "drop_share_on_object", share,
+                     "object_share_of_squares", area, "mean_drop_centre_on_object", on,
+                     "mean_drop_centre_off_object", isnan(off) ? -1.0 : off);
+}
+
+static void print_overall(const occ_job *j) {
+    json_decref(overall(j, 1));
+}
+
 static json_t *floats(const float *v, int n) {
     json_t *a = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(a, json_real(round(1e6 * v[i]) / 1e6));
@@ -389,6 +416,7 @@ static int run(occ_job *j, const char *raw) {
                                in.h, in.w, &j->s[i]);
         print_summary(j, i);
     }
+    if (!rc && j->objects) print_overall(j);
     if (!rc && raw) rc = write_raw(j, raw);
     if (!rc) rc = make_dir(j->dir);
     char path[4400];

@@ -224,7 +224,11 @@ static const cli_command demo_cmd = {
     "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1; snapshots at\n"
     "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it writes the layer-1 filters\n"
     "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"
-    "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution.\n"};
+    "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution;\n"
+    "and the paper's experiments, as zfnet occlusion / invariance / correspondence: occlusion\n"
+    "maps of two test images per class (DIR/occlusion), invariance curves of one per class\n"
+    "under translation, scaling and rotation (DIR/invariance), and correspondence of sleeves\n"
+    "and collar over five T-shirts (DIR/correspondence).\n"};
 
 /* what the paper looks at, for the model just trained */
 static int visualise(const zf_train_options *c) {
@@ -244,7 +248,7 @@ static int visualise(const zf_train_options *c) {
     printf("\n== feature evolution over the snapshots\n");
     snprintf(dir, sizeof dir, "%s/evolution", c->out);
     if (evolution_run(c->out, NULL, data, &mc, c->threads, dir)) return 1;
-    return 0;
+    return demo_paper(best, data, c->threads, c->out);
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -263,7 +267,8 @@ int cmd_demo(int argc, char **argv) {
     c.resume = f != NULL; /* a run there is continued (or only evaluated) */
     double t0 = cli_now();
     if ((rc = train(&c)) || (rc = visualise(&c))) return rc;
-    printf("\ndemo finished in %.0f s; see %s/ (curves.svg, filters/, top9/, evolution/)\n",
+    printf("\ndemo finished in %.0f s; see %s/ (curves.svg, filters/, top9/, evolution/,\n"
+           "occlusion/, invariance/, correspondence/)\n",
            cli_now() - t0, c.out);
     return 0;
 }
