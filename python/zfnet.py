@@ -60,6 +60,44 @@ class _ProjectOptions(ctypes.Structure):
                 ("batch", ctypes.c_int)]
 
 
+class _Prep(ctypes.Structure):
+    _fields_ = [("mean", ctypes.c_void_p), ("shape", _Shape), ("scale", ctypes.c_float),
+                ("pad", ctypes.c_int), ("classes", ctypes.c_int), ("class_names", ctypes.c_void_p),
+                ("source", ctypes.c_void_p)]
+
+
+_CALLBACKS = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p), ("ctx", ctypes.c_void_p)]
+
+
+class _OccOptions(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_int), ("stride", ctypes.c_int), ("fill", ctypes.c_void_p),
+                ("layer", ctypes.c_int), ("map", ctypes.c_int), ("batch", ctypes.c_int),
+                ("plain", ctypes.c_int)] + _CALLBACKS
+
+
+class _OccResult(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_int) for k in ("ny", "nx", "y0", "x0", "size", "stride", "layer",
+                                            "map", "klass")] + [
+        ("base_activation", ctypes.c_float), ("base_prob", ctypes.c_float),
+        ("base_label", ctypes.c_int), ("activation", ctypes.POINTER(ctypes.c_float)),
+        ("prob", ctypes.POINTER(ctypes.c_float)), ("label", ctypes.POINTER(ctypes.c_int)),
+        ("label_prob", ctypes.POINTER(ctypes.c_float))]
+
+
+class _InvOptions(ctypes.Structure):
+    _fields_ = [("transform", ctypes.c_int), ("start", ctypes.c_double),
+                ("stop", ctypes.c_double), ("steps", ctypes.c_int), ("layers", ctypes.c_void_p),
+                ("nlayers", ctypes.c_int), ("batch", ctypes.c_int)] + _CALLBACKS
+
+
+class _InvResult(ctypes.Structure):
+    _fields_ = [("steps", ctypes.c_int), ("nlayers", ctypes.c_int), ("klass", ctypes.c_int),
+                ("values", ctypes.POINTER(ctypes.c_double)),
+                ("distance", ctypes.POINTER(ctypes.c_double)),
+                ("prob", ctypes.POINTER(ctypes.c_float)), ("label", ctypes.POINTER(ctypes.c_int)),
+                ("base_prob", ctypes.c_float)]
+
+
 _lib = None
 _P = ctypes.c_void_p
 _F32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
@@ -94,6 +132,20 @@ _PROTOTYPES = {
                                   ctypes.POINTER(_Err)]),
     "zf_gradcam": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_int, _F32, ctypes.c_int,
                                   ctypes.c_int, _F32, _I32, _F32, ctypes.POINTER(_Err)]),
+    "zf_data_prep_free": (None, [ctypes.POINTER(_Prep)]),
+    "zf_occlusion_fill": (ctypes.c_int, [ctypes.POINTER(_Prep), _Shape, ctypes.c_double, _F32,
+                                         ctypes.POINTER(_Err)]),
+    "zf_occlusion": (ctypes.c_int, [_P, _F32, ctypes.c_int, _P, ctypes.POINTER(_OccOptions),
+                                    ctypes.POINTER(_OccResult), ctypes.POINTER(_Err)]),
+    "zf_occlusion_result_free": (None, [ctypes.POINTER(_OccResult)]),
+    "zf_transform_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
+                                          ctypes.POINTER(_Err)]),
+    "zf_invariance": (ctypes.c_int, [_P, ctypes.POINTER(_Prep), _F32, ctypes.c_int, _P,
+                                     ctypes.POINTER(_InvOptions), ctypes.POINTER(_InvResult),
+                                     _P, ctypes.POINTER(_Err)]),
+    "zf_invariance_result_free": (None, [ctypes.POINTER(_InvResult)]),
+    "zf_correspondence": (ctypes.c_int, [_P, _F32, ctypes.c_int, _I32, _P, _I32, ctypes.c_int,
+                                         ctypes.POINTER(ctypes.c_double), ctypes.POINTER(_Err)]),
 }
 
 
@@ -136,8 +188,9 @@ def _enum(parse, name):
 class Net:
     """A zfnet net (zf_net): layers, weights, forward passes, projections, Grad-CAM."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, prep=None):
         self._h = handle
+        self._prep = prep  # the checkpoint's data preparation (_Prep), or None
 
     @classmethod
     def from_model(cls, model, classes=0, input_size=None, threads=0, seed=0):
@@ -156,15 +209,18 @@ class Net:
     def from_checkpoint(cls, path, threads=0):
         """The net a checkpoint written by zfnet describes, with its weights."""
         lib, err, h = library(), _Err(), _P()
-        no = _NetOptions(0, threads, 0)
-        _check(lib.zf_checkpoint_open(ctypes.byref(h), None, path.encode(), ctypes.byref(no),
-                                      ctypes.byref(err)), err)
-        return cls(h)
+        no, prep = _NetOptions(0, threads, 0), _Prep()
+        _check(lib.zf_checkpoint_open(ctypes.byref(h), ctypes.byref(prep), path.encode(),
+                                      ctypes.byref(no), ctypes.byref(err)), err)
+        return cls(h, prep)
 
     def close(self):
         if self._h:
             library().zf_net_free(self._h)
             self._h = None
+        if self._prep is not None:
+            library().zf_data_prep_free(ctypes.byref(self._prep))
+            self._prep = None
 
     def __del__(self):
         self.close()
@@ -258,3 +314,84 @@ class Net:
         _check(lib.zf_gradcam(self._h, self.layer(layer), klass, x, n, batch, cam, classes, probs,
                               ctypes.byref(err)), err)
         return cam, classes, probs
+
+    def _fill(self, fill):
+        """the occluder's input values: None = the data mean (0), else a grey level 0..255 as
+        the checkpoint prepares images"""
+        if fill is None:
+            return None
+        lib, err = library(), _Err()
+        out = np.zeros(self.input_shape, np.float32)
+        prep = ctypes.byref(self._prep) if self._prep is not None else None
+        _check(lib.zf_occlusion_fill(prep, lib.zf_net_input_shape(self._h), float(fill), out,
+                                     ctypes.byref(err)), err)
+        return out
+
+    def occlusion(self, x, size, stride, layer=None, map=-1, classes=None, fill=None, batch=32,
+                  plain=False):
+        """ZF Fig. 7 (zf_occlusion): per input a dict with the grid (ny, nx, y0, x0), the map
+        followed and the class, and the maps (ny, nx): activation (b), prob (d), label and
+        label_prob (e)."""
+        lib, err = library(), _Err()
+        x = self._input(x)
+        n = x.shape[0]
+        f = self._fill(fill)
+        o = _OccOptions(size, stride, f.ctypes.data if f is not None else None,
+                        self.layer(layer) if layer else -1, map, batch, int(plain))
+        cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
+        res = (_OccResult * n)()
+        _check(lib.zf_occlusion(self._h, x, n, cls.ctypes.data if cls is not None else None,
+                                ctypes.byref(o), res, ctypes.byref(err)), err)
+        out = []
+        for r in res:
+            shape = (r.ny, r.nx)
+            grab = lambda p, t: np.ctypeslib.as_array(p, shape=shape).astype(t)  # noqa: E731
+            out.append({"ny": r.ny, "nx": r.nx, "y0": r.y0, "x0": r.x0, "map": r.map,
+                        "class": r.klass, "base_prob": r.base_prob,
+                        "base_activation": r.base_activation, "base_label": r.base_label,
+                        "activation": grab(r.activation, np.float32),
+                        "prob": grab(r.prob, np.float32), "label": grab(r.label, np.int64),
+                        "label_prob": grab(r.label_prob, np.float32)})
+            lib.zf_occlusion_result_free(ctypes.byref(r))
+        return out
+
+    def invariance(self, x, transform, start, stop, steps, layers, classes=None, batch=32):
+        """ZF Fig. 5 (zf_invariance): per input a dict with the values, distance (layers,
+        steps), prob and label (steps) and the class; and the transformed inputs (n, steps,
+        c, h, w)."""
+        lib, err = library(), _Err()
+        x = self._input(x)
+        n = x.shape[0]
+        idx = np.array([self.layer(name) for name in layers], np.int32)
+        o = _InvOptions(_enum(lib.zf_transform_parse, transform), start, stop, steps,
+                        idx.ctypes.data, len(idx), batch)
+        cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
+        inputs = np.zeros((n, steps) + self.input_shape, np.float32)
+        res = (_InvResult * n)()
+        prep = ctypes.byref(self._prep) if self._prep is not None else None
+        _check(lib.zf_invariance(self._h, prep, x, n, cls.ctypes.data if cls is not None else None,
+                                 ctypes.byref(o), res, inputs.ctypes.data, ctypes.byref(err)), err)
+        out = []
+        for r in res:
+            out.append({"class": r.klass, "base_prob": r.base_prob,
+                        "values": np.ctypeslib.as_array(r.values, shape=(steps,)).copy(),
+                        "distance": np.ctypeslib.as_array(r.distance,
+                                                          shape=(len(idx), steps)).copy(),
+                        "prob": np.ctypeslib.as_array(r.prob, shape=(steps,)).copy(),
+                        "label": np.ctypeslib.as_array(r.label, shape=(steps,)).copy()})
+            lib.zf_invariance_result_free(ctypes.byref(r))
+        return out, inputs
+
+    def correspondence(self, x, rects, layers, fill=None):
+        """ZF Table 1's Delta (zf_correspondence) per layer, each input masked by its rectangle
+        (x0, y0, x1, y1)."""
+        lib, err = library(), _Err()
+        x = self._input(x)
+        r = np.ascontiguousarray(rects, np.int32).reshape(-1, 4)
+        idx = np.array([self.layer(name) for name in layers], np.int32)
+        f = self._fill(fill)
+        delta = (ctypes.c_double * len(idx))()
+        _check(lib.zf_correspondence(self._h, x, x.shape[0], r,
+                                     f.ctypes.data if f is not None else None, idx, len(idx),
+                                     delta, ctypes.byref(err)), err)
+        return np.array(delta[:])

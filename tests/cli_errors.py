@@ -155,9 +155,54 @@ expect_error("filters: not a conv layer", ["filters", "--weights", P("w.safetens
 expect_error("evolution: no snapshots", ["evolution", "--run", P("empty")],
              "no epoch-N.safetensors snapshots")
 
+# the paper's experiments
+occ = ["occlusion", "--weights", P("w.safetensors"), "--input", P("x.safetensors"), "-o", P("occ")]
+zt.st_save(P("nolab.safetensors"), {"input": x})
+expect_error("occlusion: square larger than the input", occ + ["--size", "40"],
+             "occluder 40 px at stride", P("occ/occlusion.json"))
+expect_error("occlusion: class out of range", occ + ["--class", "12"],
+             "class 12: the model has 10 classes", P("occ/occlusion.json"))
+expect_error("occlusion: map out of range", occ + ["--map", "99"],
+             "map 99: layer 'relu5' has 64 maps", P("occ/occlusion.json"))
+expect_error("occlusion: --class true without labels",
+             occ[:4] + [P("nolab.safetensors"), "--class", "true", "-o", P("occ")],
+             "has no label", P("occ/occlusion.json"))
+expect_error("occlusion: bad box", occ + ["--box", "5,5,2,9"], "is not X0,Y0,X1,Y1")
+expect_error("occlusion: box outside", occ + ["--box", "0,0,29,9"], "the input is 28x28",
+             P("occ/occlusion.json"))
+expect_error("occlusion: bad fill", occ + ["--fill", "300"], "is not mean, gray, zero or a grey")
+expect_error("occlusion: both inputs", occ + ["--data", "fashion-mnist", "--items", "1"],
+             "either --input or --data")
+inv = ["invariance", "--weights", P("w.safetensors"), "--input", P("x.safetensors"), "-o",
+       P("inv")]
+expect_error("invariance: bad transform", inv + ["--transform", "spin"],
+             "transform 'spin': translate, scale or rotate")
+expect_error("invariance: bad range", inv + ["--transform", "rotate", "--range", "1"],
+             "--range '1' is not A:B")
+expect_error("invariance: scale by zero", inv + ["--transform", "scale", "--range", "0:1"],
+             "must be positive", P("inv/invariance-scale.json"))
+expect_error("invariance: not a layer", inv + ["--transform", "scale", "--layers", "conv9"],
+             "conv9")
+corr = ["correspondence", "--weights", P("w.safetensors"), "--images", P("x.safetensors"),
+        "-o", P("corr")]
+open(P("bad-parts.json"), "w").write('{"parts": {"eye": [[1,2,3,4],\n [1,2,3]]}')
+expect_error("correspondence: malformed parts file", corr + ["--parts", P("bad-parts.json")],
+             f"{P('bad-parts.json')}:2:", P("corr/correspondence.json"))
+open(P("short-parts.json"), "w").write('{"parts": {"eye": [[1,2,3,4]]}}')
+expect_error("correspondence: a rectangle missing", corr + ["--parts", P("short-parts.json")],
+             "part 'eye' needs 2 rectangles (one per image), not 1", P("corr/correspondence.json"))
+open(P("wide-parts.json"), "w").write('{"parts": {"eye": [[1,2,3,4], [20,2,30,4]]}}')
+expect_error("correspondence: a rectangle outside", corr + ["--parts", P("wide-parts.json")],
+             "rectangle 20,2,30,4 is not inside", P("corr/correspondence.json"))
+zt.st_save(P("one.safetensors"), {"input": x[:1]})
+expect_error("correspondence: one image", corr[:4] + [P("one.safetensors"), "--parts",
+                                                      P("short-parts.json")],
+             "at least 2 images")
+
 # every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
 for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
-            "top9", "filters", "evolution", "data", "pack", "bench"):
+            "top9", "filters", "evolution", "data", "pack", "bench", "occlusion", "invariance",
+            "correspondence"):
     r = run([cmd, "--help"])
     ok = r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr \
         and "-h, --help" in r.stdout

@@ -4,11 +4,13 @@
 zfnet-mini is built and He-initialised through the C API, its weights saved and loaded into the
 PyTorch twin; a random batch then goes through both: every layer's output (<= 1e-4 relative),
 DeconvNet and guided projections from several layers (against ReLU backward hooks, <= 1e-4),
-and Grad-CAM at conv5 (<= 1e-4). Errors come back as exceptions with the library's message.
+and Grad-CAM at conv5 (<= 1e-4); occlusion equals the command line's, invariance and
+correspondence run. Errors come back as exceptions with the library's message.
 
 Usage: ctypes_check.py LIBZFNET.so WORKDIR
 """
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -23,6 +25,7 @@ import zfnet  # noqa: E402
 import zftorch as zt  # noqa: E402
 
 work = sys.argv[2]
+zf = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "zfnet")  # the CLI beside it
 os.makedirs(work, exist_ok=True)
 torch.set_num_threads(2)
 check = tl.check
@@ -78,6 +81,24 @@ want = torch.nn.functional.interpolate(want, size=x.shape[2:], mode="bilinear",
 err, _ = zt.rel_err(cam, want)
 check(err <= 1e-4 and (classes == cls.numpy()).all(),
       f"Grad-CAM at conv5 through ctypes = PyTorch's (rel err {err:.1e})")
+
+# the paper's experiments through ctypes = the command line's numbers
+xo = x[:2]
+zt.st_save(os.path.join(work, "occ-x.safetensors"), {"input": xo})
+occ = net.occlusion(xo, 6, 4, layer="conv5", classes=[3, 5])
+subprocess.run([zf, "occlusion", "--model", "zfnet-mini", "--weights", wpath, "--input",
+                os.path.join(work, "occ-x.safetensors"), "--size", "6", "--stride", "4",
+                "--class", "3", "--raw", os.path.join(work, "occ.safetensors"), "-o",
+                os.path.join(work, "occ")], check=True, capture_output=True)
+cli = zt.st_load(os.path.join(work, "occ.safetensors"))[0]
+check(np.abs(occ[0]["activation"] - cli["activation"][0]).max() <= 1e-5 * abs(occ[0]["activation"]).max()
+      and occ[0]["class"] == 3 and occ[1]["class"] == 5 and occ[0]["prob"].shape == (6, 6),
+      "occlusion through ctypes = zfnet occlusion's")
+curves, inputs = net.invariance(xo, "rotate", 0, 90, 4, ["conv1", "fc7"])
+check(curves[0]["distance"].shape == (2, 4) and curves[0]["distance"][:, 0].max() < 1e-4
+      and inputs.shape == (2, 4, 1, 28, 28), "invariance through ctypes: distance 0 at 0 degrees")
+d = net.correspondence(xo, [[2, 2, 10, 10], [2, 2, 10, 10]], ["conv5"])
+check(d.shape == (1,) and 0 <= d[0] <= 1, f"correspondence through ctypes: Delta {d[0]:.4f}")
 
 try:
     net.project(x, "conv9")

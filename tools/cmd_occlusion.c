@@ -149,12 +149,12 @@ static json_t *overall(const occ_job *j, int print) {
     if (print)
         printf(
             "over %d images: %.0f%% of the probability drop is on the object, which fills %.0f%% "
-            "of the squares; mean drop %.4f with the square's centre on the object, %.4f off "
-            "it\n",
+            "of the squares; mean drop %.4f with the square's centre on the object, %.4f with "
+            "the whole square off it\n",
             n, 100 * share, 100 * area, on, off);
     return json_pack("{s:i,s:f,s:f,s:f,s:f}", "images", n, "drop_share_on_object", share,
                      "object_share_of_squares", area, "mean_drop_centre_on_object", on,
-                     "mean_drop_centre_off_object", isnan(off) ? -1.0 : off);
+                     "mean_drop_square_off_object", isnan(off) ? -1.0 : off);
 }
 
 static void print_overall(const occ_job *j) {
@@ -184,7 +184,7 @@ static json_t *image_json(const occ_job *j, int i) {
         json_object_set_new(o, "drop_share_on_object", json_real(s->drop_share));
         json_object_set_new(o, "object_share_of_squares", json_real(s->area_share));
         json_object_set_new(o, "mean_drop_centre_on_object", json_real(s->drop_on));
-        json_object_set_new(o, "mean_drop_centre_off_object", json_real(s->drop_off));
+        json_object_set_new(o, "mean_drop_square_off_object", json_real(s->drop_off));
     }
     json_object_set_new(o, "activation_map", floats(r->activation, n));
     json_object_set_new(o, "prob_map", floats(r->prob, n));
@@ -198,11 +198,11 @@ static int write_json_summary(const occ_job *j, const char *path) {
     json_t *imgs = json_array();
     for (int i = 0; i < j->in.n; i++) json_array_append_new(imgs, image_json(j, i));
     json_t *o =
-        json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:i,s:s},s:o}", "grid", "size", r->size, "stride",
+        json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:i,s:s},s:o,s:o}", "grid", "size", r->size, "stride",
                   r->stride, "ny", r->ny, "nx", r->nx, "y0", r->y0, "x0", r->x0, "square",
                   "(i, j) covers rows y0 + i*stride .. +size, columns x0 + "
                   "j*stride .. +size; maps are row-major (ny, nx)",
-                  "images", imgs);
+                  "summary", overall(j, 0), "images", imgs);
     int rc = write_json(path, o);
     json_decref(o);
     return rc;

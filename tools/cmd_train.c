@@ -226,9 +226,9 @@ static const cli_command demo_cmd = {
     "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"
     "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution;\n"
     "and the paper's experiments, as zfnet occlusion / invariance / correspondence: occlusion\n"
-    "maps of two test images per class (DIR/occlusion), invariance curves of one per class\n"
-    "under translation, scaling and rotation (DIR/invariance), and correspondence of sleeves\n"
-    "and collar over five T-shirts (DIR/correspondence).\n"};
+    "maps of two test images per class (a black square, DIR/occlusion), invariance curves of\n"
+    "one per class under translation, scaling and rotation (DIR/invariance), and\n"
+    "correspondence of sleeves and collar over five T-shirts (DIR/correspondence).\n"};
 
 /* what the paper looks at, for the model just trained */
 static int visualise(const zf_train_options *c) {

@@ -1,8 +1,9 @@
 /* The demo's share of the paper's experiments (ZF Figs. 5, 7, 8, Table 1) on the model it just
  * trained, through the same code as zfnet occlusion, invariance and correspondence: occlusion
- * on two test images per class, invariance curves on one image per class for the three
- * transforms, correspondence on five T-shirts (Fashion-MNIST's images are aligned, so one
- * rectangle is the same part in each). */
+ * on two test images per class (the square black, as Fashion-MNIST's background: a grey or
+ * mean square on the black background reads as more garment), invariance curves on one image per
+ * class for the three transforms, correspondence on five T-shirts (Fashion-MNIST's images are
+ * aligned, so one rectangle is the same part in each). */
 #include "draw.h"
 
 #include <stdlib.h>
@@ -54,8 +55,8 @@ int demo_paper(const char *weights, const char *data, int threads, const char *o
     printf("\n== occlusion sensitivity: two test images per class\n");
     snprintf(dir, sizeof dir, "%s/occlusion", out);
     const char *occ[] = {
-        "occlusion",          "--weights", weights, "--data", data, "--items", two,
-        "--object-threshold", "10",        "-o",    dir,      t,    th,        NULL};
+        "occlusion", "--weights", weights, "--data", data, "--items", two, "--object-threshold",
+        "10",        "--fill",    "zero",  "-o",     dir,  t,         th,  NULL};
     if (!rc) rc = call(cmd_occlusion, occ);
     const char *kinds[] = {"translate", "scale", "rotate"};
     snprintf(dir, sizeof dir, "%s/invariance", out);

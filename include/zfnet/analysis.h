@@ -392,7 +392,7 @@ typedef struct zf_occlusion_summary {
                           weighted by the part of it that covers the object) */
     double area_share; /* that share if drops were even: the squares' mean cover */
     double drop_on;    /* mean drop with the square's centre on the object */
-    double drop_off;   /* ... and off it (NAN when no square is) */
+    double drop_off;   /* ... and with the whole square off it (NAN when no square is) */
 } zf_occlusion_summary;
 
 /* object: (h, w) non-zero on the object (the input's size), or NULL. */

@@ -527,10 +527,8 @@ void zf_occlusion_summarize(const zf_occlusion_result *r, const uint8_t *object,
             double f = (double)cover / ((double)r->size * r->size), dp = d > 0 ? d : 0;
             sum += dp, on_sum += dp * f, cover_sum += f;
             int centre = y + half < h && x + half < w && object[(y + half) * w + x + half];
-            if (centre)
-                mean_on += dp, non++;
-            else
-                mean_off += dp, noff++;
+            if (centre) mean_on += dp, non++;
+            if (!cover) mean_off += dp, noff++;
         }
     if (!object) return;
     s->has_object = 1;
