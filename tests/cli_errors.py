@@ -167,6 +167,12 @@ expect_error("occlusion: map out of range", occ + ["--map", "99"],
 expect_error("occlusion: --class true without labels",
              occ[:4] + [P("nolab.safetensors"), "--class", "true", "-o", P("occ")],
              "has no label", P("occ/occlusion.json"))
+expect_error("occlusion: unknown label", occ[:4] + [P("nolab.safetensors"), "--labels", "3,Dress",
+                                           "-o", P("occ")],
+             "--labels: 'Dress' is neither a class index nor a class name", P("occ/occlusion.json"))
+expect_error("occlusion: labels short", occ[:4] + [P("nolab.safetensors"), "--labels", "3", "-o",
+                                                   P("occ")],
+             "--labels: 1 labels for 2 inputs", P("occ/occlusion.json"))
 expect_error("occlusion: bad box", occ + ["--box", "5,5,2,9"], "is not X0,Y0,X1,Y1")
 expect_error("occlusion: box outside", occ + ["--box", "0,0,29,9"], "the input is 28x28",
              P("occ/occlusion.json"))

@@ -113,6 +113,15 @@ def occlusion_checks():
     g = f["json"]["grid"]
     check((g["ny"], g["y0"]) == (4, 0), f"zfnet: 4x4 squares of 50 at stride 58 ({g})")
     os.remove(w)
+    # grouped convolutions, an 11x11 stride-4 first layer, 227x227, a centred grid
+    cfg = open(os.path.join(MODELS, "alexnet-g2.cfg")).read()
+    run(ZF, ["init", "alexnet-g2", "-o", w, "--init", "he", "--seed", "3"])
+    x = np.random.RandomState(3).randn(1, 3, 227, 227).astype(np.float32)
+    f = occlusion_case("alexnet-g2", ["--model", "alexnet-g2", "--weights", w], cfg, w, x, 40, 60,
+                       "relu5")
+    g = f["json"]["grid"]
+    check((g["ny"], g["y0"]) == (4, 3), f"alexnet-g2: 4x4 squares, (227-40) mod 60 = 7 -> y0 3 ({g})")
+    os.remove(w)
 
 
 PATCH_CFG = """[net]

@@ -163,6 +163,9 @@ int cli_load_inputs(const zf_net *net, const zf_data_prep *prep, char **args, in
 /* Items of a dataset (a list "3,17,40"), as the checkpoint's training data, with labels. */
 int cli_load_items(const zf_net *net, const zf_data_prep *prep, const char *spec, const char *list,
                    cli_inputs *in);
+/* --labels L: the inputs' true classes, comma-separated indices or class names (one per
+ * input). Prints the error and returns 1. */
+int cli_set_labels(cli_inputs *in, const zf_data_prep *prep, const char *list);
 /* --class C: "true" (the labels; the default when every input has one), "pred" (-1: the
  * prediction) or a class index, into classes (n). Prints the error and returns non-zero. */
 int cli_choose_classes(const cli_inputs *in, const char *c, int *classes);

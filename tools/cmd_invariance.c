@@ -11,7 +11,8 @@ static const cli_command invariance_cmd = {
     "invariance",
     "--weights W (--input X.safetensors | IMAGE... | --data SPEC --items I,J,...)\n"
     "                        --transform translate|scale|rotate [--range A:B] [--steps N]\n"
-    "                        [--layers conv1,fc7] [--class true|pred|K] [-o DIR] [--raw OUT]",
+    "                        [--layers conv1,fc7] [--class true|pred|K] [--labels L] [-o DIR]\n"
+    "                        [--raw OUT]",
     "Transforms each input (as pixels; bilinear; the uncovered part takes the training data's\n"
     "mean) by each of N values evenly spread over A..B, both included, and records (ZF Fig. 5):\n"
     "the Euclidean distance between the feature vectors of the transformed and the original\n"
@@ -199,8 +200,10 @@ static int write_svg(const inv_job *j, const char *path) {
     for (int i = 0; i < n && i < 10; i++) {
         uint8_t c[3];
         vis_category(n == 1 ? 3 : i, c);
-        fprintf(f, "<text x='%d' y='318' font-size='10' fill='#%02x%02x%02x'>%s</text>\n",
-                20 + 90 * i, c[0], c[1], c[2], j->in.names[i]);
+        fprintf(f, "<text x='%d' y='318' font-size='10' fill='#%02x%02x%02x'>", 20 + 90 * i, c[0],
+                c[1], c[2]);
+        svg_text(f, j->in.names[i]);
+        fprintf(f, "</text>\n");
     }
     fprintf(f, "</svg>\n");
     free(y);
@@ -283,7 +286,7 @@ static int invariance_run(inv_job *j, const char *raw) {
 }
 
 int cmd_invariance(int argc, char **argv) {
-    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL;
+    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL, *labels = NULL;
     inv_job j = {.o = {.steps = 17, .batch = 32}, .dir = "zfnet-invariance"};
     int threads = 0;
     const cli_opt own[] = {
@@ -301,6 +304,7 @@ int cmd_invariance(int argc, char **argv) {
          "feature layers (the first conv and the fc before "
          "the last)"},
         {"class", CLI_STR, &j.class_arg, "C", "true, pred or a class index"},
+        {"labels", CLI_STR, &labels, "L", "the inputs' classes (indices or names, one each)"},
         {"raw", CLI_STR, &raw, "OUT", "the transformed inputs and curves as safetensors"},
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-invariance)"),
         CLI_BATCH(&j.o.batch, "inputs per pass (32)"),
@@ -319,6 +323,7 @@ int cmd_invariance(int argc, char **argv) {
     if (!rc)
         rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
                    : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
+    if (!rc && labels) rc = cli_set_labels(&j.in, &j.prep, labels);
     if (!rc) rc = invariance_run(&j, raw);
     for (int i = 0; j.r && i < j.in.n; i++) zf_invariance_result_free(&j.r[i]);
     free(j.r), free(j.inputs);

@@ -12,15 +12,17 @@ static const cli_command occlusion_cmd = {
     "occlusion",
     "--weights W (--input X.safetensors | IMAGE... | --data SPEC --items I,J,...)\n"
     "                       [--size S] [--stride T] [--fill mean|gray|zero|V] [--layer NAME]\n"
-    "                       [--map K|strongest] [--class true|pred|K] [--box X0,Y0,X1,Y1 |\n"
-    "                       --object-threshold G] [--raw OUT.safetensors] [-o DIR] [--plain]",
+    "                       [--map K|strongest] [--class true|pred|K] [--labels L]\n"
+    "                       [--box X0,Y0,X1,Y1 | --object-threshold G] [--raw OUT.safetensors]\n"
+    "                       [-o DIR] [--plain]",
     "Slides a square (S x S input pixels, every T pixels) over each input and records, per\n"
     "position (ZF Fig. 7): (b) the total activation of one feature map of --layer (default the\n"
     "top conv layer; read after its ReLU), the map holding the unoccluded image's largest\n"
     "activation unless --map K; (d) the probability of the class (--class: true = the input's\n"
-    "label, the default when every input has one; pred = the unoccluded prediction; or K);\n"
-    "(e) the most probable label. (c) is the map's DeconvNet projection on the unoccluded\n"
-    "image, the three squares that lower the map most outlined.\n"
+    "label (from --data, an input file's 'labels', or --labels), the default when every input\n"
+    "has one; pred = the unoccluded prediction; or K); (e) the most probable label. (c) is the\n"
+    "map's DeconvNet projection on the unoccluded image, the three squares that lower the map\n"
+    "most outlined.\n"
     "The squares lie wholly inside the image on a centred grid: (H - S) / T + 1 positions per\n"
     "side, the (H - S) mod T rows left over split between the borders. --fill is what the square\n"
     "holds: the training data's mean (default; input 0), gray (128), zero (0) or a grey level V.\n"
@@ -281,8 +283,10 @@ static void square_outline(const fig *g, int k, int pos, const char *colour) {
 }
 
 static void title(const fig *g, int k, const char *text) {
-    fprintf(g->f, "<text x='%.1f' y='22' font-size='12' text-anchor='middle'>%s</text>\n",
-            panel_x(k, g->d) + g->d / 2, text);
+    fprintf(g->f, "<text x='%.1f' y='22' font-size='12' text-anchor='middle'>",
+            panel_x(k, g->d) + g->d / 2);
+    svg_text(g->f, text);
+    fprintf(g->f, "</text>\n");
 }
 
 /* (e)'s legend: the most frequent labels with their colours */
@@ -301,9 +305,10 @@ static void label_legend(const fig *g, const occ_job *j) {
         double x = panel_x(4, g->d), y = 38 + g->d + 13 * row;
         fprintf(g->f,
                 "<rect x='%.1f' y='%.1f' width='9' height='9' fill='#%02x%02x%02x'/><text "
-                "x='%.1f' y='%.1f' font-size='10'>%d %s (%.0f%%)</text>\n",
-                x, y, c[0], c[1], c[2], x + 13, y + 8.5, best, class_name(j, best),
-                100.0 * count[best] / n);
+                "x='%.1f' y='%.1f' font-size='10'>%d ",
+                x, y, c[0], c[1], c[2], x + 13, y + 8.5, best);
+        svg_text(g->f, class_name(j, best));
+        fprintf(g->f, " (%.0f%%)</text>\n", 100.0 * count[best] / n);
         count[best] = 0;
     }
     free(count);
@@ -439,7 +444,7 @@ static void job_free(occ_job *j) {
 }
 
 int cmd_occlusion(int argc, char **argv) {
-    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL;
+    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL, *labels = NULL;
     occ_job j = {.o = ZF_OCCLUSION_DEFAULTS, .fill = -1, .threshold = -1, .dir = "zfnet-occlusion"};
     j.o.size = j.o.stride = 0; /* from the input's size */
     int threads = 0;
@@ -459,6 +464,7 @@ int cmd_occlusion(int argc, char **argv) {
         {"map", CLI_CALL, &j.o.map, "K", "its map (strongest: the default)",
          .parse = parse_map_choice},
         {"class", CLI_STR, &j.class_arg, "C", "true, pred or a class index"},
+        {"labels", CLI_STR, &labels, "L", "the inputs' classes (indices or names, one each)"},
         {"box", CLI_CALL, &j, "X0,Y0,X1,Y1", "the object's box (input pixels)", .parse = parse_box},
         {"object-threshold", CLI_INT, &j.threshold, "G", "the object: pixels brighter than G", 0,
          255},
@@ -481,6 +487,7 @@ int cmd_occlusion(int argc, char **argv) {
     if (!rc)
         rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
                    : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
+    if (!rc && labels) rc = cli_set_labels(&j.in, &j.prep, labels);
     if (!rc) rc = run(&j, raw);
     job_free(&j);
     return rc;

@@ -228,6 +228,21 @@ void svg_colorbar(FILE *f, int id, double x, double y, double w, double h, doubl
             y + h + 11, what);
 }
 
+void svg_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '\'')
+            fputs("&apos;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
 void vis_category(int k, uint8_t rgb[3]) {
     static const uint8_t t[20][3] = {
         {31, 119, 180},  {255, 127, 14},  {44, 160, 44},   {214, 39, 40},   {148, 103, 189},

@@ -41,6 +41,8 @@ int svg_image(FILE *f, const uint8_t *chw, int c, int h, int w, double x, double
 void svg_colorbar(FILE *f, int id, double x, double y, double w, double h, double lo, double hi,
                   const char *what);
 void vis_category(int k, uint8_t rgb[3]);
+/* s as SVG text content (<, >, &, ' escaped) */
+void svg_text(FILE *f, const char *s);
 /* A line plot into the box at (left, top): ns series y (ns, n) over x (n), categorical colours
  * (a single series in red); non-finite points are left out. */
 void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,

@@ -157,6 +157,29 @@ int cli_parse_fill(const char *opt, const char *arg, void *target) {
     return 0;
 }
 
+int cli_set_labels(cli_inputs *in, const zf_data_prep *prep, const char *list) {
+    char *copy = strdup(list), *save = NULL;
+    int n = 0, rc = copy ? 0 : cli_error("out of memory");
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; !rc && t;
+         t = strtok_r(NULL, ",", &save), n++) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (end == t || *end)
+            for (v = prep->classes - 1; v >= 0 && strcmp(prep->class_names[v], t); v--) {
+            }
+        if (v < 0 || n >= in->n)
+            rc = v < 0 ? cli_error("--labels: '%s' is neither a class index nor a class name of "
+                                   "the checkpoint",
+                                   t)
+                       : cli_error("--labels: more labels than the %d inputs", in->n);
+        else
+            in->labels[n] = (int)v;
+    }
+    if (!rc && n != in->n) rc = cli_error("--labels: %d labels for %d inputs", n, in->n);
+    free(copy);
+    return rc;
+}
+
 void cli_inputs_free(cli_inputs *in) {
     for (int i = 0; in->names && i < in->n; i++) free(in->names[i]);
     free(in->names), free(in->x), free(in->labels);
