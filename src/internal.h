@@ -53,6 +53,9 @@ float *zf_net_momentum(zf_net *net); /* NULL before the first step */
 float *zf_net_momentum_alloc(zf_net *net);
 /* The backend and thread count the net was created with (nets built beside it use them). */
 zf_net_options zf_net_options_of(const zf_net *net);
+/* Use another net's parameter block (laid out as this net's; it must outlive this net) instead
+ * of its own: nets built over a slice of a bigger net's layers share its weights. */
+void zf_net_borrow_params(zf_net *net, float *params);
 
 /* ---- layer settings (what the model file says) ------------------------------------------ */
 

@@ -41,6 +41,7 @@ struct zf_net {
     double *times; /* (nlayers, 2): forward, backward seconds */
     int threads;   /* 0: OpenMP's default */
     int inplace_relu;
+    int borrowed; /* params belong to another net */
 };
 
 /* The net's thread count, set before each piece of work (OpenMP's is per process). */
@@ -167,7 +168,7 @@ void zf_net_free(zf_net *net) {
     zf_model_free(net->model);
     free(net->layers);
     free(net->ptensors);
-    free(net->params);
+    if (!net->borrowed) free(net->params);
     free(net->grads);
     free(net->momentum);
     free(net->times);
@@ -274,6 +275,11 @@ void zf_net_set_input_grad(zf_net *net, int on) {
 
 const char *zf_net_backend_name(const zf_net *net) {
     return net->be->name;
+}
+
+void zf_net_borrow_params(zf_net *net, float *params) {
+    if (!net->borrowed) free(net->params);
+    net->params = params, net->borrowed = 1;
 }
 
 zf_net_options zf_net_options_of(const zf_net *net) {

@@ -106,13 +106,16 @@ static zf_status sub_net(const occ_plan *pl, int first, int last, zf_shape in, i
     zf_status st = zf_net_create(out, m, &no, err);
     zf_model_free(m);
     if (st) return st;
-    zf_net *sub = *out;
-    for (int t = 0; t < zf_net_num_param_tensors(sub); t++) {
+    zf_net *sub = *out; /* its parameters are a slice of the parent's block, in the same order */
+    if (zf_net_num_param_tensors(sub)) {
         zf_param_info pi, pp;
-        zf_net_param_info(sub, t, &pi);
+        zf_net_param_info(sub, 0, &pi);
         zf_net_param_info(pl->net, zf_net_find_param(pl->net, pi.name), &pp);
-        memcpy(zf_net_params(sub) + pi.offset, zf_net_params(pl->net) + pp.offset,
-               sizeof(float) * pi.count);
+        size_t base = pp.offset;
+        zf_net_param_info(sub, zf_net_num_param_tensors(sub) - 1, &pi);
+        zf_net_param_info(pl->net, zf_net_find_param(pl->net, pi.name), &pp);
+        ZF_ASSERT(pp.offset == base + pi.offset && pp.count == pi.count);
+        zf_net_borrow_params(sub, zf_net_params(pl->net) + base);
     }
     return zf_net_reserve(sub, pl->batch, err);
 }
