@@ -339,6 +339,8 @@ class Net:
         o = _OccOptions(size, stride, f.ctypes.data if f is not None else None,
                         self.layer(layer) if layer else -1, map, batch, int(plain))
         cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
+        if cls is not None and cls.shape != (n,):
+            raise Error(f"{len(cls)} classes for {n} inputs")
         res = (_OccResult * n)()
         _check(lib.zf_occlusion(self._h, x, n, cls.ctypes.data if cls is not None else None,
                                 ctypes.byref(o), res, ctypes.byref(err)), err)
@@ -366,6 +368,8 @@ class Net:
         o = _InvOptions(_enum(lib.zf_transform_parse, transform), start, stop, steps,
                         idx.ctypes.data, len(idx), batch)
         cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
+        if cls is not None and cls.shape != (n,):
+            raise Error(f"{len(cls)} classes for {n} inputs")
         inputs = np.zeros((n, steps) + self.input_shape, np.float32)
         res = (_InvResult * n)()
         prep = ctypes.byref(self._prep) if self._prep is not None else None
@@ -388,6 +392,8 @@ class Net:
         lib, err = library(), _Err()
         x = self._input(x)
         r = np.ascontiguousarray(rects, np.int32).reshape(-1, 4)
+        if r.shape[0] != x.shape[0]:
+            raise Error(f"{r.shape[0]} rectangles for {x.shape[0]} inputs")
         idx = np.array([self.layer(name) for name in layers], np.int32)
         f = self._fill(fill)
         delta = (ctypes.c_double * len(idx))()

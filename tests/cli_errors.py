@@ -173,6 +173,9 @@ expect_error("occlusion: unknown label", occ[:4] + [P("nolab.safetensors"), "--l
 expect_error("occlusion: labels short", occ[:4] + [P("nolab.safetensors"), "--labels", "3", "-o",
                                                    P("occ")],
              "--labels: 1 labels for 2 inputs", P("occ/occlusion.json"))
+expect_error("occlusion: no items", ["occlusion", "--model", "zfnet-mini", "--data",
+                                     "fashion-mnist:test", "--items", "", "-o", P("occ")],
+             "--items '': no indices", P("occ/occlusion.json"))
 expect_error("occlusion: bad box", occ + ["--box", "5,5,2,9"], "is not X0,Y0,X1,Y1")
 expect_error("occlusion: box outside", occ + ["--box", "0,0,29,9"], "the input is 28x28",
              P("occ/occlusion.json"))

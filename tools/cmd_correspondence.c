@@ -225,7 +225,10 @@ int cmd_correspondence(int argc, char **argv) {
         rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
                    : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
     if (!rc && j.in.n < 2) rc = cli_error("correspondence: at least 2 images are needed");
-    if (!rc) rc = read_parts(&j) || choose_layers(&j) || compute(&j) || report(&j);
+    if (!rc) rc = read_parts(&j);
+    if (!rc) rc = choose_layers(&j);
+    if (!rc) rc = compute(&j);
+    if (!rc) rc = report(&j);
     for (int p = 0; p < j.nparts; p++) free(j.part_names[p]);
     free(j.part_names), free(j.rects), free(j.delta), free(j.rstd);
     cli_inputs_free(&j.in);

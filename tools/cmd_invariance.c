@@ -231,13 +231,13 @@ static int write_raw(const inv_job *j, const char *path) {
     return rc;
 }
 
-static int compute(inv_job *j) {
+static int compute(inv_job *j, const char *raw) {
     zf_shape in = zf_net_input_shape(j->net);
     size_t per = (size_t)in.c * in.h * in.w;
     int *classes = malloc(sizeof(int) * j->in.n);
     j->r = calloc((size_t)j->in.n, sizeof *j->r);
-    j->inputs = malloc(sizeof(float) * per * j->o.steps * j->in.n);
-    int rc = classes && j->r && j->inputs ? 0 : cli_error("out of memory");
+    j->inputs = raw ? malloc(sizeof(float) * per * j->o.steps * j->in.n) : NULL;
+    int rc = classes && j->r && (j->inputs || !raw) ? 0 : cli_error("out of memory");
     if (!rc) rc = cli_choose_classes(&j->in, j->class_arg, classes);
     zf_error err;
     j->o.cb = cli_callbacks(NULL);
@@ -257,7 +257,9 @@ static int compute(inv_job *j) {
 
 static int invariance_run(inv_job *j, const char *raw) {
     inv_summary s;
-    int rc = choose_range(j) || choose_layers(j) || compute(j);
+    int rc = choose_range(j);
+    if (!rc) rc = choose_layers(j);
+    if (!rc) rc = compute(j, raw);
     if (rc) return rc;
     summarize(j, &s);
     for (int k = 0; k < j->o.nlayers; k++)

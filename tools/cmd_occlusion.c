@@ -136,27 +136,33 @@ static void print_summary(const occ_job *j, int i) {
     printf("\n");
 }
 
+/* a number, or null for NaN (jansson refuses NaN) */
+static json_t *json_num(double v) {
+    return isnan(v) ? json_null() : json_real(v);
+}
+
 /* over every image: what share of the drop falls on the objects */
 static json_t *overall(const occ_job *j, int print) {
     double share = 0, area = 0, on = 0, off = 0;
-    int n = 0, noff = 0;
+    int n = 0, non = 0, noff = 0;
     for (int i = 0; i < j->in.n; i++) {
         const zf_occlusion_summary *s = &j->s[i];
         if (!s->has_object || isnan(s->drop_share)) continue;
-        share += s->drop_share, area += s->area_share, on += s->drop_on, n++;
+        share += s->drop_share, area += s->area_share, n++;
+        if (!isnan(s->drop_on)) on += s->drop_on, non++;
         if (!isnan(s->drop_off)) off += s->drop_off, noff++;
     }
     if (!n) return json_object();
-    share /= n, area /= n, on /= n, off = noff ? off / noff : NAN;
+    share /= n, area /= n, on = non ? on / non : NAN, off = noff ? off / noff : NAN;
     if (print)
         printf(
             "over %d images: %.0f%% of the probability drop is on the object, which fills %.0f%% "
             "of the squares; mean drop %.4f with the square's centre on the object, %.4f with "
             "the whole square off it\n",
             n, 100 * share, 100 * area, on, off);
-    return json_pack("{s:i,s:f,s:f,s:f,s:f}", "images", n, "drop_share_on_object", share,
-                     "object_share_of_squares", area, "mean_drop_centre_on_object", on,
-                     "mean_drop_square_off_object", isnan(off) ? -1.0 : off);
+    return json_pack("{s:i,s:o,s:o,s:o,s:o}", "images", n, "drop_share_on_object", json_num(share),
+                     "object_share_of_squares", json_num(area), "mean_drop_centre_on_object",
+                     json_num(on), "mean_drop_square_off_object", json_num(off));
 }
 
 static void print_overall(const occ_job *j) {
@@ -183,10 +189,10 @@ static json_t *image_json(const occ_job *j, int i) {
                           "activation", r->base_activation, "max_drop", s->max_drop,
                           "max_drop_centre_xy", s->max_x, s->max_y);
     if (s->has_object) {
-        json_object_set_new(o, "drop_share_on_object", json_real(s->drop_share));
-        json_object_set_new(o, "object_share_of_squares", json_real(s->area_share));
-        json_object_set_new(o, "mean_drop_centre_on_object", json_real(s->drop_on));
-        json_object_set_new(o, "mean_drop_square_off_object", json_real(s->drop_off));
+        json_object_set_new(o, "drop_share_on_object", json_num(s->drop_share));
+        json_object_set_new(o, "object_share_of_squares", json_num(s->area_share));
+        json_object_set_new(o, "mean_drop_centre_on_object", json_num(s->drop_on));
+        json_object_set_new(o, "mean_drop_square_off_object", json_num(s->drop_off));
     }
     json_object_set_new(o, "activation_map", floats(r->activation, n));
     json_object_set_new(o, "prob_map", floats(r->prob, n));
@@ -242,7 +248,7 @@ static int write_raw(const occ_job *j, const char *path) {
 typedef struct fig {
     FILE *f;
     zf_shape in;
-    double d, scale; /* panel side, pixels per input pixel */
+    double d, dh, scale; /* panel width and height, pixels per input pixel */
     const zf_occlusion_result *r;
 } fig;
 
@@ -302,7 +308,7 @@ static void label_legend(const fig *g, const occ_job *j) {
         if (!count[best]) break;
         uint8_t c[3];
         vis_category(best, c);
-        double x = panel_x(4, g->d), y = 38 + g->d + 13 * row;
+        double x = panel_x(4, g->d), y = 38 + g->dh + 13 * row;
         fprintf(g->f,
                 "<rect x='%.1f' y='%.1f' width='9' height='9' fill='#%02x%02x%02x'/><text "
                 "x='%.1f' y='%.1f' font-size='10'>%d ",
@@ -341,7 +347,7 @@ static int draw_panels(const fig *g, const occ_job *j, int i) {
         lo = fminf(lo, r->activation[p]), hi = fmaxf(hi, r->activation[p]);
     for (int k = 0; !rc && k < 5; k++)
         rc = svg_image(g->f, k == 2 ? proj : j->pixels + per * i, in.c, in.h, in.w,
-                       panel_x(k, g->d), 30, g->d, g->d, k == 0 || k == 2 ? 1 : 0.55);
+                       panel_x(k, g->d), 30, g->d, g->dh, k == 0 || k == 2 ? 1 : 0.55);
     if (!rc) rc = grid_layer(g, 1, r->activation, lo, hi, NULL);
     if (!rc) rc = grid_layer(g, 3, r->prob, 0, 1, NULL);
     if (!rc) rc = grid_layer(g, 4, NULL, 0, 0, r->label);
@@ -351,8 +357,8 @@ static int draw_panels(const fig *g, const occ_job *j, int i) {
     weakest(r, top);
     for (int t = 0; t < 3; t++)
         if (top[t] >= 0) square_outline(g, 2, top[t], t ? "#ff9896" : "#d62728");
-    svg_colorbar(g->f, 1, panel_x(1, g->d), 36 + g->d, g->d, 8, lo, hi, "total activation");
-    svg_colorbar(g->f, 2, panel_x(3, g->d), 36 + g->d, g->d, 8, 0, 1, "probability");
+    svg_colorbar(g->f, 1, panel_x(1, g->d), 36 + g->dh, g->d, 8, lo, hi, "total activation");
+    svg_colorbar(g->f, 2, panel_x(3, g->d), 36 + g->dh, g->d, 8, 0, 1, "probability");
     label_legend(g, j);
     return 0;
 }
@@ -363,10 +369,10 @@ static int write_figure(const occ_job *j, int i, const char *path) {
     size_t len = 0;
     fig g = {.f = open_memstream(&buf, &len), .in = in, .d = 180, .r = &j->r[i]};
     if (!g.f) return cli_error("out of memory");
-    g.scale = g.d / in.w;
+    g.scale = g.d / in.w, g.dh = g.scale * in.h;
     zf_layer_info li;
     zf_net_layer_info(j->net, g.r->layer, &li);
-    double w = panel_x(5, g.d), h = 30 + g.d + 66;
+    double w = panel_x(5, g.d), h = 30 + g.dh + 66;
     fprintf(g.f,
             "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
             "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
@@ -379,8 +385,9 @@ static int write_figure(const occ_job *j, int i, const char *path) {
     for (int k = 0; k < 5; k++) title(&g, k, t[k]);
     int rc = draw_panels(&g, j, i);
     fprintf(g.f, "</svg>\n");
-    int rc2 = svg_save(g.f, &buf, path);
-    return rc ? rc : rc2;
+    if (!rc) return svg_save(g.f, &buf, path);
+    fclose(g.f), free(buf); /* nothing written */
+    return rc;
 }
 
 static int compute(occ_job *j) {
@@ -415,7 +422,9 @@ static int run(occ_job *j, const char *raw) {
     if (!j->o.size)
         j->o.size = (int)lround(in.w * 50.0 / 224) > 0 ? (int)lround(in.w * 50.0 / 224) : 1;
     if (!j->o.stride) j->o.stride = in.w * 8 / 224 > 0 ? in.w * 8 / 224 : 1;
-    int rc = compute(j) || objects(j) || projections(j);
+    int rc = compute(j);
+    if (!rc) rc = objects(j);
+    if (!rc) rc = projections(j);
     for (int i = 0; !rc && i < j->in.n; i++) {
         zf_occlusion_summarize(&j->r[i], j->objects ? j->objects + (size_t)in.h * in.w * i : NULL,
                                in.h, in.w, &j->s[i]);

@@ -33,7 +33,10 @@ static int grow(cli_inputs *in, int n, size_t per) {
 static void file_labels(const zf_st_file *f, cli_inputs *in) {
     const zf_st_tensor *t = zf_st_find(f, "labels");
     if (!t || t->dtype != ZF_DTYPE_I64 || t->ndim != 1 || t->shape[0] != in->n) return;
-    for (int i = 0; i < in->n; i++) in->labels[i] = (int)((const int64_t *)t->data)[i];
+    for (int i = 0; i < in->n; i++) {
+        int64_t v = ((const int64_t *)t->data)[i];
+        in->labels[i] = v >= 0 && v < (1 << 30) ? (int)v : -1;
+    }
 }
 
 static int load_file(zf_shape s, const char *path, cli_inputs *in) {
@@ -92,6 +95,7 @@ static int parse_items(const char *list, int count, int *items, int cap) {
         items[n++] = (int)v;
         p = *end ? end + 1 : end;
     }
+    if (!n) return cli_error("--items '%s': no indices", list), -1;
     return n;
 }
 

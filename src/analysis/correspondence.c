@@ -61,7 +61,16 @@ static zf_status deltas(zf_net *net, const float *xx, int n, const int *layers, 
     }
     signed char *sg = st ? NULL : malloc(most * n);
     if (!st && !sg) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    if (!st) st = zf_features(net, xx, 2 * n, layers, nl, 32, feat, err);
+    /* the originals and the masked copies in batches of the same sizes: features the mask
+     * cannot reach come out bit-identical (sign 0) */
+    float **masked = st ? NULL : calloc((size_t)nl, sizeof(float *));
+    if (!st && !masked) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    for (int k = 0; !st && k < nl; k++) masked[k] = feat[k] + fs[k] * n;
+    zf_shape in = zf_net_input_shape(net);
+    size_t per = (size_t)in.c * in.h * in.w;
+    if (!st) st = zf_features(net, xx, n, layers, nl, 32, feat, err);
+    if (!st) st = zf_features(net, xx + per * n, n, layers, nl, 32, masked, err);
+    free(masked);
     for (int k = 0; !st && k < nl; k++)
         delta[k] = delta_of(feat[k], feat[k] + fs[k] * n, n, fs[k], sg);
     for (int k = 0; feat && k < nl; k++) free(feat[k]);

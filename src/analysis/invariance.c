@@ -176,6 +176,9 @@ static zf_status one_image(zf_net *net, const zf_data_prep *p, const float *x, i
 }
 
 static zf_status check_options(const zf_net *net, const zf_invariance_options *o, zf_error *err) {
+    if (!o) return zf_fail(err, ZF_ERR_ARG, "invariance: no options");
+    if (o->batch < 1 || o->batch > 4096)
+        return zf_fail(err, ZF_ERR_RANGE, "invariance batch %d: must be 1..4096", o->batch);
     if (o->steps < 1 || o->steps > 100000)
         return zf_fail(err, ZF_ERR_RANGE, "invariance: %d steps (1..100000)", o->steps);
     if (o->nlayers < 1) return zf_fail(err, ZF_ERR_ARG, "invariance: no layers chosen");

@@ -34,12 +34,13 @@ zf_status zf_occlusion_grid(zf_shape in, int size, int stride, int *ny, int *nx,
 zf_status zf_occlusion_fill(const zf_data_prep *p, zf_shape in, double pixel, float *fill,
                             zf_error *err) {
     size_t per = (size_t)in.c * in.h * in.w;
+    if (pixel > 255 || isnan(pixel))
+        return zf_fail(err, ZF_ERR_RANGE, "fill %g is not a grey level 0..255", pixel);
     if (pixel < 0 || !p || !p->mean) { /* the mean, or no mean to subtract */
         for (size_t i = 0; i < per; i++)
             fill[i] = pixel < 0 ? 0 : (float)(pixel * (p ? p->scale : 1.0f / 255));
         return ZF_OK;
     }
-    if (pixel > 255) return zf_fail(err, ZF_ERR_RANGE, "fill %g is not a grey level 0..255", pixel);
     size_t n = (size_t)p->shape.c * p->shape.h * p->shape.w;
     uint8_t *img = malloc(n ? n : 1);
     if (!img) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
