@@ -380,7 +380,8 @@ static int write_figure(const occ_job *j, int i, const char *path) {
     snprintf(t[0], sizeof t[0], "(a) %s, largest drop", j->in.names[i]);
     snprintf(t[1], sizeof t[1], "(b) %s map %d, total", li.name, g.r->map);
     snprintf(t[2], sizeof t[2], "(c) its projection, 3 worst squares");
-    snprintf(t[3], sizeof t[3], "(d) p(%d %s)", g.r->klass, class_name(j, g.r->klass));
+    const char *cn = class_name(j, g.r->klass);
+    snprintf(t[3], sizeof t[3], "(d) p(%d%s%s)", g.r->klass, *cn ? " " : "", cn);
     snprintf(t[4], sizeof t[4], "(e) most probable label");
     for (int k = 0; k < 5; k++) title(&g, k, t[k]);
     int rc = draw_panels(&g, j, i);
