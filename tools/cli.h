@@ -173,6 +173,27 @@ int cli_choose_classes(const cli_inputs *in, const char *c, int *classes);
 int cli_parse_fill(const char *opt, const char *arg, void *target);
 void cli_inputs_free(cli_inputs *in);
 
+/* Feature layers: --layers (a list), or the paper's defaults: the first conv layer (top_conv:
+ * the last) and the fc layer before the last. out holds up to 64. Prints the error and
+ * returns 1. */
+int cli_feature_layers(const zf_net *net, const char *cmd, const char *list, int top_conv,
+                       int out[64], int *n);
+
+/* What the per-image commands' option tables fill. */
+typedef struct cli_input_args {
+    const char *weights, *model;
+    const char *input;     /* the first input file (more follow as arguments) */
+    const char *input_opt; /* its option's name ("--input", the default, or "--images") */
+    const char *data, *items, *labels;
+    int threads;
+} cli_input_args;
+
+/* After cli_parse: the usage checks (inputs from a file or images, or dataset items; weights or
+ * a model), the net and its data preparation, the inputs, --labels. argv[1..npos] are the
+ * arguments after the first input. Returns 0, or the exit code after printing why. */
+int cli_open_inputs(const char *cmd, const cli_input_args *a, char **argv, int npos, zf_net **net,
+                    zf_data_prep *prep, cli_inputs *in);
+
 /* ---- what the demo calls: top9, filters and evolution with their pictures and files ------- */
 /* (top9_run: mc->layers NULL means every conv layer but the first) */
 

@@ -30,7 +30,7 @@ typedef struct corr_job {
     zf_net *net;
     zf_data_prep prep;
     cli_inputs in;
-    const char *parts_path, *layers, *dir, *data, *items;
+    const char *parts_path, *layers, *dir;
     double fill_px;
     int random, nl, layer_idx[64], nparts;
     uint64_t seed;
@@ -85,26 +85,7 @@ static int read_parts(corr_job *j) {
 }
 
 static int choose_layers(corr_job *j) {
-    zf_error err;
-    int all[1024], n = 0, nl = zf_net_num_layers(j->net);
-    if (nl > 1024) return cli_error("too many layers");
-    if (j->layers) {
-        if (zf_net_parse_layers(j->net, j->layers, 0, all, &n, &err)) return cli_fail(&err);
-    } else {
-        int conv = -1, fc[2] = {-1, -1};
-        for (int i = 0; i < nl; i++) {
-            zf_layer_info li;
-            zf_net_layer_info(j->net, i, &li);
-            if (li.kind == ZF_LAYER_CONV) conv = i;
-            if (li.kind == ZF_LAYER_FC) fc[0] = fc[1], fc[1] = i;
-        }
-        if (conv >= 0) all[n++] = conv;
-        if (fc[0] >= 0) all[n++] = fc[0];
-    }
-    if (n < 1 || n > 64) return cli_error("correspondence: choose 1..64 layers with --layers");
-    memcpy(j->layer_idx, all, sizeof(int) * n);
-    j->nl = n;
-    return 0;
+    return cli_feature_layers(j->net, "correspondence", j->layers, 1, j->layer_idx, &j->nl);
 }
 
 static const char *layer_name(const corr_job *j, int k) {
@@ -191,15 +172,14 @@ static int report(const corr_job *j) {
 }
 
 int cmd_correspondence(int argc, char **argv) {
-    const char *weights = NULL, *model = NULL, *input = NULL;
+    cli_input_args a = {.input_opt = "--images"};
     corr_job j = {.fill_px = -1, .random = 10, .seed = 1, .dir = "zfnet-correspondence"};
-    int threads = 0;
     const cli_opt own[] = {
-        CLI_WEIGHTS(&weights, "a checkpoint (its model text, weights and data preparation)"),
-        {"model", CLI_STR, &model, "M", "a preset or model file (with --weights: its weights)"},
-        {"images", CLI_STR, &input, "A", "image files (more follow), or X.safetensors"},
-        {"data", CLI_STR, &j.data, "SPEC", "a dataset (with --items)"},
-        {"items", CLI_STR, &j.items, "I,J", "its items (indices)"},
+        CLI_WEIGHTS(&a.weights, "a checkpoint (its model text, weights and data preparation)"),
+        {"model", CLI_STR, &a.model, "M", "a preset or model file (with --weights: its weights)"},
+        {"images", CLI_STR, &a.input, "A", "image files (more follow), or X.safetensors"},
+        {"data", CLI_STR, &a.data, "SPEC", "a dataset (with --items)"},
+        {"items", CLI_STR, &a.items, "I,J", "its items (indices)"},
         {"parts", CLI_STR, &j.parts_path, "P", "the parts' rectangles (JSON)", .required = 1},
         {"random", CLI_INT, &j.random, "N", "random-mask repeats (10)", 1, 100000},
         {"seed", CLI_U64, &j.seed, "S", "their seed (1)"},
@@ -207,23 +187,11 @@ int cmd_correspondence(int argc, char **argv) {
         {"fill", CLI_CALL, &j.fill_px, "F", "mean (default), gray, zero or a grey level",
          .parse = cli_parse_fill},
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-correspondence)"),
-        CLI_THREADS(&threads),
+        CLI_THREADS(&a.threads),
         {0}};
     int npos, rc = cli_parse(&corr_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
-    if (!input && npos)
-        return cli_usage_error("correspondence",
-                               "unexpected argument '%s' (images follow "
-                               "--images)",
-                               argv[1]);
-    if (!input == !j.data || !j.data != !j.items || (!weights && !model))
-        return cli_usage_error("correspondence", "--weights (or --model) and either --images or "
-                                                 "--data with --items are needed");
-    argv[0] = (char *)input;
-    rc = cli_open_weights(model, weights, threads, &j.net, &j.prep);
-    if (!rc)
-        rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
-                   : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
+    rc = cli_open_inputs("correspondence", &a, argv, npos, &j.net, &j.prep, &j.in);
     if (!rc && j.in.n < 2) rc = cli_error("correspondence: at least 2 images are needed");
     if (!rc) rc = read_parts(&j);
     if (!rc) rc = choose_layers(&j);

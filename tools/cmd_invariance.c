@@ -36,7 +36,7 @@ typedef struct inv_job {
     zf_data_prep prep;
     cli_inputs in;
     zf_invariance_options o;
-    const char *layers, *class_arg, *dir, *data, *items, *range, *transform;
+    const char *layers, *class_arg, *dir, *range, *transform;
     int layer_idx[64];
     zf_invariance_result *r;
     float *inputs;
@@ -44,24 +44,8 @@ typedef struct inv_job {
 
 /* the layers: --layers, or the first conv layer and the fc layer before the last */
 static int choose_layers(inv_job *j) {
-    zf_error err;
-    int all[1024], n = 0, nl = zf_net_num_layers(j->net);
-    if (nl > 1024) return cli_error("too many layers");
-    if (j->layers) {
-        if (zf_net_parse_layers(j->net, j->layers, 0, all, &n, &err)) return cli_fail(&err);
-    } else {
-        int conv = -1, fc[2] = {-1, -1};
-        for (int i = 0; i < nl; i++) {
-            zf_layer_info li;
-            zf_net_layer_info(j->net, i, &li);
-            if (li.kind == ZF_LAYER_CONV && conv < 0) conv = i;
-            if (li.kind == ZF_LAYER_FC) fc[0] = fc[1], fc[1] = i;
-        }
-        if (conv >= 0) all[n++] = conv;
-        if (fc[0] >= 0) all[n++] = fc[0];
-    }
-    if (n < 1 || n > 64) return cli_error("invariance: choose 1..64 layers with --layers");
-    memcpy(j->layer_idx, all, sizeof(int) * n);
+    int n;
+    if (cli_feature_layers(j->net, "invariance", j->layers, 0, j->layer_idx, &n)) return 1;
     j->o.layers = j->layer_idx, j->o.nlayers = n;
     return 0;
 }
@@ -86,14 +70,6 @@ static int choose_range(inv_job *j) {
     return 0;
 }
 
-/* the distance from the identity of value v */
-static double from_identity(zf_transform t, double v) {
-    if (t == ZF_TRANSFORM_SCALE) return fabs(v - 1);
-    if (t == ZF_TRANSFORM_TRANSLATE) return fabs(v);
-    double a = fmod(fabs(v), 360);
-    return a > 180 ? 360 - a : a;
-}
-
 static const char *layer_name(const inv_job *j, int k) {
     zf_layer_info li;
     zf_net_layer_info(j->net, j->o.layers[k], &li);
@@ -105,22 +81,12 @@ typedef struct inv_summary {
     double drop_from, drop_to; /* mean probability drop at the range's ends */
 } inv_summary;
 
-static void summarize(const inv_job *j, inv_summary *s) {
-    int n = j->in.n, st = j->o.steps;
-    double *u = malloc(sizeof(double) * n * st), *d = malloc(sizeof(double) * n * st);
-    for (int k = 0; u && d && k < j->o.nlayers; k++) {
-        for (int i = 0; i < n; i++)
-            for (int t = 0; t < st; t++) {
-                u[i * st + t] = from_identity(j->o.transform, j->r[i].values[t]);
-                d[i * st + t] = j->r[i].distance[(size_t)k * st + t];
-            }
-        s->r2[k] = zf_line_r2(u, d, n * st);
-    }
-    s->drop_from = s->drop_to = 0;
-    for (int i = 0; i < n; i++)
-        s->drop_from += (j->r[i].base_prob - j->r[i].prob[0]) / n,
-            s->drop_to += (j->r[i].base_prob - j->r[i].prob[st - 1]) / n;
-    free(u), free(d);
+static int summarize(const inv_job *j, inv_summary *s) {
+    zf_error err;
+    if (zf_invariance_summarize(j->r, j->in.n, j->o.transform, s->r2, &s->drop_from, &s->drop_to,
+                                &err))
+        return cli_fail(&err);
+    return 0;
 }
 
 static int write_csv(const inv_job *j, const char *path) {
@@ -261,7 +227,7 @@ static int invariance_run(inv_job *j, const char *raw) {
     if (!rc) rc = choose_layers(j);
     if (!rc) rc = compute(j, raw);
     if (rc) return rc;
-    summarize(j, &s);
+    if ((rc = summarize(j, &s))) return rc;
     for (int k = 0; k < j->o.nlayers; k++)
         printf("  %-8s distance vs distance from the identity: R^2 = %.3f\n", layer_name(j, k),
                s.r2[k]);
@@ -288,15 +254,15 @@ static int invariance_run(inv_job *j, const char *raw) {
 }
 
 int cmd_invariance(int argc, char **argv) {
-    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL, *labels = NULL;
+    const char *raw = NULL;
+    cli_input_args a = {0};
     inv_job j = {.o = {.steps = 17, .batch = 32}, .dir = "zfnet-invariance"};
-    int threads = 0;
     const cli_opt own[] = {
-        CLI_WEIGHTS(&weights, "a checkpoint (its model text, weights and data preparation)"),
-        {"model", CLI_STR, &model, "M", "a preset or model file (with --weights: its weights)"},
-        {"input", CLI_STR, &input, "X", "X.safetensors, or image files (more follow)"},
-        {"data", CLI_STR, &j.data, "SPEC", "a dataset (with --items)"},
-        {"items", CLI_STR, &j.items, "I,J", "its items (indices)"},
+        CLI_WEIGHTS(&a.weights, "a checkpoint (its model text, weights and data preparation)"),
+        {"model", CLI_STR, &a.model, "M", "a preset or model file (with --weights: its weights)"},
+        {"input", CLI_STR, &a.input, "X", "X.safetensors, or image files (more follow)"},
+        {"data", CLI_STR, &a.data, "SPEC", "a dataset (with --items)"},
+        {"items", CLI_STR, &a.items, "I,J", "its items (indices)"},
         {"transform", CLI_STR, &j.transform, "T", "translate, scale or rotate", .required = 1},
         {"range", CLI_STR, &j.range, "A:B",
          "the values (by transform: +-60/224 of the height,\n"
@@ -306,26 +272,15 @@ int cmd_invariance(int argc, char **argv) {
          "feature layers (the first conv and the fc before "
          "the last)"},
         {"class", CLI_STR, &j.class_arg, "C", "true, pred or a class index"},
-        {"labels", CLI_STR, &labels, "L", "the inputs' classes (indices or names, one each)"},
+        {"labels", CLI_STR, &a.labels, "L", "the inputs' classes (indices or names, one each)"},
         {"raw", CLI_STR, &raw, "OUT", "the transformed inputs and curves as safetensors"},
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-invariance)"),
         CLI_BATCH(&j.o.batch, "inputs per pass (32)"),
-        CLI_THREADS(&threads),
+        CLI_THREADS(&a.threads),
         {0}};
     int npos, rc = cli_parse(&invariance_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
-    if (!input && npos)
-        return cli_usage_error("invariance", "unexpected argument '%s' (inputs follow --input)",
-                               argv[1]);
-    if (!input == !j.data || !j.data != !j.items || (!weights && !model))
-        return cli_usage_error("invariance", "--weights (or --model) and either --input or "
-                                             "--data with --items are needed");
-    argv[0] = (char *)input;
-    rc = cli_open_weights(model, weights, threads, &j.net, &j.prep);
-    if (!rc)
-        rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
-                   : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
-    if (!rc && labels) rc = cli_set_labels(&j.in, &j.prep, labels);
+    rc = cli_open_inputs("invariance", &a, argv, npos, &j.net, &j.prep, &j.in);
     if (!rc) rc = invariance_run(&j, raw);
     for (int i = 0; j.r && i < j.in.n; i++) zf_invariance_result_free(&j.r[i]);
     free(j.r), free(j.inputs);

@@ -41,7 +41,7 @@ typedef struct occ_job {
     zf_data_prep prep;
     cli_inputs in;
     zf_occlusion_options o;
-    const char *layer_name, *class_arg, *dir, *data, *items;
+    const char *layer_name, *class_arg, *dir;
     double fill;
     int threshold, box[4], has_box;
     zf_occlusion_result *r;
@@ -454,16 +454,16 @@ static void job_free(occ_job *j) {
 }
 
 int cmd_occlusion(int argc, char **argv) {
-    const char *weights = NULL, *model = NULL, *raw = NULL, *input = NULL, *labels = NULL;
+    const char *raw = NULL;
+    cli_input_args a = {0};
     occ_job j = {.o = ZF_OCCLUSION_DEFAULTS, .fill = -1, .threshold = -1, .dir = "zfnet-occlusion"};
     j.o.size = j.o.stride = 0; /* from the input's size */
-    int threads = 0;
     const cli_opt own[] = {
-        CLI_WEIGHTS(&weights, "a checkpoint (its model text, weights and data preparation)"),
-        {"model", CLI_STR, &model, "M", "a preset or model file (with --weights: its weights)"},
-        {"input", CLI_STR, &input, "X", "X.safetensors, or image files (more follow)"},
-        {"data", CLI_STR, &j.data, "SPEC", "a dataset (with --items)"},
-        {"items", CLI_STR, &j.items, "I,J", "its items (indices)"},
+        CLI_WEIGHTS(&a.weights, "a checkpoint (its model text, weights and data preparation)"),
+        {"model", CLI_STR, &a.model, "M", "a preset or model file (with --weights: its weights)"},
+        {"input", CLI_STR, &a.input, "X", "X.safetensors, or image files (more follow)"},
+        {"data", CLI_STR, &a.data, "SPEC", "a dataset (with --items)"},
+        {"items", CLI_STR, &a.items, "I,J", "its items (indices)"},
         {"size", CLI_INT, &j.o.size, "S", "the square's side (50/224 of the input's width)", 1,
          1 << 16},
         {"stride", CLI_INT, &j.o.stride, "T", "its step (8/224 of the width, at least 1)", 1,
@@ -474,7 +474,7 @@ int cmd_occlusion(int argc, char **argv) {
         {"map", CLI_CALL, &j.o.map, "K", "its map (strongest: the default)",
          .parse = parse_map_choice},
         {"class", CLI_STR, &j.class_arg, "C", "true, pred or a class index"},
-        {"labels", CLI_STR, &labels, "L", "the inputs' classes (indices or names, one each)"},
+        {"labels", CLI_STR, &a.labels, "L", "the inputs' classes (indices or names, one each)"},
         {"box", CLI_CALL, &j, "X0,Y0,X1,Y1", "the object's box (input pixels)", .parse = parse_box},
         {"object-threshold", CLI_INT, &j.threshold, "G", "the object: pixels brighter than G", 0,
          255},
@@ -482,22 +482,11 @@ int cmd_occlusion(int argc, char **argv) {
         {"plain", CLI_FLAG, &j.o.plain, NULL, "every occluded copy through the whole net"},
         CLI_OUTPUT(&j.dir, "the figures' folder (zfnet-occlusion)"),
         CLI_BATCH(&j.o.batch, "occluded copies per pass (32)"),
-        CLI_THREADS(&threads),
+        CLI_THREADS(&a.threads),
         {0}};
     int npos, rc = cli_parse(&occlusion_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
-    if (!input && npos)
-        return cli_usage_error("occlusion", "unexpected argument '%s' (inputs follow --input)",
-                               argv[1]);
-    if (!input == !j.data || !j.data != !j.items || (!weights && !model))
-        return cli_usage_error("occlusion", "--weights (or --model) and either --input or --data "
-                                            "with --items are needed");
-    argv[0] = (char *)input;
-    rc = cli_open_weights(model, weights, threads, &j.net, &j.prep);
-    if (!rc)
-        rc = input ? cli_load_inputs(j.net, &j.prep, argv, npos + 1, &j.in)
-                   : cli_load_items(j.net, &j.prep, j.data, j.items, &j.in);
-    if (!rc && labels) rc = cli_set_labels(&j.in, &j.prep, labels);
+    rc = cli_open_inputs("occlusion", &a, argv, npos, &j.net, &j.prep, &j.in);
     if (!rc) rc = run(&j, raw);
     job_free(&j);
     return rc;

@@ -184,6 +184,50 @@ int cli_set_labels(cli_inputs *in, const zf_data_prep *prep, const char *list) {
     return rc;
 }
 
+int cli_open_inputs(const char *cmd, const cli_input_args *a, char **argv, int npos, zf_net **net,
+                    zf_data_prep *prep, cli_inputs *in) {
+    const char *opt = a->input_opt ? a->input_opt : "--input";
+    *in = (cli_inputs){0};
+    if (!a->input && npos)
+        return cli_usage_error(cmd, "unexpected argument '%s' (inputs follow %s)", argv[1], opt);
+    if (!a->input == !a->data || !a->data != !a->items || (!a->weights && !a->model))
+        return cli_usage_error(cmd,
+                               "--weights (or --model) and either %s or --data with --items "
+                               "are needed",
+                               opt);
+    argv[0] = (char *)a->input; /* the inputs: the option's value, then the arguments after it */
+    int rc = cli_open_weights(a->model, a->weights, a->threads, net, prep);
+    if (!rc)
+        rc = a->input ? cli_load_inputs(*net, prep, argv, npos + 1, in)
+                      : cli_load_items(*net, prep, a->data, a->items, in);
+    if (!rc && a->labels) rc = cli_set_labels(in, prep, a->labels);
+    return rc;
+}
+
+int cli_feature_layers(const zf_net *net, const char *cmd, const char *list, int top_conv,
+                       int out[64], int *n) {
+    zf_error err;
+    int all[1024], nl = zf_net_num_layers(net);
+    *n = 0;
+    if (nl > 1024) return cli_error("%s: too many layers", cmd);
+    if (list) {
+        if (zf_net_parse_layers(net, list, 0, all, n, &err)) return cli_fail(&err);
+    } else {
+        int conv = -1, fc[2] = {-1, -1};
+        for (int i = 0; i < nl; i++) {
+            zf_layer_info li;
+            zf_net_layer_info(net, i, &li);
+            if (li.kind == ZF_LAYER_CONV && (top_conv || conv < 0)) conv = i;
+            if (li.kind == ZF_LAYER_FC) fc[0] = fc[1], fc[1] = i;
+        }
+        if (conv >= 0) all[(*n)++] = conv;
+        if (fc[0] >= 0) all[(*n)++] = fc[0];
+    }
+    if (*n < 1 || *n > 64) return cli_error("%s: choose 1..64 layers with --layers", cmd);
+    memcpy(out, all, sizeof(int) * *n);
+    return 0;
+}
+
 void cli_inputs_free(cli_inputs *in) {
     for (int i = 0; in->names && i < in->n; i++) free(in->names[i]);
     free(in->names), free(in->x), free(in->labels);

@@ -445,6 +445,13 @@ ZF_API zf_status zf_invariance(zf_net *net, const zf_data_prep *p, const float *
                                const int *classes, const zf_invariance_options *o,
                                zf_invariance_result *r, float *inputs, zf_error *err);
 ZF_API void zf_invariance_result_free(zf_invariance_result *r);
+/* Summary of n results of one call: per layer (r2: nlayers) the R^2 of a line through every
+ * (distance from the identity, feature distance) point, the distance from the identity being
+ * |v| (translate), |v - 1| (scale) or the angle to the nearest multiple of 360 (rotate); the
+ * mean probability drop base_prob - prob at the first and the last value. */
+ZF_API zf_status zf_invariance_summarize(const zf_invariance_result *r, int n, zf_transform t,
+                                         double *r2, double *drop_from, double *drop_to,
+                                         zf_error *err);
 /* R^2 of the least-squares line through (u_i, d_i); 1 for fewer than 3 points or constant d. */
 ZF_API double zf_line_r2(const double *u, const double *d, int n);
 

@@ -71,6 +71,35 @@ double zf_line_r2(const double *u, const double *d, int n) {
     return sud * sud / (suu * sdd);
 }
 
+/* the distance from the identity of value v: for rotation the angle to a multiple of 360 */
+static double from_identity(zf_transform t, double v) {
+    if (t == ZF_TRANSFORM_SCALE) return fabs(v - 1);
+    if (t == ZF_TRANSFORM_TRANSLATE) return fabs(v);
+    double a = fmod(fabs(v), 360);
+    return a > 180 ? 360 - a : a;
+}
+
+zf_status zf_invariance_summarize(const zf_invariance_result *r, int n, zf_transform t, double *r2,
+                                  double *drop_from, double *drop_to, zf_error *err) {
+    int st = n > 0 ? r[0].steps : 0;
+    double *u = malloc(sizeof(double) * n * st + 1), *d = malloc(sizeof(double) * n * st + 1);
+    if (!u || !d) return free(u), free(d), zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < (n > 0 ? r[0].nlayers : 0); k++) {
+        for (int i = 0; i < n; i++)
+            for (int s = 0; s < st; s++) {
+                u[i * st + s] = from_identity(t, r[i].values[s]);
+                d[i * st + s] = r[i].distance[(size_t)k * st + s];
+            }
+        r2[k] = zf_line_r2(u, d, n * st);
+    }
+    *drop_from = *drop_to = 0;
+    for (int i = 0; i < n; i++)
+        *drop_from += (r[i].base_prob - r[i].prob[0]) / n,
+            *drop_to += (r[i].base_prob - r[i].prob[st - 1]) / n;
+    free(u), free(d);
+    return ZF_OK;
+}
+
 void zf_invariance_result_free(zf_invariance_result *r) {
     if (!r) return;
     free(r->values), free(r->distance), free(r->prob), free(r->label);
