@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-__all__ = ["Error", "Net", "library"]
+__all__ = ["Error", "Net", "Linear", "library", "transfer", "probe", "draw_per_class",
+           "per_class_accuracy", "pool_maps"]
 
 
 class Error(Exception):
@@ -98,6 +99,55 @@ class _InvResult(ctypes.Structure):
                 ("base_prob", ctypes.c_float)]
 
 
+class _Callbacks(ctypes.Structure):
+    _fields_ = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p),
+                ("ctx", ctypes.c_void_p)]
+
+
+class _TransferOptions(ctypes.Structure):
+    _fields_ = [("checkpoint", ctypes.c_char_p), ("train", ctypes.c_char_p),
+                ("test", ctypes.c_char_p), ("mode", ctypes.c_int), ("freeze", ctypes.c_char_p),
+                ("per_class", ctypes.c_int), ("folds", ctypes.c_int),
+                ("test_per_class", ctypes.c_int), ("steps", ctypes.c_int), ("batch", ctypes.c_int),
+                ("lr", ctypes.c_double), ("momentum", ctypes.c_double),
+                ("weight_decay", ctypes.c_double), ("base_lr_scale", ctypes.c_double),
+                ("crop_pad", ctypes.c_int), ("flip", ctypes.c_int), ("cache", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("threads", ctypes.c_int), ("save", ctypes.c_char_p),
+                ("cb", _Callbacks)]
+
+
+class _TransferResult(ctypes.Structure):
+    _fields_ = [("folds", ctypes.c_int), ("classes", ctypes.c_int), ("freeze", ctypes.c_int),
+                ("train_images", ctypes.c_int), ("test_images", ctypes.c_int),
+                ("accuracy", ctypes.POINTER(ctypes.c_double)),
+                ("class_accuracy", ctypes.POINTER(ctypes.c_double)),
+                ("mean", ctypes.c_double), ("std", ctypes.c_double), ("seconds", ctypes.c_double),
+                ("feature_seconds", ctypes.c_double)]
+
+
+class _ProbeOptions(ctypes.Structure):
+    _fields_ = [("checkpoint", ctypes.c_char_p), ("train", ctypes.c_char_p),
+                ("test", ctypes.c_char_p), ("layers", ctypes.c_char_p), ("svm", ctypes.c_int),
+                ("softmax", ctypes.c_int), ("pool", ctypes.c_int), ("grid", ctypes.c_int),
+                ("per_class", ctypes.c_int), ("folds", ctypes.c_int),
+                ("test_per_class", ctypes.c_int), ("holdout", ctypes.c_double),
+                ("svm_c", ctypes.POINTER(ctypes.c_double)),
+                ("softmax_wd", ctypes.POINTER(ctypes.c_double)), ("nsvm_c", ctypes.c_int),
+                ("nsoftmax_wd", ctypes.c_int), ("seed", ctypes.c_uint64),
+                ("threads", ctypes.c_int), ("cb", _Callbacks)]
+
+
+class _ProbeResult(ctypes.Structure):
+    _fields_ = [("nlayers", ctypes.c_int), ("folds", ctypes.c_int), ("classes", ctypes.c_int),
+                ("train_images", ctypes.c_int), ("test_images", ctypes.c_int),
+                ("layers", ctypes.POINTER(ctypes.c_int)), ("dims", ctypes.POINTER(ctypes.c_int)),
+                ("accuracy", ctypes.POINTER(ctypes.c_double)),
+                ("reg", ctypes.POINTER(ctypes.c_double)),
+                ("mean", ctypes.POINTER(ctypes.c_double)),
+                ("std", ctypes.POINTER(ctypes.c_double)), ("seconds", ctypes.c_double),
+                ("feature_seconds", ctypes.c_double)]
+
+
 _lib = None
 _P = ctypes.c_void_p
 _F32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
@@ -146,6 +196,33 @@ _PROTOTYPES = {
     "zf_invariance_result_free": (None, [ctypes.POINTER(_InvResult)]),
     "zf_correspondence": (ctypes.c_int, [_P, _F32, ctypes.c_int, _I32, _P, _I32, ctypes.c_int,
                                          ctypes.POINTER(ctypes.c_double), ctypes.POINTER(_Err)]),
+    "zf_transfer_defaults": (None, [ctypes.POINTER(_TransferOptions)]),
+    "zf_transfer": (ctypes.c_int, [ctypes.POINTER(_TransferOptions),
+                                   ctypes.POINTER(_TransferResult), ctypes.POINTER(_Err)]),
+    "zf_transfer_result_free": (None, [ctypes.POINTER(_TransferResult)]),
+    "zf_probe_defaults": (None, [ctypes.POINTER(_ProbeOptions)]),
+    "zf_probe": (ctypes.c_int, [ctypes.POINTER(_ProbeOptions), ctypes.POINTER(_ProbeResult),
+                                ctypes.POINTER(_Err)]),
+    "zf_probe_result_free": (None, [ctypes.POINTER(_ProbeResult)]),
+    "zf_classifier_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
+                                           ctypes.POINTER(_Err)]),
+    "zf_pool_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
+                                     ctypes.POINTER(_Err)]),
+    "zf_pool_maps": (None, [_F32, ctypes.c_int, _Shape, ctypes.c_int, ctypes.c_int, _F32]),
+    "zf_linear_train": (ctypes.c_int, [ctypes.c_int, _F32, _I32, ctypes.c_int, ctypes.c_int,
+                                       ctypes.c_int, ctypes.c_double, ctypes.c_uint64,
+                                       ctypes.POINTER(_P), ctypes.POINTER(_Err)]),
+    "zf_linear_predict": (ctypes.c_int, [_P, _F32, ctypes.c_int, _I32, ctypes.POINTER(_Err)]),
+    "zf_linear_free": (None, [_P]),
+    "zf_per_class_accuracy": (ctypes.c_double, [_I32, _I32, ctypes.c_int, ctypes.c_int,
+                                                ctypes.POINTER(ctypes.c_double)]),
+    "zf_dataset_open": (ctypes.c_int, [ctypes.POINTER(_P), ctypes.c_char_p, _P,
+                                       ctypes.POINTER(_Err)]),
+    "zf_dataset_free": (None, [_P]),
+    "zf_draw_per_class": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_uint64,
+                                         ctypes.POINTER(ctypes.POINTER(ctypes.c_int)),
+                                         ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_Err)]),
+    "zf_mix64": (ctypes.c_uint64, [ctypes.c_uint64, ctypes.c_uint64]),
 }
 
 
@@ -401,3 +478,135 @@ class Net:
                                      f.ctypes.data if f is not None else None, idx, len(idx),
                                      delta, ctypes.byref(err)), err)
         return np.array(delta[:])
+
+
+def _arr(ptr, n):
+    return np.ctypeslib.as_array(ptr, shape=(n,)).copy() if n else np.zeros(0)
+
+
+_MODES = {"frozen": 0, "finetune": 1, "scratch": 2}
+
+
+def transfer(weights, train, test, per_class=10, folds=5, mode="frozen", freeze=None,
+             test_per_class=0, steps=500, batch=64, lr=0.01, weight_decay=5e-4, cache=True,
+             seed=1, threads=0, save=None):
+    """ZF 5.2 (zf_transfer): a pretrained checkpoint trained on per_class images per class of
+    the set `train` (a dataset spec) in each of `folds` draws, scored on `test` by mean
+    per-class accuracy. mode: "frozen" (layers up to `freeze` kept; a name or the paper's
+    layer number; default everything below the last fc), "finetune" or "scratch". Returns a
+    dict: accuracy (folds), class_accuracy (folds, classes), mean, std, seconds, ..."""
+    lib, err, o, r = library(), _Err(), _TransferOptions(), _TransferResult()
+    if mode not in _MODES:
+        raise Error(f"no transfer mode '{mode}' (frozen, finetune, scratch)")
+    lib.zf_transfer_defaults(ctypes.byref(o))
+    o.checkpoint, o.train, o.test = weights.encode(), train.encode(), test.encode()
+    o.mode, o.freeze = _MODES[mode], freeze.encode() if freeze else None
+    o.per_class, o.folds, o.test_per_class = per_class, folds, test_per_class
+    o.steps, o.batch, o.lr, o.weight_decay = steps, batch, lr, weight_decay
+    o.cache, o.seed, o.threads = int(bool(cache)), seed, threads
+    o.save = save.encode() if save else None
+    _check(lib.zf_transfer(ctypes.byref(o), ctypes.byref(r), ctypes.byref(err)), err)
+    out = {"folds": r.folds, "classes": r.classes, "frozen_through": r.freeze,
+           "train_images": r.train_images, "test_images": r.test_images,
+           "accuracy": _arr(r.accuracy, r.folds),
+           "class_accuracy": _arr(r.class_accuracy, r.folds * r.classes).reshape(r.folds,
+                                                                                r.classes),
+           "mean": r.mean, "std": r.std, "seconds": r.seconds,
+           "feature_seconds": r.feature_seconds}
+    lib.zf_transfer_result_free(ctypes.byref(r))
+    return out
+
+
+def probe(weights, train, test, layers=None, classifiers=("svm", "softmax"), pool="max",
+          grid=4, per_class=30, folds=5, test_per_class=0, holdout=0.2, seed=1, threads=0):
+    """ZF Table 7 (zf_probe): linear classifiers on each layer's frozen features. Returns a
+    dict: layers (indices), dims, and per classifier name {"accuracy": (layers, folds),
+    "reg": (layers, folds), "mean": (layers), "std": (layers)}."""
+    lib, err, o, r = library(), _Err(), _ProbeOptions(), _ProbeResult()
+    lib.zf_probe_defaults(ctypes.byref(o))
+    o.checkpoint, o.train, o.test = weights.encode(), train.encode(), test.encode()
+    o.layers = ",".join(layers).encode() if layers else None
+    o.svm, o.softmax = int("svm" in classifiers), int("softmax" in classifiers)
+    o.pool, o.grid = _enum(lib.zf_pool_parse, pool), grid
+    o.per_class, o.folds, o.test_per_class, o.holdout = per_class, folds, test_per_class, holdout
+    o.seed, o.threads = seed, threads
+    _check(lib.zf_probe(ctypes.byref(o), ctypes.byref(r), ctypes.byref(err)), err)
+    nl, nf = r.nlayers, r.folds
+    acc, reg = _arr(r.accuracy, 2 * nl * nf), _arr(r.reg, 2 * nl * nf)
+    mean, std = _arr(r.mean, 2 * nl), _arr(r.std, 2 * nl)
+    out = {"layers": _arr(r.layers, nl), "dims": _arr(r.dims, nl),
+           "train_images": r.train_images, "test_images": r.test_images, "seconds": r.seconds}
+    for k, name in enumerate(("softmax", "svm")):
+        if name in classifiers:
+            out[name] = {"accuracy": acc[k * nl * nf:(k + 1) * nl * nf].reshape(nl, nf),
+                         "reg": reg[k * nl * nf:(k + 1) * nl * nf].reshape(nl, nf),
+                         "mean": mean[k * nl:(k + 1) * nl], "std": std[k * nl:(k + 1) * nl]}
+    lib.zf_probe_result_free(ctypes.byref(r))
+    return out
+
+
+class Linear:
+    """A linear classifier on feature rows (zf_linear_train): "svm" (liblinear, as
+    scikit-learn's LinearSVC; reg = C) or "softmax" (reg = weight decay)."""
+
+    def __init__(self, kind, x, y, classes, reg, seed=1):
+        lib, err = library(), _Err()
+        x = np.ascontiguousarray(x, np.float32)
+        y = np.ascontiguousarray(y, np.int32)
+        self._h = _P()
+        _check(lib.zf_linear_train(_enum(lib.zf_classifier_parse, kind), x, y, x.shape[0],
+                                   x.shape[1], classes, reg, seed, ctypes.byref(self._h),
+                                   ctypes.byref(err)), err)
+        self.dim = x.shape[1]
+
+    def predict(self, x):
+        lib, err = library(), _Err()
+        x = np.ascontiguousarray(x, np.float32).reshape(-1, self.dim)
+        pred = np.zeros(x.shape[0], np.int32)
+        _check(lib.zf_linear_predict(self._h, x, x.shape[0], pred, ctypes.byref(err)), err)
+        return pred
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            library().zf_linear_free(self._h)
+            self._h = None
+
+
+def pool_maps(x, pool, grid):
+    """Maps x (n, c, h, w) pooled per channel to grid x grid cells (zf_pool_maps)."""
+    lib = library()
+    x = np.ascontiguousarray(x, np.float32)
+    n, c, h, w = x.shape
+    p = _enum(lib.zf_pool_parse, pool)
+    out = np.zeros((n, c, grid, grid) if p else x.shape, np.float32)
+    lib.zf_pool_maps(x, n, _Shape(c, h, w), p, grid, out)
+    return out
+
+
+def per_class_accuracy(pred, labels, classes):
+    """The mean over classes of each class's accuracy (zf_per_class_accuracy), and the
+    per-class values (NaN for classes with no example)."""
+    pred = np.ascontiguousarray(pred, np.int32)
+    labels = np.ascontiguousarray(labels, np.int32)
+    per = (ctypes.c_double * classes)()
+    m = library().zf_per_class_accuracy(pred, labels, len(pred), classes, per)
+    return m, np.array(per[:])
+
+
+def draw_per_class(spec, n, seed):
+    """The dataset items zf_draw_per_class draws: n per class of the set `spec`."""
+    lib, err, d = library(), _Err(), _P()
+    _check(lib.zf_dataset_open(ctypes.byref(d), spec.encode(), None, ctypes.byref(err)), err)
+    idx, count = ctypes.POINTER(ctypes.c_int)(), ctypes.c_int()
+    st = lib.zf_draw_per_class(d, n, seed, ctypes.byref(idx), ctypes.byref(count),
+                               ctypes.byref(err))
+    lib.zf_dataset_free(d)
+    _check(st, err)
+    out = _arr(idx, count.value)
+    ctypes.CDLL(None).free(ctypes.cast(idx, ctypes.c_void_p))
+    return out
+
+
+def mix64(a, b):
+    """zf_mix64: how fold f's seed is made from the seed (mix64(seed, f))."""
+    return library().zf_mix64(a, b)

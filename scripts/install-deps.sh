@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages zfnet needs (idempotent; apt-get as root, or through sudo).
 #   scripts/install-deps.sh          what building and running zfnet needs
-#   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy)
+#   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy,
+#                                    scikit-learn) and the digits below
+#   scripts/install-deps.sh --digits OpenCV's digits sheet (the dataset "digits"): only
+#                                    examples/data/digits.png is taken from Debian's opencv-doc
+#                                    (a 96 MB package of documentation) and put where it puts it
 #   scripts/install-deps.sh --bench  also the peers bench/run.py measures against: PyTorch with
 #                                    OpenBLAS (Debian's python3-torch otherwise runs its fc
 #                                    layers on the reference BLAS), jemalloc, darknet
 set -euo pipefail
 
 pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev
-      libturbojpeg0-dev libspng-dev dataset-fashion-mnist)
+      libturbojpeg0-dev libspng-dev liblinear-dev dataset-fashion-mnist)
+digits=0
 case "${1:-}" in
---tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil clang-format) ;;
+--tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil python3-sklearn
+                clang-format)
+         digits=1 ;;
+--digits) digits=1 ;;
 --bench) pkgs+=(python3 python3-numpy python3-torch python3-pil libopenblas0-pthread libjemalloc2 darknet) ;;
 esac
 
@@ -18,7 +26,9 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+digits_png=/usr/share/doc/opencv-doc/examples/data/digits.png
+[ $digits -eq 1 ] && [ ! -s $digits_png ] && need_digits=1 || need_digits=0
+[ ${#missing[@]} -eq 0 ] && [ $need_digits -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=()
@@ -28,7 +38,18 @@ else
     echo "install-deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
     exit 1
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ $need_digits -eq 1 ]; then
+    echo "install-deps: taking examples/data/digits.png from Debian's opencv-doc"
+    tmp=$(mktemp -d)
+    chmod 777 "$tmp" # apt-get download drops to the _apt user
+    (cd "$tmp" && apt-get download -qq opencv-doc)
+    dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb | tar -x -C "$tmp" ".$digits_png"
+    "${as_root[@]}" install -D -m 644 "$tmp$digits_png" "$digits_png"
+    rm -rf "$tmp"
+fi

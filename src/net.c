@@ -41,7 +41,8 @@ struct zf_net {
     double *times; /* (nlayers, 2): forward, backward seconds */
     int threads;   /* 0: OpenMP's default */
     int inplace_relu;
-    int borrowed; /* params belong to another net */
+    int borrowed;    /* params belong to another net */
+    float *lr_scale; /* (nlayers) the rate's factor per layer, NULL: all 1 */
 };
 
 /* The net's thread count, set before each piece of work (OpenMP's is per process). */
@@ -171,6 +172,7 @@ void zf_net_free(zf_net *net) {
     if (!net->borrowed) free(net->params);
     free(net->grads);
     free(net->momentum);
+    free(net->lr_scale);
     free(net->times);
     free(net->arena);
     free(net->ws);
@@ -314,19 +316,46 @@ void zf_net_reseed(zf_net *net, uint64_t seed) {
     zf_rng_seed(&net->rng, seed);
 }
 
-zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
-                          zf_error *err) {
-    if (!net->momentum && !(net->momentum = alloc_floats(net->nparams)))
-        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum of %zu parameters",
-                       net->nparams);
-    float *restrict w = net->params, *restrict v = net->momentum;
-    const float *restrict g = net->grads;
-    size_t n = net->nparams;
+static void sgd_span(float *restrict w, float *restrict v, const float *restrict g, size_t n,
+                     float lr, float momentum, float weight_decay) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         v[i] = momentum * v[i] + (g[i] + weight_decay * w[i]);
         w[i] -= lr * v[i];
     }
+}
+
+zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
+                          zf_error *err) {
+    if (!net->momentum && !(net->momentum = alloc_floats(net->nparams)))
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum of %zu parameters",
+                       net->nparams);
+    if (!net->lr_scale) {
+        sgd_span(net->params, net->momentum, net->grads, net->nparams, lr, momentum, weight_decay);
+        return ZF_OK;
+    }
+    for (int t = 0; t < net->nptensors; t++) {
+        const zf_param_info *p = &net->ptensors[t];
+        float scale = net->lr_scale[p->layer];
+        if (scale != 0)
+            sgd_span(net->params + p->offset, net->momentum + p->offset, net->grads + p->offset,
+                     p->count, lr * scale, momentum, weight_decay);
+    }
+    return ZF_OK;
+}
+
+zf_status zf_net_set_lr_scale(zf_net *net, int li, float scale, zf_error *err) {
+    if (li < 0 || li >= net->nlayers)
+        return zf_fail(err, ZF_ERR_ARG, "no layer %d (the net has %d)", li, net->nlayers);
+    if (!(scale >= 0) || !isfinite(scale))
+        return zf_fail(err, ZF_ERR_RANGE, "a learning-rate factor must be >= 0, not %g",
+                       (double)scale);
+    if (!net->lr_scale) {
+        if (!(net->lr_scale = malloc(sizeof(float) * (size_t)net->nlayers)))
+            return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < net->nlayers; i++) net->lr_scale[i] = 1;
+    }
+    net->lr_scale[li] = scale;
     return ZF_OK;
 }
 

@@ -208,10 +208,64 @@ expect_error("correspondence: one image", corr[:4] + [P("one.safetensors"), "--p
                                                       P("short-parts.json")],
              "at least 2 images")
 
+# transfer, probe and ablate
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testlib as tl  # noqa: E402
+imgs, labels = tl.squares(np.random.default_rng(3), 300)
+tl.write_idx(P("sq-images-idx3-ubyte.gz"), imgs)
+tl.write_idx(P("sq-labels-idx1-ubyte.gz"), labels)
+r = run(["train", "--train", P("sq-images-idx3-ubyte.gz"), "--test", "none", "--epochs", "1",
+         "-o", P("sq"), "--overwrite"])
+assert r.returncode == 0, r.stderr
+pre = P("sq/last.safetensors")
+tr = ["transfer", "--weights", pre, "-o", P("tr")]
+expect_error("transfer: more per class than a class holds", tr + ["--per-class", "300"],
+             "holds 250 images; 300 per class asks for more", P("tr/transfer.json"))
+expect_error("transfer: k beyond the net", tr + ["--freeze", "9"],
+             "layer 9 is beyond the net: model 'zfnet-mini' has layers 1..8", P("tr/transfer.json"))
+expect_error("transfer: the classifier frozen", tr + ["--freeze", "fc8"],
+             "freezing up to 'fc8' leaves nothing to train", P("tr/transfer.json"))
+expect_error("transfer: no such layer", tr + ["--freeze", "conv9"],
+             "has no layer 'conv9'", P("tr/transfer.json"))
+expect_error("transfer: untrained weights", ["transfer", "--weights", P("w.safetensors"), "-o",
+                                             P("tr")], "zfnet init", P("tr/transfer.json"))
+expect_error("transfer: two modes", tr + ["--scratch", "--finetune"], "exclude each other")
+expect_error("transfer: bad curve", tr + ["--curve", "1,x"], "--curve")
+expect_error("probe: bad classifier", ["probe", "--weights", pre, "--classifiers", "svm,tree"],
+             "unknown classifier 'tree'")
+expect_error("probe: unknown set", ["probe", "--weights", pre, "--sets", "cifar"],
+             "'cifar' is not fashion-mnist or digits")
+expect_error("probe: no such layer", ["probe", "--weights", pre, "--layers", "conv7", "-o",
+                                      P("pr")], "conv7", P("pr/probe.csv"))
+os.environ["ZFNET_DIGITS"] = P("typo.cfg")
+expect_error("digits: not the sheet", tr, "typo.cfg: not a JPEG or PNG image", P("tr/transfer.json"))
+os.environ["ZFNET_DIGITS"] = P("nothing.png")
+expect_error("digits: missing", tr, "nothing.png: No such file or directory (scripts/install-deps.sh"
+             " --digits", P("tr/transfer.json"))
+del os.environ["ZFNET_DIGITS"]
+ab = ["ablate", "--train", P("sq-images-idx3-ubyte.gz"), "--test", "none", "--epochs", "1", "-o",
+      P("ab"), "--variants"]
+for name, text, fragment in (
+        ("no colon", "base:\nremove conv3\n", "v1.txt:2: expected 'NAME: EDITS'"),
+        ("unknown layer", "base:\nx: remove conv9\n", "variant 'x' (line 2): model 'zfnet-mini' "
+                                                         "has no layer 'conv9' to remove"),
+        ("bad setting", "a: fc6.outputs=-3\n", "variant 'a' (line 1):"),
+        ("bad edit", "a: fc6 outputs 3\n", "edit 'fc6 outputs 3': expected"),
+        ("twice", "a:\n# c\na: remove fc7\n", "v1.txt:3: variant 'a' again (first on line 1)"),
+        ("bad name", "a b: remove fc7\n", "variant name 'a b'"),
+        ("empty", "# nothing\n", "v1.txt: no variants"),
+        ("shapes", "a: conv1.size=40\n", "variant 'a' (line 1):")):
+    open(P("v1.txt"), "w").write(text)
+    expect_error(f"ablate: {name}", ab + [P("v1.txt")], fragment, P("ab/ablation.json"))
+check_none = not os.path.exists(P("ab/a")) and not os.path.exists(P("ab/base"))
+print(f"{'ok' if check_none else 'FAILED'}: ablate: a bad variant stops it before any trains")
+if not check_none:
+    failures.append("ablate trained before checking")
+
 # every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
 for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
             "top9", "filters", "evolution", "data", "pack", "bench", "occlusion", "invariance",
-            "correspondence"):
+            "correspondence", "transfer", "probe", "ablate"):
     r = run([cmd, "--help"])
     ok = r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr \
         and "-h, --help" in r.stdout

@@ -69,7 +69,8 @@ static void train_options(cli_opt *t, zf_train_options *c) {
         {"train", CLI_STR, &c->train, "SPEC", "training set (fashion-mnist)"},
         {"test", CLI_STR, &c->test, "SPEC",
          "evaluated after every epoch (fashion-mnist:test; 'none' skips)\n"
-         "SPEC: fashion-mnist[:test], IMAGES.gz[,LABELS.gz] (IDX),\n"
+         "SPEC: fashion-mnist[:test], digits[:test] (OpenCV's digits),\n"
+         "IMAGES.gz[,LABELS.gz] (IDX),\n"
          "A.bin[,B.bin...] (CIFAR-10/100), an image folder DIR/<class>/*,\n"
          "or a shard from 'zfnet pack'"},
         {"data-size", CLI_INT, &c->data_size, "S",
@@ -271,4 +272,99 @@ int cmd_demo(int argc, char **argv) {
            "occlusion/, invariance/, correspondence/)\n",
            cli_now() - t0, c.out);
     return 0;
+}
+
+/* ---- zfnet ablate ------------------------------------------------------------------------- */
+
+static const cli_command ablate_cmd = {
+    "ablate", "--variants FILE [training options] [-o DIR]",
+    "Table 3 of the paper for any base model: each variant in FILE is the base model (--model,\n"
+    "zfnet-mini) with some layers removed or resized, trained with the same recipe, data and\n"
+    "seed (the training options, as 'zfnet train') into DIR/NAME (zfnet-ablate), then scored\n"
+    "with its last checkpoint: top-1 error on the training set (centre crops), top-1 and top-5\n"
+    "error on the test set, parameters and training time. FILE has one variant per line,\n"
+    "'#' comments:\n"
+    "  base:                                   # the base model unchanged\n"
+    "  no-3-4: remove conv3,conv4              # a layer goes with its ReLU, LRN, dropout\n"
+    "  fc-512: fc6.outputs=512; fc7.outputs=512   # any setting, as model files write it\n"
+    "Every variant is checked before any trains. Run again, it skips finished variants (their\n"
+    "DIR/NAME/ablation.json) and resumes an interrupted one. DIR gets ablation.csv and\n"
+    "ablation.json with the whole table.\n"};
+
+static int on_variant(void *ctx, const zf_ablation_row *row, int i, int n) {
+    (void)ctx;
+    printf("== variant %d/%d %s: %s train top-1 error %.2f%%, test top-1 %.2f%%, top-5 %.2f%%, "
+           "%.0f s\n\n",
+           i + 1, n, row->name, row->reused ? "(finished earlier)" : "", 100 * row->train_top1,
+           100 * row->test_top1, 100 * row->test_top5, row->seconds);
+    return 0;
+}
+
+static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
+    char *buf = NULL, path[4200];
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return cli_error("out of memory");
+    json_t *arr = json_array();
+    fprintf(f, "variant,params,train_top1_error,test_top1_error,test_top5_error,seconds\n");
+    printf("%-24s %12s %14s %13s %13s %9s\n", "variant", "parameters", "train top-1 err",
+           "test top-1 err", "test top-5 err", "time");
+    for (int i = 0; i < n; i++) {
+        const zf_ablation_row *r = &rows[i];
+        printf("%-24s %12zu %13.2f%% %12.2f%% %12.2f%% %7.0f s\n", r->name, r->params,
+               100 * r->train_top1, 100 * r->test_top1, 100 * r->test_top5, r->seconds);
+        fprintf(f, "%s,%zu,%.4f,%.4f,%.4f,%.1f\n", r->name, r->params, 100 * r->train_top1,
+                100 * r->test_top1, 100 * r->test_top5, r->seconds);
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:I, s:f, s:f, s:f, s:f}", "variant", r->name,
+                                        "params", (json_int_t)r->params, "train_top1_error",
+                                        r->train_top1, "test_top1_error", r->test_top1,
+                                        "test_top5_error", r->test_top5, "seconds", r->seconds));
+    }
+    fclose(f);
+    zf_error err;
+    snprintf(path, sizeof path, "%s/ablation.csv", dir);
+    int rc = zf_write_file(path, buf, len, &err) ? cli_error("%s", err.msg) : 0;
+    free(buf);
+    snprintf(path, sizeof path, "%s/ablation.json", dir);
+    if (!rc) rc = write_json(path, arr);
+    json_decref(arr);
+    if (!rc) printf("wrote %s/ablation.csv and ablation.json\n", dir);
+    return rc;
+}
+
+int cmd_ablate(int argc, char **argv) {
+    zf_ablation_options a = {0};
+    zf_train_options *c = &a.train;
+    zf_train_defaults(c);
+    c->out = "zfnet-ablate";
+    const char *file = NULL;
+    cli_opt own[] = {
+        {"variants", CLI_STR, &file, "FILE", "the variants, one per line", .required = 1},
+        CLI_OUTPUT(&c->out, "one run folder per variant, and the table (zfnet-ablate)"),
+        {0}};
+    cli_opt tg[NTRAIN_OPTS + 3];
+    train_options(tg, c);
+    tg[NTRAIN_OPTS - 1] = (cli_opt){NULL, CLI_HEADING, NULL, NULL, "model overrides:"};
+    cli_group_overrides(tg + NTRAIN_OPTS, &c->overrides);
+    int npos, rc = cli_parse(&ablate_cmd, own, tg, argc, argv, &npos);
+    if (rc >= 0) return rc;
+    zf_variant *v;
+    zf_error err;
+    if (zf_variants_load(file, &v, &a.nvariants, &err)) return cli_fail(&err);
+    a.variants = v;
+    run_view view;
+    c->cb = cli_callbacks(stdout);
+    c->on_start = on_start, c->on_epoch = on_epoch, c->ctx = &view;
+    a.on_variant = on_variant;
+    zf_ablation_row *rows = calloc((size_t)a.nvariants, sizeof *rows);
+    if (!rows)
+        rc = cli_error("out of memory");
+    else if (zf_ablate(&a, rows, &err))
+        rc = cli_fail(&err);
+    else
+        rc = write_table(c->out, rows, a.nvariants);
+    free(rows);
+    zf_variants_free(v, a.nvariants);
+    return rc;
 }

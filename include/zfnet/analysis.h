@@ -476,6 +476,206 @@ ZF_API zf_status zf_correspondence_random(zf_net *net, const float *x, int n, in
                                           const float *fill, const int *layers, int nl, int repeats,
                                           uint64_t seed, double *mean, double *std, zf_error *err);
 
+/* ---- what the features are worth: transfer, few-shot learning, linear probes (ZF §5) ------ */
+
+/* n training examples per class drawn at random (seeded) from d's labels, class by class (0:
+ * every example): *idx (malloc'd, *count entries). A class holding fewer than n fails naming
+ * it. */
+ZF_API zf_status zf_draw_per_class(const zf_dataset *d, int n, uint64_t seed, int **idx, int *count,
+                                   zf_error *err);
+/* The paper's measure (Tables 4-7): the mean over classes of each class's accuracy, classes
+ * with no example left out; per_class (classes, NAN for those) may be NULL. */
+ZF_API double zf_per_class_accuracy(const int *pred, const int *labels, int n, int classes,
+                                    double *per_class);
+
+typedef enum zf_transfer_mode {
+    ZF_TRANSFER_FROZEN = 0, /* layers up to `freeze` kept as trained, the rest trained on, with
+                               a new classifier (the paper's layers 1-7 frozen + new softmax) */
+    ZF_TRANSFER_FINETUNE,   /* every layer trained from the checkpoint, a new classifier; the
+                               pretrained layers at base_lr_scale times the rate */
+    ZF_TRANSFER_SCRATCH     /* the same net re-initialised (He) and trained on the target set
+                               alone (the paper's "non-pretrained" rows) */
+} zf_transfer_mode;
+
+typedef struct zf_transfer_options {
+    const char *checkpoint;   /* the pretrained net; its data mean and scale prepare the target
+                                 images (opened at its image size and channels) */
+    const char *train, *test; /* the target set's training and test splits (dataset specs) */
+    zf_transfer_mode mode;
+    const char *freeze; /* FROZEN: the last frozen layer: a name, or a number n: the paper's
+                           layer n (zf_net_stage_end); NULL: the layer below the last fc */
+    int per_class;      /* training images drawn per class for each fold (0: all of them) */
+    int folds;          /* draws (5): fold f uses seed mix(seed, f) */
+    int test_per_class; /* the first M test images of each class (0: all) */
+    int steps, batch;   /* SGD steps (500) of this many examples (64, fewer if the fold has) */
+    double lr, momentum, weight_decay; /* (0.01, 0.9, 5e-4); lr / 10 after 50% and 75% */
+    double base_lr_scale;              /* FINETUNE: the pretrained layers' factor (0.1) */
+    int crop_pad;  /* FINETUNE, SCRATCH: random crops from the image padded by this (< 0: the
+                      checkpoint's); FROZEN trains on centre views */
+    int flip;      /* FINETUNE, SCRATCH: mirror half of the crops (0: digits are not symmetric) */
+    int cache;     /* FROZEN: layer `freeze`'s outputs computed once per image and the rest
+                      trained on them (1); 0: every step through the whole net in inference
+                      mode with the frozen layers' rate 0 (the reference; equal when the
+                      trained layers hold no dropout) */
+    uint64_t seed; /* (1) */
+    int threads;   /* (0: all) */
+    const char *save; /* the first fold's trained net written here as a checkpoint, or NULL */
+    zf_callbacks cb;
+} zf_transfer_options;
+
+#define ZF_TRANSFER_DEFAULTS                                                                       \
+    {                                                                                              \
+        .folds = 5, .steps = 500, .batch = 64, .lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4,  \
+        .base_lr_scale = 0.1, .crop_pad = -1, .cache = 1, .seed = 1                                \
+    }
+/* The defaults above, as a call (for bindings). */
+ZF_API void zf_transfer_defaults(zf_transfer_options *o);
+
+typedef struct zf_transfer_result {
+    int folds, classes;
+    int freeze;                    /* FROZEN: the last frozen layer */
+    int train_images, test_images; /* per fold */
+    double *accuracy;              /* (folds) mean per-class accuracy on the test images, 0..1 */
+    double *class_accuracy;        /* (folds, classes) */
+    double mean, std;              /* over the folds (std with n - 1; 0 for one fold) */
+    double seconds;                /* the whole call ... */
+    double feature_seconds;        /* ... of which computing cached features */
+} zf_transfer_result;
+
+/* Train on the target set `folds` times, each on its own draw of per_class images per class,
+ * and score each fold's net on the test images. Free with zf_transfer_result_free. */
+ZF_API zf_status zf_transfer(const zf_transfer_options *o, zf_transfer_result *r, zf_error *err);
+ZF_API void zf_transfer_result_free(zf_transfer_result *r);
+/* The last layer of the paper's layer n (1-based): the n-th conv or fc layer and the ReLU,
+ * pooling, LRN and dropout layers up to the next one; -1 when the net has fewer. */
+ZF_API int zf_net_stage_end(const zf_net *net, int n);
+/* A layer by name, or a number n as zf_net_stage_end; fails naming the choices. */
+ZF_API zf_status zf_net_parse_stage(const zf_net *net, const char *what, int *layer, zf_error *err);
+/* The mean and the sample standard deviation (n - 1; 0 when n < 2) of v (n). */
+ZF_API void zf_mean_std(const double *v, int n, double *mean, double *std);
+
+/* Linear classifiers on feature rows (the probes' and anyone's). Rows are standardised with
+ * the training rows' per-feature mean and standard deviation (constant features become 0). */
+typedef enum zf_classifier {
+    ZF_CLASSIFIER_SOFTMAX = 0, /* multinomial logistic regression: an fc + softmax trained by
+                                  SGD (500 steps of 64, rate 0.01, momentum 0.9, /10 after 50%
+                                  and 75%); reg is the weight decay */
+    ZF_CLASSIFIER_SVM          /* liblinear's L2-regularised squared-hinge SVM, one against the
+                                  rest, dual coordinate descent, tolerance 1e-4, a bias feature
+                                  of 1: scikit-learn's LinearSVC; reg is C */
+} zf_classifier;
+
+/* "softmax", "svm" <-> the classifier. */
+ZF_API zf_status zf_classifier_parse(const char *name, zf_classifier *out, zf_error *err);
+ZF_API const char *zf_classifier_name(zf_classifier c);
+
+typedef struct zf_linear zf_linear;
+/* Train on x (n, dim) with labels y (n) in [0, classes); seed: SGD's order and start. */
+ZF_API zf_status zf_linear_train(zf_classifier kind, const float *x, const int *y, int n, int dim,
+                                 int classes, double reg, uint64_t seed, zf_linear **out,
+                                 zf_error *err);
+/* The predicted class of each row of x (n, dim). */
+ZF_API zf_status zf_linear_predict(const zf_linear *m, const float *x, int n, int *pred,
+                                   zf_error *err);
+ZF_API void zf_linear_free(zf_linear *m);
+
+typedef enum zf_pool { ZF_POOL_NONE = 0, ZF_POOL_MAX, ZF_POOL_AVG } zf_pool;
+/* "none", "max", "avg" <-> the pooling. */
+ZF_API zf_status zf_pool_parse(const char *name, zf_pool *out, zf_error *err);
+ZF_API const char *zf_pool_name(zf_pool p);
+/* Maps x (n, s) pooled to grid x grid cells per channel as PyTorch's adaptive pooling: cell i
+ * covers rows floor(i h / grid) .. ceil((i + 1) h / grid), the same for columns. out (n, s.c,
+ * grid, grid); NONE copies (n, s). */
+ZF_API void zf_pool_maps(const float *x, int n, zf_shape s, zf_pool pool, int grid, float *out);
+
+typedef struct zf_probe_options {
+    const char *checkpoint;   /* the trained net; its data mean and scale prepare the images */
+    const char *train, *test; /* the probed set's splits */
+    const char *layers;       /* "conv1,fc7" (read after their ReLU); NULL: every conv and fc
+                                 layer below the last */
+    int svm, softmax;         /* which classifiers (both 1 by default) */
+    zf_pool pool;             /* conv layers' maps pooled (MAX) ... */
+    int grid;                 /* ... to grid x grid cells per channel (4); fc layers as they are */
+    int per_class, folds, test_per_class; /* as zf_transfer_options (30, 5, 0) */
+    double holdout; /* the share of each class's training images (at least one) held out to
+                       choose reg from the grid below, then trained on with all (0.2); with one
+                       image per class the middle value is used */
+    const double *svm_c, *softmax_wd; /* the grids (NULL: 1e-4 .. 1 by 10x; 1e-5 .. 1e-1) */
+    int nsvm_c, nsoftmax_wd;
+    uint64_t seed;
+    int threads;
+    zf_callbacks cb;
+} zf_probe_options;
+
+#define ZF_PROBE_DEFAULTS                                                                          \
+    {                                                                                              \
+        .svm = 1, .softmax = 1, .pool = ZF_POOL_MAX, .grid = 4, .per_class = 30, .folds = 5,       \
+        .holdout = 0.2, .seed = 1                                                                  \
+    }
+/* The defaults above, as a call (for bindings). */
+ZF_API void zf_probe_defaults(zf_probe_options *o);
+
+typedef struct zf_probe_result {
+    int nlayers, folds, classes, train_images, test_images;
+    int *layers;        /* (nlayers) the layers probed (read after their ReLU) */
+    int *dims;          /* (nlayers) feature length after pooling */
+    double *accuracy;   /* (2, nlayers, folds) mean per-class accuracy, [zf_classifier]; NAN for a
+                           classifier not run */
+    double *reg;        /* (2, nlayers, folds) the regularisation chosen */
+    double *mean, *std; /* (2, nlayers) over the folds */
+    double seconds, feature_seconds;
+} zf_probe_result;
+
+/* Per fold (its own draw), every chosen layer's features of the drawn training images and of
+ * the test images, one classifier of each kind trained on them and scored by mean per-class
+ * accuracy. Free with zf_probe_result_free. */
+ZF_API zf_status zf_probe(const zf_probe_options *o, zf_probe_result *r, zf_error *err);
+ZF_API void zf_probe_result_free(zf_probe_result *r);
+
+/* ---- ablations (ZF Table 3) ---------------------------------------------------------------- */
+
+/* One variant of a base model: a name and zf_model_edit's edits ("" for the base itself). */
+typedef struct zf_variant {
+    char name[64];
+    char *edits;
+    int line; /* in the variants file */
+} zf_variant;
+
+/* A variants file: one variant per line, "NAME: EDITS" (EDITS as zf_model_edit, ';' between
+ * them; nothing after the colon: the base model unchanged); '#' starts a comment. NAME is
+ * letters, digits, '-', '_' and '.', unique. Errors name the file and line. Free with
+ * zf_variants_free. */
+ZF_API zf_status zf_variants_parse(const char *text, const char *filename, zf_variant **out, int *n,
+                                   zf_error *err);
+ZF_API zf_status zf_variants_load(const char *path, zf_variant **out, int *n, zf_error *err);
+ZF_API void zf_variants_free(zf_variant *v, int n);
+
+/* Table 3's row for one variant. */
+typedef struct zf_ablation_row {
+    char name[64];
+    size_t params;
+    double train_top1; /* error on the training set (centre crops), 0..1 */
+    double test_top1, test_top5;
+    double seconds; /* the variant's training (with its per-epoch evaluation), over resumes */
+    int reused;     /* finished before this call: read back from its folder */
+} zf_ablation_row;
+
+typedef struct zf_ablation_options {
+    zf_train_options train; /* the recipe: model (the base), data, seeds; out holds one run
+                               folder per variant (OUT/NAME) */
+    const zf_variant *variants;
+    int nvariants;
+    /* After each variant, with train.ctx; a non-zero return stops (ZF_ERR_CANCELLED). */
+    int (*on_variant)(void *ctx, const zf_ablation_row *row, int i, int n);
+} zf_ablation_options;
+
+/* Every variant trained with the same recipe, data and seed into OUT/NAME (its model as
+ * OUT/NAME/model.cfg) and scored with its last checkpoint: the training set's top-1 error and
+ * the test set's top-1 and top-5. A variant whose OUT/NAME/ablation.json exists is not trained
+ * again; one interrupted is resumed. The base model is opened with the data's channels and
+ * classes before the edits. rows: nvariants. */
+ZF_API zf_status zf_ablate(const zf_ablation_options *o, zf_ablation_row *rows, zf_error *err);
+
 /* ---- gradient checks ---------------------------------------------------------------------- */
 
 /* The whole net, He-initialised with `seed`, on a random batch of n (inputs and labels drawn

@@ -87,6 +87,12 @@ ZF_API const char *zf_model_text(const zf_model *m);
 ZF_API const char *zf_model_name(const zf_model *m);
 /* The preset names, NULL-terminated. */
 ZF_API const char *const *zf_model_presets(void);
+/* A variant of m: `edits`, separated by ';' or newlines, each "remove LAYER[,LAYER...]" (the
+ * layer and the ReLU, LRN and dropout layers right after it: removing fc7 removes relu7 and
+ * drop7 too) or "LAYER.KEY=VALUE" (a setting as model files write it; "net.KEY" for the [net]
+ * section). The result is parsed and checked as a model file is; unknown layers fail naming
+ * them. */
+ZF_API zf_status zf_model_edit(const zf_model *m, const char *edits, zf_model **out, zf_error *err);
 /* The section name of a layer kind in model files: "conv", "relu", "maxpool", ... */
 ZF_API const char *zf_layer_kind_name(zf_layer_kind k);
 
@@ -242,6 +248,10 @@ ZF_API void zf_net_set_input_grad(zf_net *net, int on);
  * on first use. */
 ZF_API zf_status zf_net_sgd_step(zf_net *net, float lr, float momentum, float weight_decay,
                                  zf_error *err);
+/* Layer `layer`'s parameters step at scale * lr (1 for every layer until set): 0 freezes
+ * them (no step, no weight decay, their momentum kept); fine-tuning gives pretrained layers
+ * a smaller rate. */
+ZF_API zf_status zf_net_set_lr_scale(zf_net *net, int layer, float scale, zf_error *err);
 /* ZF section 3: every conv filter whose RMS exceeds `radius` is rescaled to it; returns how
  * many were. */
 ZF_API int zf_net_renormalize_filters(zf_net *net, double radius);
@@ -362,6 +372,9 @@ typedef struct zf_dataset_options {
 
 /* Open by what `spec` names:
  *   fashion-mnist | fashion-mnist:test     Debian's dataset-fashion-mnist (train / test split)
+ *   digits | digits:test                   OpenCV's 5,000 handwritten digits (opencv-doc's
+ *                                          examples/data/digits.png, or $ZFNET_DIGITS): 28x28,
+ *                                          the left 50 columns train, the right 50 test
  *   IMAGES.gz[,LABELS.gz]                  an IDX pair; LABELS defaults to IMAGES with
  *                                          "images-idx3" replaced by "labels-idx1"
  *   A.bin[,B.bin,...]                      CIFAR-10 or CIFAR-100 binary batches

@@ -39,4 +39,10 @@ zf_status zf_features(zf_net *net, const float *x, int n, const int *layers, int
  * with one. */
 void zf_softmax_rows(const zf_net *net, float *p, int m, int classes);
 
+/* Layers first..last of `parent` as a net on input shape `in` (window: convolutions and
+ * pooling without padding, pooling in floor mode), its weights the parent's (borrowed: the
+ * parent must outlive it; training it trains the parent's). Not reserved. */
+zf_status zf_net_slice(zf_net *parent, int first, int last, zf_shape in, int window, zf_net **out,
+                       zf_error *err);
+
 #endif

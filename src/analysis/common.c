@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void zf_progress(const zf_callbacks *cb, const char *label, long done, long total,
                  const char *extra) {
@@ -107,4 +109,78 @@ void zf_softmax_rows(const zf_net *net, float *p, int m, int classes) {
         for (int c = 0; c < classes; c++) s += exp((double)r[c] - mx);
         for (int c = 0; c < classes; c++) r[c] = (float)(exp((double)r[c] - mx) / s);
     }
+}
+
+zf_status zf_net_slice(zf_net *parent, int first, int last, zf_shape in, int window, zf_net **out,
+                       zf_error *err) {
+    const zf_model *pm = zf_net_model(parent);
+    zf_model *m = calloc(1, sizeof *m);
+    int nl = last - first + 1;
+    if (!m || !(m->layers = malloc(sizeof *m->layers * nl)) || !(m->text = strdup(""))) {
+        zf_model_free(m);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    memcpy(m->layers, pm->layers + first, sizeof *m->layers * nl);
+    m->nlayers = nl, m->input = in, m->classes = pm->classes;
+    snprintf(m->name, sizeof m->name, "%s", pm->name);
+    memcpy(m->filename, pm->filename, sizeof m->filename);
+    for (int i = 0; window && i < nl; i++) {
+        layer_def *d = &m->layers[i];
+        if (d->kind == ZF_LAYER_CONV) d->p.conv.pad = 0;
+        if (d->kind == ZF_LAYER_MAXPOOL) d->p.pool.pad = 0, d->p.pool.ceil_mode = 0;
+    }
+    zf_net_options no = zf_net_options_of(parent);
+    zf_status st = zf_net_create(out, m, &no, err);
+    zf_model_free(m);
+    if (st) return st;
+    zf_net *sub = *out; /* its parameters are a slice of the parent's block, in the same order */
+    if (zf_net_num_param_tensors(sub)) {
+        zf_param_info pi, pp;
+        zf_net_param_info(sub, 0, &pi);
+        zf_net_param_info(parent, zf_net_find_param(parent, pi.name), &pp);
+        size_t base = pp.offset;
+        zf_net_param_info(sub, zf_net_num_param_tensors(sub) - 1, &pi);
+        zf_net_param_info(parent, zf_net_find_param(parent, pi.name), &pp);
+        ZF_ASSERT(pp.offset == base + pi.offset && pp.count == pi.count);
+        zf_net_borrow_params(sub, zf_net_params(parent) + base);
+    }
+    return ZF_OK;
+}
+
+int zf_net_stage_end(const zf_net *net, int n) {
+    int seen = 0, nl = zf_net_num_layers(net);
+    for (int i = 0; i < nl; i++) {
+        zf_layer_info li;
+        zf_net_layer_info(net, i, &li);
+        if (li.kind == ZF_LAYER_CONV || li.kind == ZF_LAYER_FC) seen++;
+        if (seen != n) continue;
+        for (int j = i + 1; j < nl; j++) {
+            zf_net_layer_info(net, j, &li);
+            if (li.kind == ZF_LAYER_CONV || li.kind == ZF_LAYER_FC || li.kind == ZF_LAYER_SOFTMAX)
+                return j - 1;
+        }
+        return nl - 1;
+    }
+    return -1;
+}
+
+zf_status zf_net_parse_stage(const zf_net *net, const char *what, int *layer, zf_error *err) {
+    char *end;
+    long n = strtol(what, &end, 10);
+    if (end != what && !*end) {
+        int stages = 0;
+        while (zf_net_stage_end(net, stages + 1) >= 0) stages++;
+        if (n < 1 || n > stages)
+            return zf_fail(err, ZF_ERR_RANGE,
+                           "layer %ld is beyond the net: model '%s' has layers 1..%d (conv and fc)",
+                           n, zf_model_name(zf_net_model(net)), stages);
+        *layer = zf_net_stage_end(net, (int)n);
+        return ZF_OK;
+    }
+    if ((*layer = zf_net_find_layer(net, what)) < 0)
+        return zf_fail(err, ZF_ERR_ARG,
+                       "model '%s' has no layer '%s' (a layer name, or a number 1..: the paper's "
+                       "layer n)",
+                       zf_model_name(zf_net_model(net)), what);
+    return ZF_OK;
 }

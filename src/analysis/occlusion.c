@@ -84,41 +84,10 @@ typedef struct occ_plan {
     float *zeros;
 } occ_plan;
 
-/* layers first..last of the parent as a net on input shape `in`; window: padding 0, floor */
 static zf_status sub_net(const occ_plan *pl, int first, int last, zf_shape in, int window,
                          zf_net **out, zf_error *err) {
-    const zf_model *pm = zf_net_model(pl->net);
-    zf_model *m = calloc(1, sizeof *m);
-    int nl = last - first + 1;
-    if (!m || !(m->layers = malloc(sizeof *m->layers * nl)) || !(m->text = strdup(""))) {
-        zf_model_free(m);
-        return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    }
-    memcpy(m->layers, pm->layers + first, sizeof *m->layers * nl);
-    m->nlayers = nl, m->input = in, m->classes = pm->classes;
-    snprintf(m->name, sizeof m->name, "%s", pm->name);
-    memcpy(m->filename, pm->filename, sizeof m->filename);
-    for (int i = 0; window && i < nl; i++) {
-        layer_def *d = &m->layers[i];
-        if (d->kind == ZF_LAYER_CONV) d->p.conv.pad = 0;
-        if (d->kind == ZF_LAYER_MAXPOOL) d->p.pool.pad = 0, d->p.pool.ceil_mode = 0;
-    }
-    zf_net_options no = zf_net_options_of(pl->net);
-    zf_status st = zf_net_create(out, m, &no, err);
-    zf_model_free(m);
-    if (st) return st;
-    zf_net *sub = *out; /* its parameters are a slice of the parent's block, in the same order */
-    if (zf_net_num_param_tensors(sub)) {
-        zf_param_info pi, pp;
-        zf_net_param_info(sub, 0, &pi);
-        zf_net_param_info(pl->net, zf_net_find_param(pl->net, pi.name), &pp);
-        size_t base = pp.offset;
-        zf_net_param_info(sub, zf_net_num_param_tensors(sub) - 1, &pi);
-        zf_net_param_info(pl->net, zf_net_find_param(pl->net, pi.name), &pp);
-        ZF_ASSERT(pp.offset == base + pi.offset && pp.count == pi.count);
-        zf_net_borrow_params(sub, zf_net_params(pl->net) + base);
-    }
-    return zf_net_reserve(sub, pl->batch, err);
+    zf_status st = zf_net_slice(pl->net, first, last, in, window, out, err);
+    return st ? st : zf_net_reserve(*out, pl->batch, err);
 }
 
 /* One dimension of a window layer: the outputs each square changes, [lo, hi), from the input

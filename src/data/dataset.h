@@ -38,5 +38,7 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
 zf_status zf_dataset_open_shard(zf_dataset **out, const char *path, const zf_dataset_options *o,
                                 zf_error *err);
 int zf_shard_sniff(const char *path);
+/* OpenCV's digits sheet (digits.c): the train (left half) or test (right half) split. */
+zf_status zf_dataset_open_digits(zf_dataset **out, const char *path, int test, zf_error *err);
 
 #endif

@@ -8,6 +8,9 @@
 #include <zlib.h>
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
+/* where Debian's opencv-doc puts OpenCV's digits sheet (scripts/install-deps.sh --digits takes
+ * only this file from the package) */
+#define DIGITS_PNG "/usr/share/doc/opencv-doc/examples/data/digits.png"
 
 static const char *fmnist_names[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -69,16 +72,28 @@ zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_o
         return open_idx_spec(out, FMNIST "train-images-idx3-ubyte.gz", err);
     if (!strcmp(spec, "fashion-mnist:test"))
         return open_idx_spec(out, FMNIST "t10k-images-idx3-ubyte.gz", err);
+    if (!strcmp(spec, "digits") || !strcmp(spec, "digits:train") || !strcmp(spec, "digits:test")) {
+        const char *path = getenv("ZFNET_DIGITS");
+        if (!path || !*path) path = DIGITS_PNG;
+        struct stat sb;
+        if (stat(path, &sb))
+            return zf_fail(err, ZF_ERR_IO,
+                           "%s: %s: %s (scripts/install-deps.sh --digits takes it from Debian's "
+                           "opencv-doc; ZFNET_DIGITS may name another copy)",
+                           spec, path, strerror(errno));
+        return zf_dataset_open_digits(out, path, !strcmp(spec, "digits:test"), err);
+    }
     char first[4096];
     snprintf(first, sizeof first, "%.*s", (int)strcspn(spec, ","), spec);
     if (ends_with(first, ".bin")) return zf_dataset_open_cifar(out, spec, err);
     struct stat sb;
     if (stat(first, &sb))
-        return zf_fail(err, ZF_ERR_IO, "%s: %s%s", first, strerror(errno),
-                       strchr(spec, ':') || !strchr(spec, '/')
-                           ? " (a dataset is fashion-mnist[:test], an IDX or CIFAR file, an "
-                             "image folder or a shard)"
-                           : "");
+        return zf_fail(
+            err, ZF_ERR_IO, "%s: %s%s", first, strerror(errno),
+            strchr(spec, ':') || !strchr(spec, '/')
+                ? " (a dataset is fashion-mnist[:test], digits[:test], an IDX or CIFAR file, an "
+                  "image folder or a shard)"
+                : "");
     if (S_ISDIR(sb.st_mode)) {
         if (strchr(spec, ','))
             return zf_fail(err, ZF_ERR_ARG, "%s: an image folder is one directory", spec);
