@@ -211,7 +211,7 @@ _PROTOTYPES = {
     "zf_pool_maps": (None, [_F32, ctypes.c_int, _Shape, ctypes.c_int, ctypes.c_int, _F32]),
     "zf_linear_train": (ctypes.c_int, [ctypes.c_int, _F32, _I32, ctypes.c_int, ctypes.c_int,
                                        ctypes.c_int, ctypes.c_double, ctypes.c_uint64,
-                                       ctypes.POINTER(_P), ctypes.POINTER(_Err)]),
+                                       ctypes.c_int, ctypes.POINTER(_P), ctypes.POINTER(_Err)]),
     "zf_linear_predict": (ctypes.c_int, [_P, _F32, ctypes.c_int, _I32, ctypes.POINTER(_Err)]),
     "zf_linear_free": (None, [_P]),
     "zf_per_class_accuracy": (ctypes.c_double, [_I32, _I32, ctypes.c_int, ctypes.c_int,
@@ -549,14 +549,17 @@ class Linear:
     """A linear classifier on feature rows (zf_linear_train): "svm" (liblinear, as
     scikit-learn's LinearSVC; reg = C) or "softmax" (reg = weight decay)."""
 
-    def __init__(self, kind, x, y, classes, reg, seed=1):
+    def __init__(self, kind, x, y, classes, reg, seed=1, threads=0):
         lib, err = library(), _Err()
+        self._h = None
         x = np.ascontiguousarray(x, np.float32)
-        y = np.ascontiguousarray(y, np.int32)
+        y = np.ascontiguousarray(y, np.int32).reshape(-1)
+        if x.ndim != 2 or x.shape[0] != y.shape[0]:
+            raise Error(f"rows {x.shape} and labels {y.shape} do not match")
         self._h = _P()
         _check(lib.zf_linear_train(_enum(lib.zf_classifier_parse, kind), x, y, x.shape[0],
-                                   x.shape[1], classes, reg, seed, ctypes.byref(self._h),
-                                   ctypes.byref(err)), err)
+                                   x.shape[1], classes, reg, seed, threads,
+                                   ctypes.byref(self._h), ctypes.byref(err)), err)
         self.dim = x.shape[1]
 
     def predict(self, x):
@@ -586,8 +589,10 @@ def pool_maps(x, pool, grid):
 def per_class_accuracy(pred, labels, classes):
     """The mean over classes of each class's accuracy (zf_per_class_accuracy), and the
     per-class values (NaN for classes with no example)."""
-    pred = np.ascontiguousarray(pred, np.int32)
-    labels = np.ascontiguousarray(labels, np.int32)
+    pred = np.ascontiguousarray(pred, np.int32).reshape(-1)
+    labels = np.ascontiguousarray(labels, np.int32).reshape(-1)
+    if pred.shape != labels.shape:
+        raise Error(f"{len(pred)} predictions for {len(labels)} labels")
     per = (ctypes.c_double * classes)()
     m = library().zf_per_class_accuracy(pred, labels, len(pred), classes, per)
     return m, np.array(per[:])

@@ -35,7 +35,8 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null; then
     as_root=(sudo)
 else
-    echo "install-deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    [ $need_digits -eq 1 ] && missing+=("$digits_png")
+    echo "install-deps: these are missing and installing them needs root: ${missing[*]}" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive

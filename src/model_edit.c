@@ -63,6 +63,13 @@ static zf_status doc_remove(edit_doc *d, char *list, const char *model, zf_error
     return ZF_OK;
 }
 
+static char *trim_edit(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
 /* "LAYER.KEY=VALUE": the key's line replaced, or added */
 static zf_status doc_set(edit_doc *d, char *e, const char *model, zf_error *err) {
     char *dot = strchr(e, '.'), *eq = strchr(e, '=');
@@ -70,7 +77,8 @@ static zf_status doc_set(edit_doc *d, char *e, const char *model, zf_error *err)
         return zf_fail(err, ZF_ERR_PARSE,
                        "edit '%s': expected 'remove LAYER[,LAYER...]' or 'LAYER.KEY=VALUE'", e);
     *dot = 0, *eq = 0;
-    const char *key = dot + 1, *value = eq + 1;
+    const char *key = trim_edit(dot + 1), *value = trim_edit(eq + 1);
+    e = trim_edit(e);
     section *s = !strcmp(e, "net") ? &d->s[0] : doc_find(d, e);
     if (!s) return zf_fail(err, ZF_ERR_ARG, "model '%s' has no layer '%s'", model, e);
     if (!strcmp(key, "name") && s != &d->s[0])
@@ -92,13 +100,6 @@ static zf_status doc_set(edit_doc *d, char *e, const char *model, zf_error *err)
     free(s->text);
     s->text = t;
     return ZF_OK;
-}
-
-static char *trim_edit(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    return s;
 }
 
 static zf_status doc_apply(edit_doc *d, char *edits, const char *model, zf_error *err) {

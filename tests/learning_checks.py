@@ -146,6 +146,11 @@ def transfer_checks(pre):
     check(ja["train_images"] == 50 and ja["test_images"] == 400 and len(ja["accuracy"]) == 3,
           "5 per class x 10 classes trained on, the first 40 test images per class, 3 folds")
     check(len(set(ja["accuracy"])) > 1, "the folds draw differently")
+    if CTYPES:
+        py = zfnet.transfer(pre, "digits", "digits:test", per_class=5, folds=3, test_per_class=40,
+                            steps=200)
+        check(np.array_equal(py["accuracy"], ja["accuracy"]) and py["classes"] == 10,
+              "zfnet.transfer from Python = zfnet transfer")
     src = zt.st_load(pre)[0]
     same = all((a[k] == src[k]).all() for k in a if not k.startswith("fc8") and k in src)
     check(same and not np.array_equal(a["fc8.weight"], src["fc8.weight"]),
@@ -228,6 +233,11 @@ def probe_checks(pre):
             f = torch.nn.functional.adaptive_max_pool2d(f, grid)
         return f.reshape(len(x), -1).numpy()
 
+    py = zfnet.probe(pre, "digits", "digits:test", layers=["conv2", "fc7"], per_class=20, folds=2,
+                     test_per_class=100)
+    check(all(np.allclose(py[kind]["accuracy"][li], j["layers"][li][kind]["folds"])
+              for kind in ("svm", "softmax") for li in (0, 1)) and list(py["dims"]) == [1024, 256],
+          "zfnet.probe from Python = zfnet probe")
     for name, relu, grid, li in (("conv2", "relu2", 4, 0), ("fc7", "relu7", 0, 1)):
         idx = zfnet.draw_per_class("digits", 20, zfnet.mix64(1, 0))
         ftr, fte = feats(tr_set["images"][idx], relu, grid), feats(te_set["images"][te_idx], relu,

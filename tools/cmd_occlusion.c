@@ -136,11 +136,6 @@ static void print_summary(const occ_job *j, int i) {
     printf("\n");
 }
 
-/* a number, or null for NaN (jansson refuses NaN) */
-static json_t *json_num(double v) {
-    return isnan(v) ? json_null() : json_real(v);
-}
-
 /* over every image: what share of the drop falls on the objects */
 static json_t *overall(const occ_job *j, int print) {
     double share = 0, area = 0, on = 0, off = 0;

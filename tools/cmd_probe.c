@@ -91,7 +91,8 @@ static int parse(probe_job *j, int argc, char **argv) {
         {"classifiers", CLI_STR, &j->classifiers, "C,...", "svm, softmax (both)"},
         {"pool", CLI_STR, &j->pool, "P", "conv maps: max, avg or none (max)"},
         {"grid", CLI_INT, &o->grid, "G", "pooled to G x G per channel (4)", 1, 64},
-        {"holdout", CLI_DOUBLE, &o->holdout, "F", "share held out to choose C (0.2)", 0, 0.9},
+        {"holdout", CLI_DOUBLE, &o->holdout, "F",
+         "share held out to choose C and weight decay (0.2)", 0, 0.9},
         CLI_OUTPUT(&j->dir, "where probe.csv and probe.json go (zfnet-probe)"),
         {"seed", CLI_U64, &o->seed, "S", "the draws (1)"},
         CLI_THREADS(&o->threads),
@@ -135,7 +136,7 @@ static int print_table(const probe_job *j, zf_probe_result *r, zf_net *net, FILE
     fprintf(csv, "\n");
     for (int kind = 0; kind < 2; kind++)
         for (int k = 0; k < r[0].nlayers; k++) {
-            if (isnan(r[0].mean[kind * r[0].nlayers + k])) continue;
+            if (!(kind ? j->o.svm : j->o.softmax)) continue;
             char row[96];
             const char *ln = layer_name(j->o.checkpoint, &r[0], k, net);
             snprintf(row, sizeof row, "%s (%s, %d)", kind ? "SVM" : "Softmax", ln, r[0].dims[k]);
@@ -160,16 +161,16 @@ static json_t *result_json(const probe_job *j, int c, const zf_probe_result *r, 
             json_pack("{s:s, s:i}", "layer", layer_name(NULL, r, k, net), "features", r->dims[k]);
         for (int kind = 0; kind < 2; kind++) {
             size_t at = ((size_t)kind * r->nlayers + k) * r->folds;
-            if (isnan(r->accuracy[at])) continue;
+            if (!(kind ? j->o.svm : j->o.softmax)) continue;
             json_t *acc = json_array(), *reg = json_array();
             for (int f = 0; f < r->folds; f++) {
-                json_array_append_new(acc, json_real(r->accuracy[at + f]));
+                json_array_append_new(acc, json_num(r->accuracy[at + f]));
                 json_array_append_new(reg, json_real(r->reg[at + f]));
             }
             json_object_set_new(l, kind ? "svm" : "softmax",
-                                json_pack("{s:f, s:f, s:o, s:o}", "mean",
-                                          r->mean[kind * r->nlayers + k], "std",
-                                          r->std[kind * r->nlayers + k], "folds", acc,
+                                json_pack("{s:o, s:o, s:o, s:o}", "mean",
+                                          json_num(r->mean[kind * r->nlayers + k]), "std",
+                                          json_num(r->std[kind * r->nlayers + k]), "folds", acc,
                                           kind ? "C" : "weight_decay", reg));
         }
         json_array_append_new(layers, l);

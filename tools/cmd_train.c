@@ -291,13 +291,28 @@ static const cli_command ablate_cmd = {
     "DIR/NAME/ablation.json) and resumes an interrupted one. DIR gets ablation.csv and\n"
     "ablation.json with the whole table.\n"};
 
+/* "12.34%", or "n/a" (no test set) */
+static const char *pct(double v, char *buf) {
+    if (v < 0) return "n/a";
+    snprintf(buf, 16, "%.2f%%", 100 * v);
+    return buf;
+}
+
 static int on_variant(void *ctx, const zf_ablation_row *row, int i, int n) {
     (void)ctx;
-    printf("== variant %d/%d %s: %s train top-1 error %.2f%%, test top-1 %.2f%%, top-5 %.2f%%, "
-           "%.0f s\n\n",
-           i + 1, n, row->name, row->reused ? "(finished earlier)" : "", 100 * row->train_top1,
-           100 * row->test_top1, 100 * row->test_top5, row->seconds);
+    char a[16], b[16], c[16];
+    printf("== variant %d/%d %s:%s train top-1 error %s, test top-1 %s, top-5 %s, %.0f s\n\n",
+           i + 1, n, row->name, row->reused ? " (finished earlier)" : "", pct(row->train_top1, a),
+           pct(row->test_top1, b), pct(row->test_top5, c), row->seconds);
     return 0;
+}
+
+static json_t *row_json(const zf_ablation_row *r) {
+    return json_pack("{s:s, s:I, s:f, s:o, s:o, s:f}", "variant", r->name, "params",
+                     (json_int_t)r->params, "train_top1_error", r->train_top1, "test_top1_error",
+                     r->test_top1 < 0 ? json_null() : json_real(r->test_top1), "test_top5_error",
+                     r->test_top5 < 0 ? json_null() : json_real(r->test_top5), "seconds",
+                     r->seconds);
 }
 
 static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
@@ -307,19 +322,20 @@ static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
     if (!f) return cli_error("out of memory");
     json_t *arr = json_array();
     fprintf(f, "variant,params,train_top1_error,test_top1_error,test_top5_error,seconds\n");
-    printf("%-24s %12s %14s %13s %13s %9s\n", "variant", "parameters", "train top-1 err",
+    printf("%-24s %12s %15s %14s %14s %9s\n", "variant", "parameters", "train top-1 err",
            "test top-1 err", "test top-5 err", "time");
     for (int i = 0; i < n; i++) {
         const zf_ablation_row *r = &rows[i];
-        printf("%-24s %12zu %13.2f%% %12.2f%% %12.2f%% %7.0f s\n", r->name, r->params,
-               100 * r->train_top1, 100 * r->test_top1, 100 * r->test_top5, r->seconds);
-        fprintf(f, "%s,%zu,%.4f,%.4f,%.4f,%.1f\n", r->name, r->params, 100 * r->train_top1,
-                100 * r->test_top1, 100 * r->test_top5, r->seconds);
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:I, s:f, s:f, s:f, s:f}", "variant", r->name,
-                                        "params", (json_int_t)r->params, "train_top1_error",
-                                        r->train_top1, "test_top1_error", r->test_top1,
-                                        "test_top5_error", r->test_top5, "seconds", r->seconds));
+        char a[16], b[16], c[16];
+        printf("%-24s %12zu %15s %14s %14s %7.0f s\n", r->name, r->params, pct(r->train_top1, a),
+               pct(r->test_top1, b), pct(r->test_top5, c), r->seconds);
+        fprintf(f, "%s,%zu,%.4f,", r->name, r->params, 100 * r->train_top1);
+        if (r->test_top1 >= 0)
+            fprintf(f, "%.4f,%.4f", 100 * r->test_top1, 100 * r->test_top5);
+        else
+            fprintf(f, ",");
+        fprintf(f, ",%.1f\n", r->seconds);
+        json_array_append_new(arr, row_json(r));
     }
     fclose(f);
     zf_error err;

@@ -28,16 +28,18 @@ static const cli_command transfer_cmd = {
     "              --base-lr-scale (0.1) times the rate; random crops (the checkpoint's pad)\n"
     "  --scratch   the same net re-initialised and trained on the target images alone (the\n"
     "              paper's 'non-pretrained' rows); random crops\n"
-    "--curve runs the default and --scratch at each N of the list (ZF Fig. 9): DIR\n"
-    "(zfnet-transfer) gets curve.svg, curve.csv and transfer.json; without it transfer.json\n"
-    "holds the run. Training: S steps (500) of B examples (64), SGD with momentum 0.9, weight\n"
+    "--curve runs the default (or --finetune) and --scratch at each N of the list (ZF Fig. 9):\n"
+    "DIR (zfnet-transfer) gets curve.svg, curve.csv and transfer.json; without it\n"
+    "transfer.json holds the run. Training: S steps (500) of B examples (64), SGD with momentum "
+    "0.9, weight\n"
     "decay 5e-4, rate 0.01 divided by 10 after half and three quarters of the steps.\n"};
 
 typedef struct transfer_job {
     zf_transfer_options o;
     const char *curve, *dir, *mode;
-    int scratch, finetune, no_cache;
+    int scratch, finetune, no_cache, flip_given, scale_given;
     int ns, n[64];
+    char pretrained[96]; /* the curve's other line */
 } transfer_job;
 
 static int parse(transfer_job *j, int argc, char **argv) {
@@ -65,9 +67,10 @@ static int parse(transfer_job *j, int argc, char **argv) {
         {"momentum", CLI_DOUBLE, &o->momentum, "M", "(0.9)", 0, 0.999},
         {"weight-decay", CLI_DOUBLE, &o->weight_decay, "D", "(5e-4)", 0, 1},
         {"base-lr-scale", CLI_DOUBLE, &o->base_lr_scale, "F",
-         "--finetune: the pretrained layers' rate factor (0.1)", 0, 10},
+         "--finetune: the pretrained layers' rate factor (0.1)", 0, 10, .given = &j->scale_given},
         {"crop-pad", CLI_INT, &o->crop_pad, "P", "random crops' padding (the checkpoint's)", 0, 64},
-        {"flip", CLI_FLAG, &o->flip, NULL, "mirror half of the random crops"},
+        {"flip", CLI_FLAG, &o->flip, NULL, "mirror half of the random crops",
+         .given = &j->flip_given},
         {"seed", CLI_U64, &o->seed, "S", "the draws, the order and initialisation (1)"},
         CLI_THREADS(&o->threads),
         {0}};
@@ -77,9 +80,17 @@ static int parse(transfer_job *j, int argc, char **argv) {
         return cli_usage_error("transfer", "--scratch and --finetune exclude each other");
     if (o->freeze && (j->scratch || j->finetune))
         return cli_usage_error("transfer", "--freeze goes with neither --scratch nor --finetune");
-    if (j->curve && (j->scratch || j->finetune || o->save))
-        return cli_usage_error("transfer", "--curve runs both ways itself; no --scratch, "
-                                           "--finetune or --save with it");
+    if (j->no_cache && (j->scratch || j->finetune))
+        return cli_usage_error("transfer", "--no-cache is for frozen layers: not with --scratch "
+                                           "or --finetune");
+    if (j->scale_given && !j->finetune)
+        return cli_usage_error("transfer", "--base-lr-scale goes with --finetune");
+    if (j->flip_given && !j->scratch && !j->finetune && !j->curve)
+        return cli_usage_error("transfer", "--flip is for random crops: --scratch, --finetune "
+                                           "or --curve");
+    if (j->curve && (j->scratch || o->save))
+        return cli_usage_error("transfer", "--curve runs --scratch itself; no --scratch or "
+                                           "--save with it");
     o->mode = j->scratch    ? ZF_TRANSFER_SCRATCH
               : j->finetune ? ZF_TRANSFER_FINETUNE
                             : ZF_TRANSFER_FROZEN;
@@ -102,20 +113,20 @@ static const char *mode_name(zf_transfer_mode m) {
 static json_t *result_json(const zf_transfer_options *o, const zf_transfer_result *r) {
     json_t *acc = json_array(), *pc = json_array();
     for (int f = 0; f < r->folds; f++) {
-        json_array_append_new(acc, json_real(r->accuracy[f]));
+        json_array_append_new(acc, json_num(r->accuracy[f]));
         json_t *row = json_array();
         for (int k = 0; k < r->classes; k++) {
             double a = r->class_accuracy[(size_t)f * r->classes + k];
-            json_array_append_new(row, a == a ? json_real(a) : json_null());
+            json_array_append_new(row, json_num(a));
         }
         json_array_append_new(pc, row);
     }
-    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:f, s:f, s:f, s:f}", "mode",
+    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:f, s:f}", "mode",
                      mode_name(o->mode), "per_class", o->per_class, "folds", r->folds,
                      "train_images", r->train_images, "test_images", r->test_images,
                      "frozen_through", r->freeze, "accuracy", acc, "class_accuracy", pc, "mean",
-                     r->mean, "std", r->std, "seconds", r->seconds, "feature_seconds",
-                     r->feature_seconds);
+                     json_num(r->mean), "std", json_num(r->std), "seconds", r->seconds,
+                     "feature_seconds", r->feature_seconds);
 }
 
 static int run_one(const zf_transfer_options *o, zf_transfer_result *r) {
@@ -131,12 +142,12 @@ static int run_one(const zf_transfer_options *o, zf_transfer_result *r) {
 static int write_curve(const transfer_job *j, const zf_transfer_result *r, const char *dir) {
     char path[4200];
     int n = j->ns;
-    double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * 2 * n);
+    double x[64], y[128];
     char *buf = NULL, *cbuf = NULL;
     size_t len = 0, clen = 0;
-    FILE *f = open_memstream(&buf, &len), *c = open_memstream(&cbuf, &clen);
-    if (!x || !y || !f || !c) return cli_error("out of memory");
-    fprintf(c, "per_class,pretrained_mean,pretrained_std,scratch_mean,scratch_std\n");
+    FILE *c = open_memstream(&cbuf, &clen);
+    if (!c) return cli_error("out of memory");
+    fprintf(c, "per_class,%s mean,%s std,scratch mean,scratch std\n", j->pretrained, j->pretrained);
     for (int i = 0; i < n; i++) {
         x[i] = j->n[i];
         y[i] = 100 * r[2 * i].mean, y[n + i] = 100 * r[2 * i + 1].mean;
@@ -144,6 +155,8 @@ static int write_curve(const transfer_job *j, const zf_transfer_result *r, const
                 100 * r[2 * i + 1].mean, 100 * r[2 * i + 1].std);
     }
     fclose(c);
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return free(cbuf), cli_error("out of memory");
     fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='420' height='330' "
                "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n");
     svg_panel(f, 60, 40, 320, 220, "mean per-class accuracy (%)", "training images per class", n, x,
@@ -151,8 +164,10 @@ static int write_curve(const transfer_job *j, const zf_transfer_result *r, const
     for (int s = 0; s < 2; s++) {
         uint8_t col[3];
         vis_category(s, col);
-        fprintf(f, "<text x='%d' y='310' font-size='12' fill='#%02x%02x%02x'>%s</text>\n",
-                70 + 150 * s, col[0], col[1], col[2], s ? "from scratch" : "pretrained");
+        fprintf(f, "<text x='%d' y='310' font-size='12' fill='#%02x%02x%02x'>", 40 + 200 * s,
+                col[0], col[1], col[2]);
+        svg_text(f, s ? "from scratch" : j->pretrained);
+        fprintf(f, "</text>\n");
     }
     fprintf(f, "</svg>\n");
     snprintf(path, sizeof path, "%s/curve.svg", dir);
@@ -160,7 +175,7 @@ static int write_curve(const transfer_job *j, const zf_transfer_result *r, const
     zf_error err;
     snprintf(path, sizeof path, "%s/curve.csv", dir);
     if (!rc && zf_write_file(path, cbuf, clen, &err)) rc = cli_error("%s", err.msg);
-    free(cbuf), free(x), free(y);
+    free(cbuf);
     return rc;
 }
 
@@ -170,11 +185,11 @@ static int run_curve(transfer_job *j, json_t *runs) {
     for (int i = 0; !rc && i < 2 * j->ns; i++) {
         zf_transfer_options o = j->o;
         o.per_class = j->n[i / 2];
-        o.mode = i % 2 ? ZF_TRANSFER_SCRATCH : ZF_TRANSFER_FROZEN;
+        if (i % 2) o.mode = ZF_TRANSFER_SCRATCH, o.freeze = NULL;
         if (!(rc = run_one(&o, &r[i]))) json_array_append_new(runs, result_json(&o, &r[i]));
     }
     if (!rc) {
-        printf("\n%-10s %22s %22s\n", "per class", "pretrained", "from scratch");
+        printf("\n%-10s %22s %22s\n", "per class", j->pretrained, "from scratch");
         for (int i = 0; i < j->ns; i++)
             printf("%-10d %14.2f%% +- %4.2f %14.2f%% +- %4.2f\n", j->n[i], 100 * r[2 * i].mean,
                    100 * r[2 * i].std, 100 * r[2 * i + 1].mean, 100 * r[2 * i + 1].std);
@@ -195,6 +210,9 @@ int cmd_transfer(int argc, char **argv) {
     if (make_dir(j.dir)) return 1;
     json_t *runs = json_array();
     if (j.ns) {
+        snprintf(j.pretrained, sizeof j.pretrained, "%s%s%s",
+                 j.o.mode == ZF_TRANSFER_FINETUNE ? "fine-tuned" : "pretrained",
+                 j.o.freeze ? ", frozen to " : "", j.o.freeze ? j.o.freeze : "");
         rc = run_curve(&j, runs);
     } else {
         zf_transfer_result r;

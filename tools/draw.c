@@ -260,3 +260,7 @@ int svg_save(FILE *f, char **buf, const char *path) {
     *buf = NULL;
     return rc;
 }
+
+json_t *json_num(double v) {
+    return v == v ? json_real(v) : json_null();
+}

@@ -48,6 +48,8 @@ void svg_text(FILE *f, const char *s);
 void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,
                const char *xlabel, int n, const double *x, int ns, const double *y);
 int svg_save(FILE *f, char **buf, const char *path);
+/* A JSON number, or null for NaN (JSON has no NaN). */
+json_t *json_num(double v);
 /* json as indented text into path, atomically; prints the error. */
 int write_json(const char *path, json_t *j);
 /* mkdir DIR unless it exists; prints the error */

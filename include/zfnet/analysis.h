@@ -164,6 +164,7 @@ typedef struct zf_train_result {
     double test_accuracy; /* after the last epoch (0..1) */
     double best_accuracy; /* the best epoch's, written as best.safetensors */
     int best_epoch;
+    double seconds; /* the run's training time (with its per-epoch evaluation), over resumes */
 } zf_train_result;
 
 /* Train (SGD with momentum and weight decay, step or plateau schedule, the paper's filter
@@ -506,7 +507,7 @@ typedef struct zf_transfer_options {
                            layer n (zf_net_stage_end); NULL: the layer below the last fc */
     int per_class;      /* training images drawn per class for each fold (0: all of them) */
     int folds;          /* draws (5): fold f uses seed mix(seed, f) */
-    int test_per_class; /* the first M test images of each class (0: all) */
+    int test_per_class; /* up to the first M test images of each class (0: all) */
     int steps, batch;   /* SGD steps (500) of this many examples (64, fewer if the fold has) */
     double lr, momentum, weight_decay; /* (0.01, 0.9, 5e-4); lr / 10 after 50% and 75% */
     double base_lr_scale;              /* FINETUNE: the pretrained layers' factor (0.1) */
@@ -514,9 +515,10 @@ typedef struct zf_transfer_options {
                       checkpoint's); FROZEN trains on centre views */
     int flip;      /* FINETUNE, SCRATCH: mirror half of the crops (0: digits are not symmetric) */
     int cache;     /* FROZEN: layer `freeze`'s outputs computed once per image and the rest
-                      trained on them (1); 0: every step through the whole net in inference
-                      mode with the frozen layers' rate 0 (the reference; equal when the
-                      trained layers hold no dropout) */
+                      trained on them, dropout on (1); 0: every step through the whole net in
+                      inference mode (no dropout anywhere) with the frozen layers' rate 0: the
+                      reference, equal when the trained layers hold no dropout (the default
+                      freeze) */
     uint64_t seed; /* (1) */
     int threads;   /* (0: all) */
     const char *save; /* the first fold's trained net written here as a checkpoint, or NULL */
@@ -570,10 +572,12 @@ ZF_API zf_status zf_classifier_parse(const char *name, zf_classifier *out, zf_er
 ZF_API const char *zf_classifier_name(zf_classifier c);
 
 typedef struct zf_linear zf_linear;
-/* Train on x (n, dim) with labels y (n) in [0, classes); seed: SGD's order and start. */
+/* Train on x (n, dim) with labels y (n) in [0, classes); seed: SGD's order and start, or
+ * (SVM) srand's seed for liblinear's order of examples (C's rand() is reseeded); threads: the
+ * softmax's compute threads (0: all). */
 ZF_API zf_status zf_linear_train(zf_classifier kind, const float *x, const int *y, int n, int dim,
-                                 int classes, double reg, uint64_t seed, zf_linear **out,
-                                 zf_error *err);
+                                 int classes, double reg, uint64_t seed, int threads,
+                                 zf_linear **out, zf_error *err);
 /* The predicted class of each row of x (n, dim). */
 ZF_API zf_status zf_linear_predict(const zf_linear *m, const float *x, int n, int *pred,
                                    zf_error *err);

@@ -31,6 +31,10 @@ static zf_status parse_line(char *s, const char *file, int line, zf_variant *v, 
     if (!len || len >= sizeof v->name)
         return zf_fail(err, ZF_ERR_PARSE, "%s:%d: a variant needs a name of 1..63 characters", file,
                        line);
+    if (name[0] == '.' || !strcmp(name, "ablation.json") || !strcmp(name, "ablation.csv"))
+        return zf_fail(err, ZF_ERR_PARSE,
+                       "%s:%d: variant name '%s' would be a hidden or reserved file name", file,
+                       line, name);
     for (const char *c = name; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
             return zf_fail(err, ZF_ERR_PARSE,
@@ -104,7 +108,6 @@ typedef struct ablation {
     const zf_ablation_options *o;
     zf_model *base;
     zf_model **models; /* (nvariants) */
-    double elapsed;    /* the variant being trained: its last epoch's elapsed_s */
 } ablation;
 
 /* The base model with the training data's channels and classes (and the recipe's overrides). */
@@ -138,29 +141,38 @@ static zf_status build_models(ablation *a, zf_error *err) {
     return ZF_OK;
 }
 
-static zf_status read_row(const char *path, zf_ablation_row *row, zf_error *err) {
+static zf_status read_row(const char *path, const char *want_model, zf_ablation_row *row,
+                          zf_error *err) {
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     double p = -1;
+    const char *model = NULL;
     zf_status st = ZF_OK;
-    if (!j || json_unpack(j, "{s:F, s:F, s:F, s:F, s:F}", "params", &p, "train_top1_error",
-                          &row->train_top1, "test_top1_error", &row->test_top1, "test_top5_error",
-                          &row->test_top5, "seconds", &row->seconds))
+    if (!j ||
+        json_unpack(j, "{s:F, s:F, s:F, s:F, s:F, s?s}", "params", &p, "train_top1_error",
+                    &row->train_top1, "test_top1_error", &row->test_top1, "test_top5_error",
+                    &row->test_top5, "seconds", &row->seconds, "model", &model) ||
+        !(p >= 0))
         st = zf_fail(err, ZF_ERR_FORMAT,
-                     "%s: not an ablation row (%s); delete it to train the "
-                     "variant again",
-                     path, j ? "missing fields" : je.text);
-    row->params = (size_t)p;
+                     "%s: not an ablation row (%s); delete it to train the variant again", path,
+                     j ? "missing fields" : je.text);
+    else if (model && strcmp(model, want_model)) /* rows without it: written by 0.1.0 */
+        st = zf_fail(err, ZF_ERR_STATE,
+                     "%s: variant '%s' was trained with another model than its line now gives; "
+                     "delete its folder to train it again",
+                     path, row->name);
+    if (!st) row->params = (size_t)p;
     row->reused = 1;
     json_decref(j);
     return st;
 }
 
-static zf_status write_row(const char *path, const zf_ablation_row *row, zf_error *err) {
-    json_t *j =
-        json_pack("{s:s, s:I, s:f, s:f, s:f, s:f}", "name", row->name, "params",
-                  (json_int_t)row->params, "train_top1_error", row->train_top1, "test_top1_error",
-                  row->test_top1, "test_top5_error", row->test_top5, "seconds", row->seconds);
+static zf_status write_row(const char *path, const char *model, const zf_ablation_row *row,
+                           zf_error *err) {
+    json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:s}", "name", row->name, "params",
+                          (json_int_t)row->params, "train_top1_error", row->train_top1,
+                          "test_top1_error", row->test_top1, "test_top5_error", row->test_top5,
+                          "seconds", row->seconds, "model", model);
     char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     zf_status st = text ? zf_write_file(path, text, strlen(text), err)
                         : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
@@ -169,26 +181,13 @@ static zf_status write_row(const char *path, const zf_ablation_row *row, zf_erro
     return st;
 }
 
-static int on_epoch(void *ctx, const zf_epoch_report *r) {
-    ablation *a = ctx;
-    a->elapsed = r->elapsed_s;
-    const zf_train_options *c = &a->o->train;
-    return c->on_epoch ? c->on_epoch(c->ctx, r) : 0;
-}
-
-static void on_start(void *ctx, const zf_train_info *info) {
-    ablation *a = ctx;
-    const zf_train_options *c = &a->o->train;
-    if (c->on_start) c->on_start(c->ctx, info);
-}
-
 static zf_status make_dir(const char *dir, zf_error *err) {
     if (mkdir(dir, 0777) && errno != EEXIST)
         return zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     return ZF_OK;
 }
 
-/* top-1 error of OUT/NAME/last.safetensors on `data` (and top-5 when asked) */
+/* top-1 error of a checkpoint on `data` (and top-5 when asked) */
 static zf_status score(const zf_train_options *c, const char *ckpt, const char *data, double *top1,
                        double *top5, zf_error *err) {
     zf_eval_options eo = ZF_EVAL_DEFAULTS;
@@ -202,28 +201,48 @@ static zf_status score(const zf_train_options *c, const char *ckpt, const char *
     return ZF_OK;
 }
 
+/* A variant's folder with its model: written, or (a run started) the same as written. */
+static zf_status variant_model(const char *dir, const char *text, zf_error *err) {
+    char model[4300], state[4300];
+    snprintf(model, sizeof model, "%s/model.cfg", dir);
+    snprintf(state, sizeof state, "%s/state.safetensors", dir);
+    struct stat sb;
+    uint8_t *old = NULL;
+    size_t len = 0;
+    if (!stat(state, &sb) && !zf_read_file(model, &old, &len, NULL)) {
+        int same = len == strlen(text) && !memcmp(old, text, len);
+        free(old);
+        if (!same)
+            return zf_fail(err, ZF_ERR_STATE,
+                           "%s holds a run of another model than the variant's line now gives; "
+                           "delete it to train the variant again",
+                           dir);
+        return ZF_OK;
+    }
+    zf_status st = make_dir(dir, err);
+    return st ? st : zf_write_file(model, text, strlen(text), err);
+}
+
 static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_error *err) {
     const zf_ablation_options *o = a->o;
-    char dir[4200], path[4300];
+    char dir[4200], path[4300], model[4300], state[4300], last[4300];
     snprintf(dir, sizeof dir, "%s/%s", o->train.out, o->variants[i].name);
     snprintf(path, sizeof path, "%s/ablation.json", dir);
     snprintf(row->name, sizeof row->name, "%s", o->variants[i].name);
+    const char *text = zf_model_text(a->models[i]);
     struct stat sb;
-    if (!stat(path, &sb)) return read_row(path, row, err);
-    zf_status st = make_dir(dir, err);
-    char model[4300], state[4300], last[4300];
+    if (!stat(path, &sb)) return read_row(path, text, row, err);
+    zf_status st = variant_model(dir, text, err);
     snprintf(model, sizeof model, "%s/model.cfg", dir);
     snprintf(state, sizeof state, "%s/state.safetensors", dir);
     snprintf(last, sizeof last, "%s/last.safetensors", dir);
-    const char *text = zf_model_text(a->models[i]);
-    if (!st) st = zf_write_file(model, text, strlen(text), err);
     zf_train_options c = o->train;
     c.model = model, c.out = dir;
+    memset(&c.overrides, 0, sizeof c.overrides); /* the base model has them already */
     c.resume = !stat(state, &sb), c.overwrite = !c.resume;
-    c.on_start = on_start, c.on_epoch = on_epoch, c.ctx = a;
-    a->elapsed = 0;
-    if (!st) st = zf_train(&c, NULL, err);
-    row->seconds = a->elapsed;
+    zf_train_result res = {0};
+    if (!st) st = zf_train(&c, &res, err);
+    row->seconds = res.seconds;
     if (!st) st = score(&c, last, c.train, &row->train_top1, NULL, err);
     if (!st && c.test && strcmp(c.test, "none"))
         st = score(&c, last, c.test, &row->test_top1, &row->test_top5, err);
@@ -231,7 +250,7 @@ static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_erro
     if (!st && !(st = zf_net_create(&net, a->models[i], NULL, err)))
         row->params = zf_net_num_params(net);
     zf_net_free(net);
-    return st ? st : write_row(path, row, err);
+    return st ? st : write_row(path, text, row, err);
 }
 
 zf_status zf_ablate(const zf_ablation_options *o, zf_ablation_row *rows, zf_error *err) {

@@ -64,19 +64,19 @@ zf_status zf_pick_per_class(const zf_dataset *d, int n, int shuffle, uint64_t se
     zf_status st = by_class(d, &by, &start, err);
     for (int k = 0; !st && k < classes; k++) {
         int have = start[k + 1] - start[k];
-        if (n > have) {
+        if (shuffle && n > have) {
             const char *name = zf_dataset_class_name(d, k);
             st = zf_fail(err, ZF_ERR_RANGE,
                          "%s: class %d%s%s%s holds %d images; %d per class asks for more",
                          zf_dataset_description(d), k, name ? " ('" : "", name ? name : "",
                          name ? "')" : "", have, n);
         }
-        total += n ? n : have;
+        total += n && n < have ? n : have;
     }
     if (!st && !(*idx = malloc(sizeof(int) * (size_t)(total ? total : 1))))
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     for (int k = 0; !st && k < classes; k++) {
-        int have = start[k + 1] - start[k], take = n ? n : have;
+        int have = start[k + 1] - start[k], take = n && n < have ? n : have;
         if (shuffle) shuffle_ints(by + start[k], have, zf_mix64(seed, (uint64_t)k));
         memcpy(*idx + *count, by + start[k], sizeof(int) * (size_t)take);
         *count += take;

@@ -33,8 +33,9 @@ typedef struct zf_images {
 zf_status zf_images_read(const zf_dataset *d, const int *idx, int n, zf_images *out, zf_error *err);
 void zf_images_free(zf_images *im);
 
-/* n items per class (0: all), class by class: a seeded random choice (shuffle) or the first
- * ones in dataset order. */
+/* n items per class (0: all), class by class: a seeded random choice (shuffle; a class with
+ * fewer fails naming it) or the first ones in dataset order (at most n: a class with fewer
+ * gives all it has, as the paper's "up to 50 test images per class"). */
 zf_status zf_pick_per_class(const zf_dataset *d, int n, int shuffle, uint64_t seed, int **idx,
                             int *count, zf_error *err);
 

@@ -105,8 +105,11 @@ static void quiet(const char *s) {
     (void)s;
 }
 
+/* liblinear's coordinate descent visits the examples in an order drawn with C's rand(): it is
+ * seeded (srand) before each training so that results repeat; a caller's own use of rand()
+ * sees the reseeding. */
 static zf_status train_svm(zf_linear *m, const float *z, const int *y, int n, double c,
-                           zf_error *err) {
+                           uint64_t seed, zf_error *err) {
     int dim = m->dim;
     struct feature_node *nodes = malloc(sizeof *nodes * (size_t)n * (dim + 2));
     struct feature_node **rows = malloc(sizeof *rows * (size_t)n);
@@ -127,12 +130,16 @@ static zf_status train_svm(zf_linear *m, const float *z, const int *y, int n, do
     }
     struct problem prob = {.l = n, .n = dim + 1, .y = labels, .x = rows, .bias = 1};
     struct parameter par = {.solver_type = L2R_L2LOSS_SVC_DUAL, .eps = 1e-4, .C = c};
+#if LIBLINEAR_VERSION >= 240
+    par.regularize_bias = 1; /* as 2.3 (and LinearSVC) do */
+#endif
     const char *why = check_parameter(&prob, &par);
     zf_status st = ZF_OK;
     if (why) {
         st = zf_fail(err, ZF_ERR_ARG, "liblinear: %s", why);
     } else {
         set_print_string_function(quiet);
+        srand((unsigned)(seed ^ seed >> 32));
         if (!(m->svm = train(&prob, &par))) st = zf_fail(err, ZF_ERR_NOMEM, "liblinear failed");
     }
     free(nodes), free(rows), free(labels);
@@ -140,7 +147,7 @@ static zf_status train_svm(zf_linear *m, const float *z, const int *y, int n, do
 }
 
 static zf_status train_softmax(zf_linear *m, const float *z, const int *y, int n, double wd,
-                               uint64_t seed, zf_error *err) {
+                               uint64_t seed, int threads, zf_error *err) {
     char text[256];
     snprintf(text, sizeof text,
              "[net]\nname=linear\nchannels=%d\nheight=1\nwidth=1\nclasses=%d\n[fc]\nname=fc\n"
@@ -149,7 +156,7 @@ static zf_status train_softmax(zf_linear *m, const float *z, const int *y, int n
     zf_model *model;
     zf_status st = zf_model_parse(&model, text, "softmax classifier", NULL, err);
     if (st) return st;
-    zf_net_options no = {.seed = seed};
+    zf_net_options no = {.threads = threads, .seed = seed};
     st = zf_net_create(&m->net, model, &no, err);
     zf_model_free(model);
     int64_t *labels = malloc(sizeof(int64_t) * (size_t)n);
@@ -172,7 +179,8 @@ static zf_status train_softmax(zf_linear *m, const float *z, const int *y, int n
 }
 
 zf_status zf_linear_train(zf_classifier kind, const float *x, const int *y, int n, int dim,
-                          int classes, double reg, uint64_t seed, zf_linear **out, zf_error *err) {
+                          int classes, double reg, uint64_t seed, int threads, zf_linear **out,
+                          zf_error *err) {
     *out = NULL;
     if (n < 1 || dim < 1 || classes < 1 || !(reg >= 0) || kind < 0 || kind > ZF_CLASSIFIER_SVM)
         return zf_fail(err, ZF_ERR_ARG,
@@ -192,8 +200,8 @@ zf_status zf_linear_train(zf_classifier kind, const float *x, const int *y, int 
     m->kind = kind, m->dim = dim, m->classes = classes;
     standardise_fit(m, x, n);
     standardise(m, x, n, z);
-    zf_status st = kind == ZF_CLASSIFIER_SVM ? train_svm(m, z, y, n, reg, err)
-                                             : train_softmax(m, z, y, n, reg, seed, err);
+    zf_status st = kind == ZF_CLASSIFIER_SVM ? train_svm(m, z, y, n, reg, seed, err)
+                                             : train_softmax(m, z, y, n, reg, seed, threads, err);
     free(z);
     if (st) {
         zf_linear_free(m);

@@ -59,6 +59,8 @@ static zf_status choose_layers(probe_run *t, zf_error *err) {
             if (li.kind == ZF_LAYER_CONV || li.kind == ZF_LAYER_FC) t->layers[t->nl++] = i;
         }
     }
+    if (t->nl > 64)
+        return zf_fail(err, ZF_ERR_RANGE, "%d layers to probe; at most 64 at a time", t->nl);
     for (int k = 0; k < t->nl; k++) {
         zf_layer_info li;
         zf_net_layer_info(t->g.net, zf_after_relu(t->g.net, t->layers[k]), &li);
@@ -105,7 +107,7 @@ static zf_status probe_features(probe_run *t, const zf_dataset *d, const int *id
     enum { CH = 128 };
     zf_shape in = zf_net_input_shape(t->g.net);
     float *x = malloc(sizeof(float) * CH * in.c * in.h * in.w), *raw[64] = {0};
-    zf_status st = x && t->nl <= 64 ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_status st = x ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     for (int k = 0; !st && k < t->nl; k++) {
         zf_shape s = t->shapes[k];
         out[k] = malloc(sizeof(float) * (size_t)(n ? n : 1) * feature_dim(t, k));
@@ -134,11 +136,12 @@ static zf_status probe_features(probe_run *t, const zf_dataset *d, const int *id
 /* Train on rows tr (n) and score on rows te (m). */
 static zf_status fit_score(zf_classifier kind, const float *tr, const int *ty, int n,
                            const float *te, const int *tey, int m, int dim, int classes, double reg,
-                           uint64_t seed, double *acc, zf_error *err) {
+                           uint64_t seed, int threads, double *acc, zf_error *err) {
     zf_linear *lin;
     int *pred = malloc(sizeof(int) * (size_t)(m ? m : 1));
-    zf_status st = pred ? zf_linear_train(kind, tr, ty, n, dim, classes, reg, seed, &lin, err)
-                        : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_status st =
+        pred ? zf_linear_train(kind, tr, ty, n, dim, classes, reg, seed, threads, &lin, err)
+             : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) {
         st = zf_linear_predict(lin, te, m, pred, err);
         zf_linear_free(lin);
@@ -203,7 +206,7 @@ static zf_status choose_reg(const probe_run *t, zf_classifier kind, rows tr, uin
         for (int g = 0; !st && g < ng; g++) {
             double acc;
             st = fit_score(kind, fx, fy, nf, fx + (size_t)nf * tr.dim, fy + nf, nh, tr.dim,
-                           t->g.classes, grid[g], seed, &acc, err);
+                           t->g.classes, grid[g], seed, t->o->threads, &acc, err);
             if (!st && acc > best_acc) best_acc = acc, *best = grid[g];
         }
     }
@@ -220,8 +223,8 @@ static zf_status probe_layer(const probe_run *t, int k, int f, rows tr, uint64_t
         st = choose_reg(t, (zf_classifier)kind, tr, seed, &r->reg[at], err);
         if (!st)
             st = fit_score((zf_classifier)kind, tr.x, tr.y, tr.n, t->test_feats[k], t->g.test_y,
-                           t->g.ntest, tr.dim, t->g.classes, r->reg[at], seed, &r->accuracy[at],
-                           err);
+                           t->g.ntest, tr.dim, t->g.classes, r->reg[at], seed, t->o->threads,
+                           &r->accuracy[at], err);
     }
     return st;
 }

@@ -374,6 +374,7 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
     if (!st) st = train_epochs(&t, res, err);
     res->epochs = t.c.epochs, res->epochs_done = t.rs.epoch_done, res->has_test = t.te != NULL;
     res->best_accuracy = t.rs.best, res->best_epoch = t.rs.best_epoch;
+    res->seconds = t.rs.elapsed;
     trainer_free(&t);
     return st;
 }

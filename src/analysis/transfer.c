@@ -73,9 +73,14 @@ static zf_status choose_freeze(transfer_run *t, zf_error *err) {
     const zf_transfer_options *o = t->o;
     t->freeze = t->head - 1;
     if (o->mode != ZF_TRANSFER_FROZEN) t->freeze = -1;
-    if (o->mode != ZF_TRANSFER_FROZEN || !o->freeze) return ZF_OK;
-    zf_status st = zf_net_parse_stage(t->g.net, o->freeze, &t->freeze, err);
+    if (o->mode != ZF_TRANSFER_FROZEN) return ZF_OK;
+    zf_status st = o->freeze ? zf_net_parse_stage(t->g.net, o->freeze, &t->freeze, err) : ZF_OK;
     if (st) return st;
+    if (t->freeze < 0)
+        return zf_fail(err, ZF_ERR_ARG,
+                       "model '%s' has nothing below its classifier to freeze: use --finetune or "
+                       "--scratch",
+                       zf_model_name(zf_net_model(t->g.net)));
     if (t->freeze >= t->head) {
         zf_layer_info li, hi;
         zf_net_layer_info(t->g.net, t->freeze, &li);
