@@ -282,7 +282,8 @@ static const cli_command ablate_cmd = {
     "zfnet-mini) with some layers removed or resized, trained with the same recipe, data and\n"
     "seed (the training options, as 'zfnet train') into DIR/NAME (zfnet-ablate), then scored\n"
     "with its last checkpoint: top-1 error on the training set (centre crops), top-1 and top-5\n"
-    "error on the test set, parameters and training time. FILE has one variant per line,\n"
+    "error on the test set, parameters, training time and the median epoch's time (steadier on\n"
+    "a shared machine). FILE has one variant per line,\n"
     "'#' comments:\n"
     "  base:                                   # the base model unchanged\n"
     "  no-3-4: remove conv3,conv4              # a layer goes with its ReLU, LRN, dropout\n"
@@ -308,11 +309,11 @@ static int on_variant(void *ctx, const zf_ablation_row *row, int i, int n) {
 }
 
 static json_t *row_json(const zf_ablation_row *r) {
-    return json_pack("{s:s, s:I, s:f, s:o, s:o, s:f}", "variant", r->name, "params",
+    return json_pack("{s:s, s:I, s:f, s:o, s:o, s:f, s:f, s:i}", "variant", r->name, "params",
                      (json_int_t)r->params, "train_top1_error", r->train_top1, "test_top1_error",
                      r->test_top1 < 0 ? json_null() : json_real(r->test_top1), "test_top5_error",
                      r->test_top5 < 0 ? json_null() : json_real(r->test_top5), "seconds",
-                     r->seconds);
+                     r->seconds, "median_epoch_seconds", r->epoch_seconds, "epochs", r->epochs);
 }
 
 static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
@@ -321,20 +322,22 @@ static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
     FILE *f = open_memstream(&buf, &len);
     if (!f) return cli_error("out of memory");
     json_t *arr = json_array();
-    fprintf(f, "variant,params,train_top1_error,test_top1_error,test_top5_error,seconds\n");
-    printf("%-24s %12s %15s %14s %14s %9s\n", "variant", "parameters", "train top-1 err",
-           "test top-1 err", "test top-5 err", "time");
+    fprintf(f, "variant,params,train_top1_error,test_top1_error,test_top5_error,seconds,"
+               "median_epoch_seconds\n");
+    printf("%-20s %10s %15s %14s %14s %8s %12s\n", "variant", "parameters", "train top-1 err",
+           "test top-1 err", "test top-5 err", "time", "median epoch");
     for (int i = 0; i < n; i++) {
         const zf_ablation_row *r = &rows[i];
         char a[16], b[16], c[16];
-        printf("%-24s %12zu %15s %14s %14s %7.0f s\n", r->name, r->params, pct(r->train_top1, a),
-               pct(r->test_top1, b), pct(r->test_top5, c), r->seconds);
+        printf("%-20s %10zu %15s %14s %14s %6.0f s %10.1f s\n", r->name, r->params,
+               pct(r->train_top1, a), pct(r->test_top1, b), pct(r->test_top5, c), r->seconds,
+               r->epoch_seconds);
         fprintf(f, "%s,%zu,%.4f,", r->name, r->params, 100 * r->train_top1);
         if (r->test_top1 >= 0)
             fprintf(f, "%.4f,%.4f", 100 * r->test_top1, 100 * r->test_top5);
         else
             fprintf(f, ",");
-        fprintf(f, ",%.1f\n", r->seconds);
+        fprintf(f, ",%.1f,%.2f\n", r->seconds, r->epoch_seconds);
         json_array_append_new(arr, row_json(r));
     }
     fclose(f);

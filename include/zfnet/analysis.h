@@ -660,8 +660,11 @@ typedef struct zf_ablation_row {
     size_t params;
     double train_top1; /* error on the training set (centre crops), 0..1 */
     double test_top1, test_top5;
-    double seconds; /* the variant's training (with its per-epoch evaluation), over resumes */
-    int reused;     /* finished before this call: read back from its folder */
+    double seconds;       /* the variant's training (with its per-epoch evaluation), over resumes */
+    double epoch_seconds; /* the median epoch's (from its metrics.jsonl): on a shared machine
+                             steadier than the total; epochs x this estimates an unloaded run */
+    int epochs;
+    int reused; /* finished before this call: read back from its folder */
 } zf_ablation_row;
 
 typedef struct zf_ablation_options {

@@ -181,6 +181,31 @@ static zf_status write_row(const char *path, const char *model, const zf_ablatio
     return st;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median epoch time and the epochs of DIR/metrics.jsonl (elapsed_s differences). */
+static void epoch_times(const char *dir, zf_ablation_row *row) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    double d[4096], prev = 0;
+    int n = 0;
+    char line[4096];
+    while (f && n < 4096 && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        double e;
+        if (j && !json_unpack(j, "{s:F}", "elapsed_s", &e)) d[n++] = e - prev, prev = e;
+        json_decref(j);
+    }
+    if (f) fclose(f);
+    qsort(d, (size_t)n, sizeof *d, cmp_double);
+    row->epochs = n;
+    row->epoch_seconds = !n ? 0 : n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+}
+
 static zf_status make_dir(const char *dir, zf_error *err) {
     if (mkdir(dir, 0777) && errno != EEXIST)
         return zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
@@ -231,7 +256,11 @@ static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_erro
     snprintf(row->name, sizeof row->name, "%s", o->variants[i].name);
     const char *text = zf_model_text(a->models[i]);
     struct stat sb;
-    if (!stat(path, &sb)) return read_row(path, text, row, err);
+    if (!stat(path, &sb)) {
+        zf_status st = read_row(path, text, row, err);
+        epoch_times(dir, row);
+        return st;
+    }
     zf_status st = variant_model(dir, text, err);
     snprintf(model, sizeof model, "%s/model.cfg", dir);
     snprintf(state, sizeof state, "%s/state.safetensors", dir);
@@ -243,6 +272,7 @@ static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_erro
     zf_train_result res = {0};
     if (!st) st = zf_train(&c, &res, err);
     row->seconds = res.seconds;
+    epoch_times(dir, row);
     if (!st) st = score(&c, last, c.train, &row->train_top1, NULL, err);
     if (!st && c.test && strcmp(c.test, "none"))
         st = score(&c, last, c.test, &row->test_top1, &row->test_top5, err);
