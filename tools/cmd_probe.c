@@ -24,9 +24,9 @@ static const cli_command probe_cmd = {
     "           1e-5..1e-1\n"
     "each choice made on a held-out 20% of the fold's training images (--holdout), then\n"
     "trained on all of them. The score is the mean per-class accuracy on the test split (or\n"
-    "its first M per class). --sets takes built-in names (fashion-mnist, digits: their train\n"
-    "and test splits); --train/--test any one set. DIR (zfnet-probe) gets probe.csv and\n"
-    "probe.json (every fold's accuracy and chosen regularisation).\n"};
+    "up to its first M per class). --sets takes built-in names (fashion-mnist, digits:\n"
+    "their train and test splits); --train/--test any one set. DIR (zfnet-probe) gets\n"
+    "probe.csv and probe.json (every fold's accuracy and chosen regularisation).\n"};
 
 typedef struct probe_job {
     zf_probe_options o;

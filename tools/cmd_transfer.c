@@ -30,9 +30,10 @@ static const cli_command transfer_cmd = {
     "              paper's 'non-pretrained' rows); random crops\n"
     "--curve runs the default (or --finetune) and --scratch at each N of the list (ZF Fig. 9):\n"
     "DIR (zfnet-transfer) gets curve.svg, curve.csv and transfer.json; without it\n"
-    "transfer.json holds the run. Training: S steps (500) of B examples (64), SGD with momentum "
-    "0.9, weight\n"
-    "decay 5e-4, rate 0.01 divided by 10 after half and three quarters of the steps.\n"};
+    "transfer.json holds the run. Training: S steps (500) of B examples (64), SGD with\n"
+    "momentum 0.9, weight decay 5e-4, rate 0.01 divided by 10 after half and three quarters\n"
+    "of the steps. Fine-tune and scratch train on random crops (--crop-pad, --flip); the\n"
+    "frozen way on centre views. --no-cache runs in inference mode (no dropout).\n"};
 
 typedef struct transfer_job {
     zf_transfer_options o;
@@ -52,7 +53,7 @@ static int parse(transfer_job *j, int argc, char **argv) {
          1 << 24},
         {"folds", CLI_INT, &o->folds, "K", "draws of N per class (5)", 1, 1000},
         {"test-per-class", CLI_INT, &o->test_per_class, "M",
-         "score on the first M test images per class (0: all; 0)", 0, 1 << 24},
+         "score on up to the first M test images per class (0: all)", 0, 1 << 24},
         {"freeze", CLI_STR, &o->freeze, "LAYER", "the last frozen layer (below the last fc)"},
         {"finetune", CLI_FLAG, &j->finetune, NULL, "train every layer from the checkpoint"},
         {"scratch", CLI_FLAG, &j->scratch, NULL, "re-initialise every layer"},
