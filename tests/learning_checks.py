@@ -242,8 +242,9 @@ def probe_checks(pre):
         idx = zfnet.draw_per_class("digits", 20, zfnet.mix64(1, 0))
         ftr, fte = feats(tr_set["images"][idx], relu, grid), feats(te_set["images"][te_idx], relu,
                                                                     grid)
-        mu, sd = ftr.mean(0), ftr.std(0)
-        sd[sd < 1e-12] = np.inf
+        ftr, fte = ftr.astype(np.float64), fte.astype(np.float64)  # float32 statistics would
+        mu, sd = ftr.mean(0), ftr.std(0)  # turn constant features into rounding noise
+        sd[sd <= 1e-6 * np.maximum(1, np.abs(mu))] = np.inf
         c = j["layers"][li]["svm"]["C"][0]
         pred = LinearSVC(C=c, tol=1e-4, max_iter=100000).fit((ftr - mu) / sd, tr_set["labels"][
             idx]).predict((fte - mu) / sd)

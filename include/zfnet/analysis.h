@@ -557,7 +557,8 @@ ZF_API zf_status zf_net_parse_stage(const zf_net *net, const char *what, int *la
 ZF_API void zf_mean_std(const double *v, int n, double *mean, double *std);
 
 /* Linear classifiers on feature rows (the probes' and anyone's). Rows are standardised with
- * the training rows' per-feature mean and standard deviation (constant features become 0). */
+ * the training rows' per-feature mean and standard deviation; constant features (standard
+ * deviation at most 1e-6 max(1, |mean|): float rounding) become 0. */
 typedef enum zf_classifier {
     ZF_CLASSIFIER_SOFTMAX = 0, /* multinomial logistic regression: an fc + softmax trained by
                                   SGD (500 steps of 64, rate 0.01, momentum 0.9, /10 after 50%

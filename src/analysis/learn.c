@@ -77,7 +77,7 @@ zf_status zf_pick_per_class(const zf_dataset *d, int n, int shuffle, uint64_t se
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     for (int k = 0; !st && k < classes; k++) {
         int have = start[k + 1] - start[k], take = n && n < have ? n : have;
-        if (shuffle) shuffle_ints(by + start[k], have, zf_mix64(seed, (uint64_t)k));
+        if (shuffle) shuffle_ints(by + start[k], have, zf_stream(seed, SEED_DRAW, (uint64_t)k));
         memcpy(*idx + *count, by + start[k], sizeof(int) * (size_t)take);
         *count += take;
     }
@@ -215,11 +215,11 @@ static void next_batch(batcher *bt, const zf_examples *ex, const zf_sgd *sg, zf_
     for (int j = 0; j < b; j++) {
         if (bt->pos == ex->n) {
             for (int i = 0; i < ex->n; i++) bt->order[i] = i;
-            shuffle_ints(bt->order, ex->n, zf_mix64(sg->seed, (uint64_t)bt->pass++));
+            shuffle_ints(bt->order, ex->n, zf_stream(sg->seed, SEED_ORDER, (uint64_t)bt->pass++));
             bt->pos = 0;
         }
         int i = bt->order[bt->pos++];
-        example_input(ex, i, in, ex->random, zf_mix64(~sg->seed, (uint64_t)step * b + j),
+        example_input(ex, i, in, ex->random, zf_stream(sg->seed, SEED_CROP, (uint64_t)step * b + j),
                       bt->x + per * j);
         bt->y[j] = ex->labels[i];
     }
@@ -240,7 +240,7 @@ zf_status zf_sgd_train(zf_net *net, const zf_examples *ex, const zf_sgd *sg, zf_
         double lr =
             sg->lr * (step >= sg->steps / 2 ? 0.1 : 1) * (step >= 3L * sg->steps / 4 ? 0.1 : 1);
         next_batch(&bt, ex, sg, in, b, step);
-        zf_net_reseed(net, zf_mix64(sg->seed, (uint64_t)step));
+        zf_net_reseed(net, zf_stream(sg->seed, SEED_DROPOUT, (uint64_t)step));
         if ((st = zf_net_set_input(net, bt.x, b, err)) ||
             (st = zf_net_set_labels(net, bt.y, b, err)) ||
             (st = zf_net_forward(net, mode, -1, err)) || (st = zf_net_loss(net, &loss, err)))

@@ -22,6 +22,18 @@ zf_status zf_target_open(zf_target *g, const char *checkpoint, const char *train
                          zf_error *err);
 void zf_target_close(zf_target *g);
 
+/* Each use of a seed draws from its own stream: zf_mix64(zf_mix64(seed, tag), i). */
+enum {
+    SEED_DRAW = 0x64726177,    /* the images drawn per class */
+    SEED_ORDER = 0x6f726472,   /* SGD's order, per pass */
+    SEED_CROP = 0x63726f70,    /* random crops and mirrors, per example */
+    SEED_DROPOUT = 0x64726f70, /* dropout masks, per step */
+    SEED_INIT = 0x696e6974     /* initial weights */
+};
+static inline uint64_t zf_stream(uint64_t seed, uint64_t tag, uint64_t i) {
+    return zf_mix64(zf_mix64(seed, tag), i);
+}
+
 /* Dataset items read into memory: px (n, s.c, s.h, s.w), labels (n). */
 typedef struct zf_images {
     int n;

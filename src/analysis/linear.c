@@ -89,7 +89,8 @@ static void standardise_fit(zf_linear *m, const float *x, int n) {
         }
         double sd = sqrt(q / n);
         m->mu[j] = (float)mu;
-        m->inv_sd[j] = sd > 1e-12 ? (float)(1 / sd) : 0;
+        /* below float32's resolution of the values: constant but for rounding */
+        m->inv_sd[j] = sd > 1e-6 * fmax(1, fabs(mu)) ? (float)(1 / sd) : 0;
     }
 }
 
@@ -162,7 +163,8 @@ static zf_status train_softmax(zf_linear *m, const float *z, const int *y, int n
     int64_t *labels = malloc(sizeof(int64_t) * (size_t)n);
     if (!st && !labels) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) {
-        zf_init_options io = {.scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .seed = seed};
+        zf_init_options io = {
+            .scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .seed = zf_stream(seed, SEED_INIT, 0)};
         zf_net_init_params(m->net, &io);
         for (int i = 0; i < n; i++) labels[i] = y[i];
         zf_examples ex = {.feats = z, .dim = m->dim, .labels = labels, .n = n};

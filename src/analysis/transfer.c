@@ -119,7 +119,7 @@ static void close_run(transfer_run *t) {
 static zf_status fold_net(transfer_run *t, int f, zf_net **out, zf_error *err) {
     const zf_transfer_options *o = t->o;
     zf_net_options no = zf_net_options_of(t->g.net);
-    no.seed = zf_mix64(o->seed, (uint64_t)f);
+    no.seed = zf_stream(zf_mix64(o->seed, (uint64_t)f), SEED_INIT, 0);
     zf_status st = zf_net_create(out, t->model, &no, err);
     if (st) return st;
     zf_net *net = *out;
