@@ -76,6 +76,22 @@ int cli_parse_int_value(const char *opt, const char *s, long lo, long hi, long *
     return parse_number(opt, s, NUM_INT, (double)lo, (double)hi, out);
 }
 
+int cli_parse_int_list(const char *opt, const char *arg, long lo, long hi, int *out, int cap,
+                       int *n) {
+    *n = 0;
+    for (const char *t = arg; *t;) {
+        char tok[32];
+        size_t len = strcspn(t, ",");
+        long v;
+        snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), t);
+        if (*n == cap) return cli_error("%s: at most %d values", opt, cap), 2;
+        if (cli_parse_int_value(opt, tok, lo, hi, &v)) return 2;
+        out[(*n)++] = (int)v;
+        t += len + (t[len] == ',');
+    }
+    return 0;
+}
+
 int cli_parse_classes(const char *opt, const char *arg, void *target) {
     long v;
     if (cli_parse_int_value(opt, arg, 1, 1000000, &v)) return 2;

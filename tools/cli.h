@@ -95,6 +95,9 @@ int cli_parse_backend(const char *opt, const char *arg, void *backend);
 int cli_parse_rule(const char *opt, const char *arg, void *rule);
 int cli_parse_lrn(const char *opt, const char *arg, void *lrn);
 int cli_parse_int_value(const char *opt, const char *s, long lo, long hi, long *out);
+/* "A,B,C" -> out[0..*n), each in [lo, hi], at most cap; 0, or 2 after printing why. */
+int cli_parse_int_list(const char *opt, const char *arg, long lo, long hi, int *out, int cap,
+                       int *n);
 
 /* ---- messages ----------------------------------------------------------------------------- */
 

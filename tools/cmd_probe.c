@@ -103,14 +103,7 @@ static int parse(probe_job *j, int argc, char **argv) {
     if (zf_pool_parse(j->pool, &o->pool, &err))
         return cli_usage_error("probe", "--pool: %s", err.msg);
     if ((rc = parse_classifiers(j)) >= 0 || (rc = parse_sets(j)) >= 0) return rc;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", j->per_class);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long v;
-        if (j->nper == 16) return cli_usage_error("probe", "--per-class: at most 16 values");
-        if (cli_parse_int_value("--per-class", t, 0, 1 << 24, &v)) return 2;
-        j->per[j->nper++] = (int)v;
-    }
+    if (cli_parse_int_list("--per-class", j->per_class, 0, 1 << 24, j->per, 16, &j->nper)) return 2;
     return j->nper ? -1 : cli_usage_error("probe", "--per-class names none");
 }
 

@@ -8,25 +8,10 @@
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-static int parse_list(const char *opt, const char *arg, int *out, int cap, int *n) {
-    *n = 0;
-    for (const char *t = arg; *t;) {
-        char tok[32];
-        size_t len = strcspn(t, ",");
-        long v;
-        snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), t);
-        if (*n == cap) return cli_error("%s: at most %d values", opt, cap), 2;
-        if (cli_parse_int_value(opt, tok, 1, 1000000, &v)) return 2;
-        out[(*n)++] = (int)v;
-        t += len + (t[len] == ',');
-    }
-    return 0;
-}
-
 static int parse_steps(const char *opt, const char *arg, void *target) {
     zf_train_options *c = target;
     c->lr_plateau = 0;
-    return parse_list(opt, arg, c->lr_steps, 32, &c->nlr_steps);
+    return cli_parse_int_list(opt, arg, 1, 1000000, c->lr_steps, 32, &c->nlr_steps);
 }
 
 /* a flag: the plateau schedule replaces the steps */
@@ -39,7 +24,7 @@ static int parse_plateau(const char *opt, const char *arg, void *target) {
 
 static int parse_snapshots(const char *opt, const char *arg, void *target) {
     zf_train_options *c = target;
-    return parse_list(opt, arg, c->snapshots, 64, &c->nsnapshots);
+    return cli_parse_int_list(opt, arg, 1, 1000000, c->snapshots, 64, &c->nsnapshots);
 }
 
 static int parse_init(const char *opt, const char *arg, void *target) {

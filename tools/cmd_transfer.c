@@ -96,13 +96,7 @@ static int parse(transfer_job *j, int argc, char **argv) {
               : j->finetune ? ZF_TRANSFER_FINETUNE
                             : ZF_TRANSFER_FROZEN;
     o->cache = !j->no_cache;
-    for (char *save = NULL, *t = j->curve ? strtok_r((char *)j->curve, ",", &save) : NULL; t;
-         t = strtok_r(NULL, ",", &save)) {
-        long v;
-        if (j->ns == 64) return cli_usage_error("transfer", "--curve: at most 64 values");
-        if (cli_parse_int_value("--curve", t, 1, 1 << 24, &v)) return 2;
-        j->n[j->ns++] = (int)v;
-    }
+    if (j->curve && cli_parse_int_list("--curve", j->curve, 1, 1 << 24, j->n, 64, &j->ns)) return 2;
     if (j->curve && !j->ns) return cli_usage_error("transfer", "--curve names no N");
     return -1;
 }

@@ -284,38 +284,40 @@ zf_status zf_forward_rows(zf_net *net, int k, const zf_examples *ex, float *rows
     return st;
 }
 
-zf_status zf_predict(zf_net *net, const zf_examples *ex, int *pred, zf_error *err) {
-    int classes = zf_net_classes(net);
-    float *rows = malloc(sizeof(float) * (size_t)classes * (ex->n ? ex->n : 1));
-    zf_status st = rows ? zf_forward_rows(net, -1, ex, rows, err)
-                        : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    for (int i = 0; !st && i < ex->n; i++) {
+static void argmax_rows(const float *rows, int n, int classes, int *pred) {
+    for (int i = 0; i < n; i++) {
         const float *r = rows + (size_t)i * classes;
         int best = 0;
         for (int c = 1; c < classes; c++)
             if (r[c] > r[best]) best = c;
         pred[i] = best;
     }
+}
+
+zf_status zf_predict(zf_net *net, const zf_examples *ex, int *pred, zf_error *err) {
+    int classes = zf_net_classes(net);
+    float *rows = malloc(sizeof(float) * (size_t)classes * (ex->n ? ex->n : 1));
+    zf_status st = rows ? zf_forward_rows(net, -1, ex, rows, err)
+                        : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!st) argmax_rows(rows, ex->n, classes, pred);
     free(rows);
     return st;
 }
 
 zf_status zf_predict_images(zf_net *net, const zf_data_prep *p, int pad, const zf_dataset *d,
                             const int *idx, int n, int *pred, zf_error *err) {
-    zf_status st = ZF_OK;
-    for (int i0 = 0; !st && i0 < n; i0 += CHUNK) {
-        zf_images im;
-        int m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        if ((st = zf_images_read(d, idx + i0, m, &im, err))) break;
-        zf_examples ex = {.images = &im, .prep = p, .pad = pad, .n = m};
-        st = zf_predict(net, &ex, pred + i0, err);
-        zf_images_free(&im);
-    }
-    return st;
+    float *rows;
+    int classes;
+    zf_status st = zf_layer_outputs(net, -1, p, pad, d, idx, n, &rows, &classes, err);
+    if (st) return st;
+    argmax_rows(rows, n, classes, pred);
+    free(rows);
+    return ZF_OK;
 }
 
 static size_t output_size(const zf_net *net, int k) {
     zf_layer_info li;
+    if (k < 0) k = zf_net_num_layers(net) - 1;
     zf_net_layer_info(net, k, &li);
     return (size_t)li.out.c * li.out.h * li.out.w;
 }

@@ -85,8 +85,8 @@ zf_status zf_predict(zf_net *net, const zf_examples *ex, int *pred, zf_error *er
 /* The same for dataset items, read a chunk at a time. */
 zf_status zf_predict_images(zf_net *net, const zf_data_prep *p, int pad, const zf_dataset *d,
                             const int *idx, int n, int *pred, zf_error *err);
-/* Layer k's outputs for the images (centre views of the image padded by pad): *out (n, *dim),
- * malloc'd. */
+/* Layer k's (k < 0: the last layer's) outputs for the images (centre views of the image padded by
+ * pad): *out (n, *dim), malloc'd. */
 zf_status zf_images_outputs(zf_net *net, int k, const zf_data_prep *p, int pad, const zf_images *im,
                             float **out, int *dim, zf_error *err);
 /* The same for dataset items, read a chunk at a time. */
