@@ -265,7 +265,7 @@ if not check_none:
 # every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
 for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
             "top9", "filters", "evolution", "data", "pack", "bench", "occlusion", "invariance",
-            "correspondence", "transfer", "probe", "ablate"):
+            "correspondence", "transfer", "probe", "ablate", "report"):
     r = run([cmd, "--help"])
     ok = r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr \
         and "-h, --help" in r.stdout

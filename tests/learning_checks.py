@@ -272,7 +272,7 @@ def ablate_checks():
     wide = open(p("ab/wide/model.cfg")).read()
     check("name=fc6\noutputs=64" in wide and "name=conv5\nfilters=32" in wide,
           "settings edited: fc6.outputs=64, conv5.filters=32")
-    rows = {row["variant"]: row for row in json.load(open(p("ab/ablation.json")))}
+    rows = {row["variant"]: row for row in json.load(open(p("ab/ablation.json")))["rows"]}
     e = run(ZF, ["eval", "--weights", p("ab/no-3-4-7/last.safetensors"), "--data",
                  p("fm-images-idx3-ubyte.gz")])
     line = [x for x in e.stdout.splitlines() if x.startswith("top-1 error")][0]

@@ -47,3 +47,12 @@ def write_idx(path, arr):
         struct.pack(">I", d) for d in arr.shape)
     with gzip.open(path, "wb") as f:
         f.write(head + arr.tobytes())
+
+
+def read_idx(path):
+    """An IDX file of unsigned bytes (gzipped) as an array."""
+    with gzip.open(path) as f:
+        b = f.read()
+    nd = b[3]
+    dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)

@@ -2,6 +2,7 @@
  * groups and value parsers, and messages. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -360,4 +361,53 @@ int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_o
     zf_status st = zf_net_create(out, m, no, &err);
     zf_model_free(m);
     return st ? cli_error("%s", err.msg) : 0;
+}
+
+/* ---- the command line being run ------------------------------------------------------------ */
+
+static char line_run[8192];
+
+/* a word as the shell reads it back: bare when it is only safe characters, else in '' */
+static void quote_word(FILE *f, const char *w) {
+    int bare = *w != 0;
+    for (const char *p = w; *p; p++)
+        bare &= isalnum((unsigned char)*p) || strchr("-_./:,=+@%", *p) != NULL;
+    if (bare) {
+        fprintf(f, " %s", w);
+        return;
+    }
+    fputs(" '", f);
+    for (const char *p = w; *p; p++)
+        if (*p == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*p, f);
+    fputc('\'', f);
+}
+
+void cli_set_command(int argc, char *const *argv) {
+    FILE *f = fmemopen(line_run, sizeof line_run - 1, "w");
+    if (!f) return;
+    setvbuf(f, NULL, _IONBF, 0);
+    fputs("zfnet", f);
+    for (int i = 0; i < argc && argv[i]; i++) quote_word(f, argv[i]);
+    long n = ftell(f);
+    fclose(f);
+    line_run[n > 0 && n < (long)sizeof line_run ? n : 0] = 0;
+}
+
+const char *cli_command_line(void) {
+    return line_run;
+}
+
+/* 1234567 -> "1,234,567" */
+const char *cli_commas(char *buf, unsigned long long v) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", v), j = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) buf[j++] = ',';
+        buf[j++] = tmp[i];
+    }
+    buf[j] = 0;
+    return buf;
 }

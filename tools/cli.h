@@ -99,6 +99,9 @@ int cli_parse_int_value(const char *opt, const char *s, long lo, long hi, long *
 int cli_parse_int_list(const char *opt, const char *arg, long lo, long hi, int *out, int cap,
                        int *n);
 
+/* 1234567 as "1,234,567" into buf (32 bytes); returns buf */
+const char *cli_commas(char *buf, unsigned long long v);
+
 /* ---- messages ----------------------------------------------------------------------------- */
 
 /* "zfnet: <msg>" on stderr; returns 1 (the exit code for it). */
@@ -115,6 +118,12 @@ int cli_fail(const zf_error *err);
  * each replaced file once per process, INFO lines to `info` (stdout or stderr; NULL: none). */
 zf_callbacks cli_callbacks(FILE *info);
 double cli_now(void);
+
+/* The command line being run ("zfnet top9 --weights W ..."; each word quoted for the shell where
+ * needed), set from argv by main and by the demo for each of its steps; the files written record
+ * it. */
+void cli_set_command(int argc, char *const *argv);
+const char *cli_command_line(void);
 
 /* ---- commands ------------------------------------------------------------------------------ */
 
@@ -145,6 +154,7 @@ int cmd_ablate(int argc, char **argv);
 int cmd_top9(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_evolution(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
@@ -200,16 +210,14 @@ typedef struct cli_input_args {
 int cli_open_inputs(const char *cmd, const cli_input_args *a, char **argv, int npos, zf_net **net,
                     zf_data_prep *prep, cli_inputs *in);
 
-/* ---- what the demo calls: top9, filters and evolution with their pictures and files ------- */
-/* (top9_run: mc->layers NULL means every conv layer but the first) */
+/* ---- the demo and the report ----------------------------------------------------------- */
 
-int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
-             int threads, const char *dir);
-int filters_run(const char *weights, const char *layer, const char *data, const char *maps_layer,
-                int images, int threads, const char *dir);
-/* occlusion, invariance and correspondence on the demo's model and test set, into out/ */
-int demo_paper(const char *weights, const char *data, int threads, const char *out);
-int evolution_run(const char *run, const char *list, const char *data, const map_choice *mc,
-                  int threads, const char *dir);
+/* The demo's views of a trained model (weights `best`) on `data`, each into a folder of the run
+ * folder `out` (eval/, filters/, top9/, evolution/, occlusion/, invariance/, and with
+ * `correspondence` the T-shirt parts of Fashion-MNIST in correspondence/); with `missing`, only
+ * those whose files are not there yet. demo_report: zfnet report on `out`. */
+int demo_views(const char *out, const char *best, const char *data, uint64_t seed, int threads,
+               int missing, int correspondence);
+int demo_report(const char *out, int threads);
 
 #endif

@@ -1,18 +1,51 @@
 /* zfnet eval: top-1 / top-5 error of one model or an ensemble (zf_evaluate), per-class accuracy
  * and the confusion matrix as CSV. zfnet predict: top-5 classes of image files. */
-#include "cli.h"
+#include "draw.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const cli_command eval_cmd = {
     "eval",
     "--weights W [--ensemble W2,W3,...] [--data SPEC] [--ten-crop] [--per-class]\n"
-    "                  [--confusion FILE.csv] [--batch N] [--threads T]",
+    "                  [--confusion FILE.csv] [--json FILE.json] [--batch N] [--threads T]",
     "Top-1 and top-5 error of checkpoints written by 'zfnet train' (their model, data mean and\n"
     "crop settings come from the file). --ten-crop averages the softmax over the 4 corner and\n"
     "centre crops and their mirrors (ZF 5.1); --ensemble averages it over several models too\n"
-    "(the paper's Table 2 protocol). SPEC as in 'zfnet train --help' (fashion-mnist:test).\n"};
+    "(the paper's Table 2 protocol). SPEC as in 'zfnet train --help' (fashion-mnist:test).\n"
+    "--json writes the errors, the per-class accuracy and the confusion matrix with the\n"
+    "command that made them (what 'zfnet report' shows).\n"};
+
+/* everything measured, as JSON */
+static int write_eval_json(const char *path, const zf_eval_result *r, const char *const *paths,
+                           int n, const char *data, int ten) {
+    json_t *models = json_array(), *names = json_array(), *acc = json_array(), *conf = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(models, json_string(paths[i]));
+    for (int t = 0; t < r->classes; t++) {
+        const char *name = zf_data_prep_class_name(&r->prep, t);
+        json_t *row = json_array();
+        long long total = 0;
+        for (int k = 0; k < r->classes; k++) {
+            long long c = (long long)r->confusion[(size_t)t * r->classes + k];
+            json_array_append_new(row, json_integer(c));
+            total += c;
+        }
+        json_array_append_new(conf, row);
+        json_array_append_new(names, json_string(name ? name : ""));
+        json_array_append_new(
+            acc, json_num(total ? (double)r->confusion[(size_t)t * r->classes + t] / (double)total
+                                : NAN));
+    }
+    json_t *o =
+        json_pack("{s:o, s:s, s:s, s:s, s:i, s:f, s:f, s:o, s:o, s:o}", "models", models, "data",
+                  data, "description", r->description, "crops", ten ? "ten" : "centre", "images",
+                  r->images, "top1_error", 1 - r->top1, "top5_error", 1 - r->top5, "class_names",
+                  names, "class_accuracy", acc, "confusion", conf);
+    int rc = write_json(path, o);
+    json_decref(o);
+    return rc;
+}
 
 static int write_confusion(const char *path, const zf_eval_result *r) {
     char *buf = NULL;
@@ -66,7 +99,8 @@ static int split_list(char *list, const char **out, int cap) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *weights = NULL, *ensemble = NULL, *data = "fashion-mnist:test", *conf_path = NULL;
+    const char *weights = NULL, *ensemble = NULL, *data = "fashion-mnist:test", *conf_path = NULL,
+               *json_path = NULL;
     int ten = 0, per_class = 0;
     zf_eval_options o = ZF_EVAL_DEFAULTS;
     const cli_opt own[] = {
@@ -76,6 +110,7 @@ int cmd_eval(int argc, char **argv) {
         {"ten-crop", CLI_FLAG, &ten, NULL, "the paper's ten crops (4 corners, centre, mirrored)"},
         {"per-class", CLI_FLAG, &per_class, NULL, "accuracy per class"},
         {"confusion", CLI_STR, &conf_path, "FILE.csv", "the confusion matrix as CSV"},
+        {"json", CLI_STR, &json_path, "FILE.json", "all of the results as JSON"},
         CLI_BATCH(&o.batch, "images per forward pass (64)"),
         CLI_THREADS(&o.threads),
         {0}};
@@ -101,6 +136,7 @@ int cmd_eval(int argc, char **argv) {
     printf("test accuracy: %.2f%%\n", 100 * r.top1);
     if (per_class) print_per_class(&r);
     rc = conf_path ? write_confusion(conf_path, &r) : 0;
+    if (!rc && json_path) rc = write_eval_json(json_path, &r, paths, n, data, ten);
     zf_eval_result_free(&r);
     free(list), free(paths);
     return rc;

@@ -105,8 +105,8 @@ static int list_checkpoints(const char *list, char ***paths, int **epochs, int *
     return *n ? 0 : cli_error("no checkpoints");
 }
 
-int evolution_run(const char *run, const char *list, const char *data, const map_choice *mc,
-                  int threads, const char *dir) {
+static int evolution_run(const char *run, const char *list, const char *data, const map_choice *mc,
+                         int threads, const char *dir) {
     char **paths = NULL;
     int *epochs = NULL, n = 0, rc = 1;
     zf_error err;

@@ -104,8 +104,8 @@ static int aliasing(zf_net *net, const zf_data_prep *p, const char *data, int af
     return 0;
 }
 
-int filters_run(const char *weights, const char *layer, const char *data, const char *maps_layer,
-                int images, int threads, const char *dir) {
+static int filters_run(const char *weights, const char *layer, const char *data,
+                       const char *maps_layer, int images, int threads, const char *dir) {
     zf_net *net;
     zf_data_prep p;
     zf_error err;

@@ -14,18 +14,6 @@ static const cli_command summary_cmd = {
     1,
     "expected one MODEL"};
 
-/* 1234567 -> "1,234,567" */
-static const char *commas(char *buf, unsigned long long v) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%llu", v), j = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && (n - i) % 3 == 0) buf[j++] = ',';
-        buf[j++] = tmp[i];
-    }
-    buf[j] = 0;
-    return buf;
-}
-
 static void print_layers(const zf_net *net) {
     printf("%-8s %-8s %-12s %14s %16s %6s %6s\n", "layer", "kind", "output", "params", "MACs", "RF",
            "stride");
@@ -41,14 +29,14 @@ static void print_layers(const zf_net *net) {
         else
             snprintf(shape, sizeof shape, "%dx%dx%d", li.out.c, li.out.h, li.out.w);
         printf("%-8s %-8s %-12s %14s %16s %6d %6d\n", li.name, zf_layer_kind_name(li.kind), shape,
-               li.params ? commas(p, li.params) : "-", li.macs ? commas(mc, li.macs) : "-",
+               li.params ? cli_commas(p, li.params) : "-", li.macs ? cli_commas(mc, li.macs) : "-",
                li.rf_size, li.rf_stride);
         params += li.params;
         macs += li.macs;
     }
     char p[32], mc[32];
     printf("\ntotal: %s parameters (%.1f MiB as F32), %s multiply-adds per image (forward)\n",
-           commas(p, params), (double)params * 4 / (1 << 20), commas(mc, macs));
+           cli_commas(p, params), (double)params * 4 / (1 << 20), cli_commas(mc, macs));
 }
 
 int cmd_summary(int argc, char **argv) {

@@ -59,7 +59,7 @@ static int parse_sets(probe_job *j) {
         return -1;
     }
     static char buf[1024];
-    snprintf(buf, sizeof buf, "%s", j->sets);
+    snprintf(buf, sizeof buf, "%s", j->sets ? j->sets : "digits");
     static char tests[16][80];
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (strcmp(t, "fashion-mnist") && strcmp(t, "digits"))
@@ -203,11 +203,8 @@ static int write_outputs(const probe_job *j, zf_probe_result *r) {
 }
 
 int cmd_probe(int argc, char **argv) {
-    probe_job j = {.sets = "digits",
-                   .per_class = "30",
-                   .classifiers = "svm,softmax",
-                   .pool = "max",
-                   .dir = "zfnet-probe"};
+    probe_job j = {
+        .per_class = "30", .classifiers = "svm,softmax", .pool = "max", .dir = "zfnet-probe"};
     zf_probe_defaults(&j.o);
     int rc = parse(&j, argc, argv);
     if (rc >= 0) return rc;

@@ -18,7 +18,9 @@ static const cli_command top9_cmd = {
     "DIR (zfnet-top9) gets <layer>.png: for each map a 3x3 block of projections (each scaled by\n"
     "the 99.5th percentile of its |values|, zero at mid-grey) beside the 3x3 input patches; and\n"
     "top9.json: per layer and map, each activation's image, position, value and the window's\n"
-    "origin in the input (window_y, window_x; its side is the layer's patch).\n"};
+    "origin in the input (window_y, window_x; its side is the layer's patch), with each tile\n"
+    "as a PNG of its own (tiles/<layer>-<map>-<rank>-proj.png and -patch.png) and each image's\n"
+    "whole centre view (images/<index>.png), for 'zfnet report'.\n"};
 
 /* one map's k entries as two 3-column blocks: projections, then input patches (black where
  * the set had fewer than k images) */
@@ -60,6 +62,52 @@ static int write_grid(const zf_topk_layer *L, const zf_data_prep *p, zf_shape in
     return rc;
 }
 
+/* one entry's tiles as PNG files under dir (tiles/L-M-J-proj.png, tiles/L-M-J-patch.png) and its
+ * image's whole centre view (images/INDEX.png, once per image: `done` marks them) */
+static int write_tiles(const char *dir, const char *name, const zf_topk_layer *L, int m, int j,
+                       const zf_data_prep *p, const zf_dataset *d, zf_shape in, uint8_t *done,
+                       json_t *entry) {
+    int P = L->patch;
+    zf_shape ds = zf_dataset_shape(d);
+    size_t e = (size_t)m * L->k + j, pp = (size_t)in.c * P * P, whole = (size_t)in.c * in.h * in.w;
+    const zf_topk_entry *en = &L->top[e];
+    char path[4300], rel[300];
+    uint8_t *px = malloc(whole), *img = malloc((size_t)ds.c * ds.h * ds.w);
+    float *x = malloc(whole * sizeof(float));
+    canvas cv = {0};
+    zf_error err;
+    int rc = !px || !img || !x ? cli_error("out of memory") : 0;
+    const char *kind[2] = {"proj", "patch"};
+    for (int t = 0; !rc && t < 2; t++) {
+        if (t == 0) vis_signed(L->proj + pp * e, in.c, P, P, px);
+        if (t == 1) zf_data_prep_pixels(p, in, L->input + pp * e, en->wy, en->wx, P, P, px);
+        snprintf(rel, sizeof rel, "tiles/%s-%d-%d-%s.png", name, L->maps[m], j, kind[t]);
+        snprintf(path, sizeof path, "%s/%s", dir, rel);
+        if (!(rc = canvas_new(&cv, P, P, 0))) {
+            canvas_paste(&cv, px, in.c, P, P, 0, 0, 1);
+            rc = canvas_save(&cv, path);
+            canvas_free(&cv);
+        }
+        json_object_set_new(entry, t ? "patch_png" : "proj_png", json_string(rel));
+    }
+    snprintf(rel, sizeof rel, "images/%d.png", en->image);
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    if (!rc && !done[en->image]) {
+        if (zf_dataset_read(d, en->image, img, &err) || zf_data_prep_input(p, ds, img, in, x, &err))
+            rc = cli_fail(&err);
+        else if (!(rc = canvas_new(&cv, in.w, in.h, 0))) {
+            zf_data_prep_pixels(p, in, x, 0, 0, in.h, in.w, px);
+            canvas_paste(&cv, px, in.c, in.h, in.w, 0, 0, 1);
+            rc = canvas_save(&cv, path);
+            canvas_free(&cv);
+        }
+        done[en->image] = 1;
+    }
+    json_object_set_new(entry, "input_png", json_string(rel));
+    free(px), free(img), free(x);
+    return rc;
+}
+
 static json_t *layer_json(const zf_net *net, const zf_dataset *d, const zf_topk_layer *L) {
     zf_layer_info li;
     zf_net_layer_info(net, L->layer, &li);
@@ -87,21 +135,47 @@ static json_t *layer_json(const zf_net *net, const zf_dataset *d, const zf_topk_
     return jl;
 }
 
+/* the layer's entries in its JSON (layer_json) with their tile files */
+static int layer_tiles(const char *dir, const char *name, const zf_topk_layer *L,
+                       const zf_data_prep *p, const zf_dataset *d, zf_shape in, uint8_t *done,
+                       json_t *jl) {
+    json_t *jm = json_object_get(jl, "maps");
+    for (int m = 0; m < L->nmaps; m++) {
+        json_t *top = json_object_get(json_array_get(jm, (size_t)m), "top");
+        for (int j = 0; j < (int)json_array_size(top); j++)
+            if (write_tiles(dir, name, L, m, j, p, d, in, done, json_array_get(top, (size_t)j)))
+                return 1;
+    }
+    return 0;
+}
+
 /* every layer projected, drawn and indexed */
 static int project_all(zf_net *net, const zf_data_prep *p, const zf_dataset *d, zf_topk_layer *ls,
                        int nl, const zf_topk_options *o, const char *dir, json_t *index) {
     zf_error err;
-    for (int t = 0; t < nl; t++) {
+    char path[4200];
+    uint8_t *done = calloc((size_t)zf_dataset_count(d) + 1, 1);
+    int rc = done ? 0 : cli_error("out of memory");
+    snprintf(path, sizeof path, "%s/tiles", dir);
+    if (!rc) rc = make_dir(path);
+    snprintf(path, sizeof path, "%s/images", dir);
+    if (!rc) rc = make_dir(path);
+    for (int t = 0; !rc && t < nl; t++) {
         zf_layer_info li;
         zf_net_layer_info(net, ls[t].layer, &li);
-        if (zf_topk_project(net, p, d, &ls[t], o, &err)) return cli_fail(&err);
-        char path[4200];
+        if (zf_topk_project(net, p, d, &ls[t], o, &err)) {
+            rc = cli_fail(&err);
+            break;
+        }
         snprintf(path, sizeof path, "%s/%s.png", dir, li.name);
-        if (write_grid(&ls[t], p, zf_net_input_shape(net), path)) return 1;
-        json_object_set_new(index, li.name, layer_json(net, d, &ls[t]));
+        if ((rc = write_grid(&ls[t], p, zf_net_input_shape(net), path))) break;
+        json_t *jl = layer_json(net, d, &ls[t]);
+        json_object_set_new(index, li.name, jl);
+        rc = layer_tiles(dir, li.name, &ls[t], p, d, zf_net_input_shape(net), done, jl);
         printf("top9: %s: %d maps -> %s\n", li.name, ls[t].nmaps, path);
     }
-    return 0;
+    free(done);
+    return rc;
 }
 
 /* every conv layer but the first (all of them when there is one), by name */
@@ -123,8 +197,8 @@ static char *conv_layers_but_first(const zf_net *net) {
     return list;
 }
 
-int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
-             int threads, const char *dir) {
+static int top9_run(const char *weights, const char *data, const map_choice *mc, int k, int batch,
+                    int threads, const char *dir) {
     zf_net *net = NULL;
     zf_data_prep p = {0};
     zf_dataset *d = NULL;
@@ -163,6 +237,8 @@ int top9_run(const char *weights, const char *data, const map_choice *mc, int k,
     if (project_all(net, &p, d, ls, nl, &o, dir, index)) goto done;
     char path[4200];
     snprintf(path, sizeof path, "%s/top9.json", dir);
+    zf_shape in = zf_net_input_shape(net);
+    json_object_set_new(index, "input_shape", json_pack("[i,i,i]", in.c, in.h, in.w));
     if (write_json(path, index)) goto done;
     printf("top9: projections and patches in %.1f s; index %s\n", cli_now() - t1, path);
     rc = 0;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- options --------------------------------------------------------------------------------- */
 
@@ -216,25 +217,14 @@ static const cli_command demo_cmd = {
     "one per class under translation, scaling and rotation (DIR/invariance), and\n"
     "correspondence of sleeves and collar over five T-shirts (DIR/correspondence).\n"};
 
-/* what the paper looks at, for the model just trained */
+/* what the paper looks at, for the model just trained, and the report */
 static int visualise(const zf_train_options *c) {
     const char *data = c->test && strcmp(c->test, "none") ? c->test : c->train;
-    char best[4200], dir[4200];
+    char best[4200];
     snprintf(best, sizeof best, "%s/best.safetensors", c->out);
-    FILE *f = fopen(best, "rb");
-    if (!f) snprintf(best, sizeof best, "%s/last.safetensors", c->out);
-    if (f) fclose(f);
-    printf("\n== layer-1 filters\n");
-    snprintf(dir, sizeof dir, "%s/filters", c->out);
-    if (filters_run(best, NULL, data, NULL, 64, c->threads, dir)) return 1;
-    printf("\n== top-9 activations of 8 random maps per conv layer\n");
-    snprintf(dir, sizeof dir, "%s/top9", c->out);
-    map_choice mc = {.layers = "all-conv", .nrandom = 8, .seed = c->seed};
-    if (top9_run(best, data, &mc, 9, 64, c->threads, dir)) return 1;
-    printf("\n== feature evolution over the snapshots\n");
-    snprintf(dir, sizeof dir, "%s/evolution", c->out);
-    if (evolution_run(c->out, NULL, data, &mc, c->threads, dir)) return 1;
-    return demo_paper(best, data, c->threads, c->out);
+    if (access(best, F_OK)) snprintf(best, sizeof best, "%s/last.safetensors", c->out);
+    int rc = demo_views(c->out, best, data, c->seed, c->threads, 0, 1);
+    return rc ? rc : demo_report(c->out, c->threads);
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -253,9 +243,7 @@ int cmd_demo(int argc, char **argv) {
     c.resume = f != NULL; /* a run there is continued (or only evaluated) */
     double t0 = cli_now();
     if ((rc = train(&c)) || (rc = visualise(&c))) return rc;
-    printf("\ndemo finished in %.0f s; see %s/ (curves.svg, filters/, top9/, evolution/,\n"
-           "occlusion/, invariance/, correspondence/)\n",
-           cli_now() - t0, c.out);
+    printf("\ndemo finished in %.0f s; the report: %s/report/index.html\n", cli_now() - t0, c.out);
     return 0;
 }
 
@@ -274,7 +262,7 @@ static const cli_command ablate_cmd = {
     "  fc-512: fc6.outputs=512; fc7.outputs=512   # any setting, as model files write it\n"
     "Every variant is checked before any trains. Run again, it skips finished variants (their\n"
     "DIR/NAME/ablation.json) and resumes an interrupted one. DIR gets ablation.csv and\n"
-    "ablation.json with the whole table.\n"};
+    "ablation.json with the whole table (\"rows\") and the command that made it.\n"};
 
 /* "12.34%", or "n/a" (no test set) */
 static const char *pct(double v, char *buf) {
@@ -330,8 +318,9 @@ static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
     int rc = zf_write_file(path, buf, len, &err) ? cli_error("%s", err.msg) : 0;
     free(buf);
     snprintf(path, sizeof path, "%s/ablation.json", dir);
-    if (!rc) rc = write_json(path, arr);
-    json_decref(arr);
+    json_t *doc = json_pack("{s:o}", "rows", arr);
+    if (!rc) rc = write_json(path, doc);
+    json_decref(doc);
     if (!rc) printf("wrote %s/ablation.csv and ablation.json\n", dir);
     return rc;
 }

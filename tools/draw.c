@@ -157,6 +157,8 @@ int svg_curves(const char *path, const char *title, int n, const double *epoch, 
 }
 
 int write_json(const char *path, json_t *j) {
+    if (json_is_object(j) && !json_object_get(j, "command") && cli_command_line()[0])
+        json_object_set_new(j, "command", json_string(cli_command_line()));
     char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     zf_error err;
     int rc = !text                                                ? cli_error("out of memory")

@@ -50,7 +50,8 @@ void svg_panel(FILE *f, double left, double top, double w, double h, const char 
 int svg_save(FILE *f, char **buf, const char *path);
 /* A JSON number, or null for NaN (JSON has no NaN). */
 json_t *json_num(double v);
-/* json as indented text into path, atomically; prints the error. */
+/* json as indented text into path, atomically, with the command line that made it ("command",
+ * added to an object that has none); prints the error. */
 int write_json(const char *path, json_t *j);
 /* mkdir DIR unless it exists; prints the error */
 int make_dir(const char *dir);

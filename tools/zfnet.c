@@ -31,6 +31,7 @@ static const cli_cmd commands[] = {
      cmd_filters},
     {"evolution", "strongest activations across training epochs, projected (Fig. 4)",
      cmd_evolution},
+    {"report", "one offline HTML page with every figure and table of a run folder", cmd_report},
     {"data", "describe a dataset; dump its decoded images", cmd_data},
     {"pack", "an image folder into one shard file for training", cmd_pack},
     {"bench", "images/s, GFLOP/s, memory and per-layer times of inference or training", cmd_bench},
@@ -72,7 +73,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(commands[i].name, name)) {
+            cli_set_command(argc - 1, argv + 1);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "zfnet: unknown command '%s' (see 'zfnet --help')\n", name);
     return 2;
 }
