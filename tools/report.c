@@ -165,6 +165,7 @@ static const char *const style =
     ".rf{position:absolute;border:2px solid #f33;box-sizing:border-box}"
     ".inplace{position:absolute}.inplace img{width:100%;height:100%}\n"
     "@media print{nav,.zoom{display:none!important}section{break-before:auto}"
+    "h2,h3{break-after:avoid}"
     "figure,table,.map{break-inside:avoid}body{max-width:none}a{color:inherit}}\n";
 
 /* the run folder as a link from the report's folder: both resolved, then "../" for each folder

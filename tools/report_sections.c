@@ -188,11 +188,14 @@ static void recipe_table(report *r) {
             int override = !strcmp(key, "classes") || !strcmp(key, "channels") ||
                            !strcmp(key, "height") || !strcmp(key, "width");
             if (override && json_integer_value(v) == 0) continue; /* the model's own */
-            char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            char num[32], *s = json_is_string(v) || json_is_real(v)
+                                   ? NULL
+                                   : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            if (json_is_real(v)) snprintf(num, sizeof num, "%.6g", json_real_value(v));
             fprintf(r->f, "<tr><th class='l'>");
             h_text(r->f, key);
             fprintf(r->f, "</th>");
-            td_text(r->f, s ? s : json_string_value(v));
+            td_text(r->f, s ? s : json_is_real(v) ? num : json_string_value(v));
             fprintf(r->f, "</tr>\n");
             free(s);
         }
