@@ -12,7 +12,8 @@ training images, 2 epochs) ends with its report, which is then checked
   against the number of images, each top-9 zoom's whole image against the dataset's image;
 - with only some outputs (a run folder with the training files alone): only those sections; with
   --compute, the missing analyses are run and their sections appear; a corrupt analysis file
-  leaves its section out with a note; -o elsewhere keeps the links right;
+  leaves its section out with a note; -o elsewhere keeps the links right (folder names with
+  spaces, '#' and quotes);
 - errors: a missing folder, a file, a folder with nothing to report: one line, exit 1, no
   report folder left behind.
 
@@ -24,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 
 import numpy as np
 from PIL import Image
@@ -124,13 +126,14 @@ def static_checks(index, run_dir, headings, what):
     page, text = parse(index)
     base = os.path.dirname(os.path.abspath(index))
     check(page.h2 == headings, f"{what}: sections {page.h2}")
-    outside = [s for s in page.imgs if re.match(r"^[a-z]+:|^/|\.\.", s)
+    imgs = [urllib.parse.unquote(s) for s in page.imgs]
+    outside = [s for s in imgs if re.match(r"^[a-z]+:|^/|\.\.", s)
                or not os.path.realpath(os.path.join(base, s)).startswith(base + os.sep)
                or not os.path.isfile(os.path.join(base, s))]
     check(not outside and not page.loads,
           f"{what}: all {len(page.imgs)} images are files inside the report's folder; nothing "
           f"else loaded {outside[:3]} {page.loads[:3]}")
-    raw = [h for h in page.links if not h.startswith("#")]
+    raw = [urllib.parse.unquote(h) for h in page.links if not h.startswith("#")]
     bad = [h for h in raw if re.match(r"^[a-z]+:", h) or not os.path.exists(os.path.join(base, h))]
     inside_run = all(os.path.realpath(os.path.join(base, h)).startswith(
         os.path.realpath(run_dir)) for h in raw)
@@ -249,12 +252,12 @@ got, _ = parse(os.path.join(part, "report", "index.html"))
 check(r.returncode == 0 and got.h2 == ALL[:-1],
       f"--compute runs the missing analyses (correspondence needs Fashion-MNIST by name): {got.h2}")
 
-# a corrupt analysis file; the report elsewhere
-bad = p("bad")
+# a corrupt analysis file; the report elsewhere, names with spaces, '#' and quotes
+bad = p("bad run #1")
 shutil.copytree(demo, bad, ignore=shutil.ignore_patterns("report"))
 with open(os.path.join(bad, "filters", "filters.json"), "r+") as f:
     f.truncate(40)
-elsewhere = p("elsewhere", "r")
+elsewhere = p("else where", "r 'x'")
 os.makedirs(os.path.dirname(elsewhere))
 r = run(ZF, ["report", bad, "-o", elsewhere])
 check(r.returncode == 0 and "filters.json" in r.stderr and "left out" in r.stderr,
@@ -262,6 +265,7 @@ check(r.returncode == 0 and "filters.json" in r.stderr and "left out" in r.stder
 static_checks(os.path.join(elsewhere, "index.html"), bad,
               [h for h in ALL + [LEARN] if h != "Layer-1 filters"],
               "report elsewhere, filters left out")
+browser_check(os.path.join(elsewhere, "index.html"), "report elsewhere")
 
 # ---- errors --------------------------------------------------------------------------------
 empty = p("empty")

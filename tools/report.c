@@ -3,6 +3,7 @@
  * written at once, after its assets, so a report folder never holds a half-made index.html. */
 #include "report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -31,6 +32,20 @@ void h_text(FILE *f, const char *s) {
         default:
             fputc(*s, f);
         }
+}
+
+/* s percent-encoded for a relative URL: bytes other than letters, digits, '-', '.', '_', '~'
+ * and '/' as %XX */
+static void url_encode(char *out, size_t cap, const char *s) {
+    size_t n = 0;
+    for (; *s && n + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || strchr("-._~/", c))
+            out[n++] = (char)c;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%%%02X", c);
+    }
+    out[n] = 0;
 }
 
 const char *h_num(const json_t *v, int digits, double scale, char buf[32]) {
@@ -77,7 +92,9 @@ int run_asset(report *r, const char *rel, char *url, size_t cap) {
     char src[8400], dst[8400];
     snprintf(src, sizeof src, "%s/%s", r->run, rel);
     snprintf(dst, sizeof dst, "%s/assets/%s", r->dir, rel);
-    snprintf(url, cap, "assets/%s", rel);
+    char enc[8400];
+    url_encode(enc, sizeof enc, rel);
+    snprintf(url, cap, "assets/%s", enc);
     FILE *f = fopen(src, "rb");
     if (!f) return cli_error("%s: cannot read: %s", src, strerror(errno));
     char *buf = NULL;
@@ -123,12 +140,14 @@ void provenance(report *r, const json_t *doc, const char *const *raw) {
     int n = 0;
     for (; raw && *raw; raw++) {
         if (!run_has(r, *raw)) continue;
-        fprintf(r->f, "%s<a href='",
+        char link[8400], enc[8400];
+        snprintf(link, sizeof link, "%s%s", r->up, *raw);
+        url_encode(enc, sizeof enc, link);
+        fprintf(r->f, "%s<a href='%s",
                 n++   ? ", "
                 : cmd ? " &middot; raw numbers: "
-                      : "raw numbers: ");
-        h_text(r->f, r->up);
-        h_text(r->f, *raw);
+                      : "raw numbers: ",
+                enc);
         fprintf(r->f, "'>");
         h_text(r->f, *raw);
         fprintf(r->f, "</a>");
@@ -196,7 +215,8 @@ static int write_page(report *r, const char *headline) {
     FILE *f = open_memstream(&page, &len);
     if (!f) return cli_error("out of memory");
     time_t now = time(NULL);
-    char when[64];
+    char when[64], up[8400];
+    url_encode(up, sizeof up, r->up[0] ? r->up : "./");
     strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&now));
     fprintf(f, "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
                "<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>");
@@ -215,9 +235,9 @@ static int write_page(report *r, const char *headline) {
     fwrite(r->buf, 1, r->len, f);
     fprintf(f,
             "</main>\n<footer><p class='how'>written by zfnet %s on %s from the files in "
-            "<a href='%s'>the run folder</a>; nothing here was recomputed.</p></footer>\n"
-            "</body>\n</html>\n",
-            ZF_VERSION, when, r->up[0] ? r->up : "./");
+            "<a href='%s'>the run folder</a>; the report computes nothing of its own.</p>"
+            "</footer>\n</body>\n</html>\n",
+            ZF_VERSION, when, up);
     fclose(f);
     char path[8400];
     snprintf(path, sizeof path, "%s/index.html", r->dir);
