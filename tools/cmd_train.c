@@ -209,13 +209,15 @@ static const cli_command demo_cmd = {
     "finished one; --overwrite trains from scratch.\n\n"
     "demo recipe: 30 epochs, batch 128, lr 0.05 (/10 after epochs 20 and 26), momentum 0.9,\n"
     "weight decay 5e-4, crops from the image padded by 2, mirroring, seed 1; snapshots at\n"
-    "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it writes the layer-1 filters\n"
+    "epochs 1, 2, 5, 10, 20, 30. Then, for the best checkpoint, it runs what a user would type:\n"
+    "zfnet eval with the centre and the ten crops (DIR/eval), the layer-1 filters\n"
     "(DIR/filters), the top-9 activations of 8 random maps of every conv layer (DIR/top9) and\n"
     "their evolution over the snapshots (DIR/evolution), as zfnet filters / top9 / evolution;\n"
     "and the paper's experiments, as zfnet occlusion / invariance / correspondence: occlusion\n"
     "maps of two test images per class (a black square, DIR/occlusion), invariance curves of\n"
     "one per class under translation, scaling and rotation (DIR/invariance), and\n"
-    "correspondence of sleeves and collar over five T-shirts (DIR/correspondence).\n"};
+    "correspondence of sleeves and collar over five T-shirts (DIR/correspondence). It ends\n"
+    "with zfnet report: DIR/report/index.html, one page with all of it.\n"};
 
 /* what the paper looks at, for the model just trained, and the report */
 static int visualise(const zf_train_options *c) {
