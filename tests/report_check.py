@@ -257,6 +257,9 @@ bad = p("bad run #1")
 shutil.copytree(demo, bad, ignore=shutil.ignore_patterns("report"))
 with open(os.path.join(bad, "filters", "filters.json"), "r+") as f:
     f.truncate(40)
+t9 = json.load(open(os.path.join(bad, "top9", "top9.json")))
+t9["conv2"]["maps"][0]["top"][0]["input_png"] = "../../../../../../etc/passwd"
+json.dump(t9, open(os.path.join(bad, "top9", "top9.json"), "w"))
 elsewhere = p("else where", "r 'x'")
 os.makedirs(os.path.dirname(elsewhere))
 r = run(ZF, ["report", bad, "-o", elsewhere])
@@ -266,6 +269,18 @@ static_checks(os.path.join(elsewhere, "index.html"), bad,
               [h for h in ALL + [LEARN] if h != "Layer-1 filters"],
               "report elsewhere, filters left out")
 browser_check(os.path.join(elsewhere, "index.html"), "report elsewhere")
+_, text = parse(os.path.join(elsewhere, "index.html"))
+copied = [os.path.join(d, f) for d, _, fs in os.walk(elsewhere) for f in fs]
+check("src='assets/top9/conv2.png'" in text and "src='assets/top9/conv3.png'" not in text
+      and not any("passwd" in c for c in copied),
+      "a top9.json entry naming a file outside the run: that layer shown as its grid picture, "
+      "nothing outside copied")
+
+# an ablation folder itself: the table, not each variant's own ablation.json
+r = run(ZF, ["report", os.path.join(demo, "ablate")])
+page, text = parse(os.path.join(demo, "ablate", "report", "index.html"))
+check(r.returncode == 0 and page.h2 == ["Transfer, probes and ablations"]
+      and text.count("<h3>") == 1, "an ablation folder: one table (its variants' files skipped)")
 
 # ---- errors --------------------------------------------------------------------------------
 empty = p("empty")

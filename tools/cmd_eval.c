@@ -38,10 +38,11 @@ static int write_eval_json(const char *path, const zf_eval_result *r, const char
                                 : NAN));
     }
     json_t *o =
-        json_pack("{s:o, s:s, s:s, s:s, s:i, s:f, s:f, s:o, s:o, s:o}", "models", models, "data",
+        json_pack("{s:o, s:s, s:s?, s:s, s:i, s:f, s:f, s:o, s:o, s:o}", "models", models, "data",
                   data, "description", r->description, "crops", ten ? "ten" : "centre", "images",
                   r->images, "top1_error", 1 - r->top1, "top5_error", 1 - r->top5, "class_names",
                   names, "class_accuracy", acc, "confusion", conf);
+    if (!o) return cli_error("%s: the results could not be put into JSON", path);
     int rc = write_json(path, o);
     json_decref(o);
     return rc;

@@ -1,10 +1,12 @@
 /* zfnet report: the page's pieces (escaping, the run folder's files, assets copied beside the
  * page, sections and their provenance) and the command: the page is built in memory and
  * written at once, after its assets, so a report folder never holds a half-made index.html. */
+#define _GNU_SOURCE /* nftw */
 #include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +56,19 @@ const char *h_num(const json_t *v, int digits, double scale, char buf[32]) {
     return buf;
 }
 
+/* a path inside the run folder: relative, no ".." */
+static int inside(const char *rel) {
+    if (rel[0] == '/') return 0;
+    for (const char *p = rel; (p = strstr(p, "..")); p += 2)
+        if ((p == rel || p[-1] == '/') && (p[2] == 0 || p[2] == '/')) return 0;
+    return 1;
+}
+
 int run_has(const report *r, const char *rel) {
     char path[8400];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", r->run, rel);
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+    return inside(rel) && stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
 }
 
 json_t *run_json(report *r, const char *rel) {
@@ -90,6 +100,7 @@ static int make_parents(char *path) {
 
 int run_asset(report *r, const char *rel, char *url, size_t cap) {
     char src[8400], dst[8400];
+    if (!inside(rel)) return cli_error("%s: '%s' is outside the run folder", r->run, rel);
     snprintf(src, sizeof src, "%s/%s", r->run, rel);
     snprintf(dst, sizeof dst, "%s/assets/%s", r->dir, rel);
     char enc[8400];
@@ -297,14 +308,16 @@ static char *headline(report *r) {
         const char *best = zf_st_meta(st, "best"), *be = zf_st_meta(st, "best_epoch"),
                    *done = zf_st_meta(st, "epoch_done"), *el = zf_st_meta(st, "elapsed");
         if (best && atof(best) > 0)
-            fprintf(f, "<div><b>%.2f%%</b>best test accuracy (epoch %s)</div>", 100 * atof(best),
-                    be ? be : "?");
-        if (done) fprintf(f, "<div><b>%s</b>epochs trained</div>", done);
+            fprintf(f, "<div><b>%.2f%%</b>best test accuracy (epoch %d)</div>", 100 * atof(best),
+                    be ? atoi(be) : 0);
+        if (done) fprintf(f, "<div><b>%d</b>epochs trained</div>", atoi(done));
         if (el) fprintf(f, "<div><b>%.0f s</b>training time</div>", atof(el));
         zf_st_close(st);
     }
     if (r->params[0]) fprintf(f, "<div><b>%s</b>parameters</div>", r->params);
-    json_t *c = run_json(r, "eval/ten-crop.json");
+    char ten[8400];
+    snprintf(ten, sizeof ten, "%s/eval/ten-crop.json", r->run);
+    json_t *c = json_load_file(ten, 0, NULL); /* a bad one is said by its section */
     if (c) {
         fprintf(f, "<div><b>%s%%</b>ten-crop top-1 error</div>",
                 h_num(json_object_get(c, "top1_error"), 2, 100, num));
@@ -360,6 +373,12 @@ static int compute(const char *run, int threads) {
     return rc;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    remove(path); /* as much as can go */
+    return 0;
+}
+
 int cmd_report(int argc, char **argv) {
     const char *dir = NULL;
     int do_compute = 0, threads = 0, npos;
@@ -382,11 +401,11 @@ int cmd_report(int argc, char **argv) {
     r.dir = dir ? dir : def;
     if (do_compute && (rc = compute(r.run, threads))) return rc;
     int existed = stat(r.dir, &st) == 0;
-    if (make_dir(r.dir) || link_up(&r)) return 1;
-    rc = build(&r);
+    rc = make_dir(r.dir) || link_up(&r) || build(&r);
     free(r.buf);
-    if (rc && !existed) rmdir(r.dir); /* only when nothing was written into it */
-    if (rc) return rc;
+    if (rc && !existed) /* a folder made here, and only what was copied into it */
+        nftw(r.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc) return 1;
     printf("report: %s/index.html (%d sections)\n", r.dir, r.ntoc);
     return 0;
 }

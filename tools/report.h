@@ -22,7 +22,7 @@ typedef struct report {
 
 /* s as HTML text (&, <, >, ", ' escaped) */
 void h_text(FILE *f, const char *s);
-/* a file of the run folder (path relative to it) that can be read */
+/* a file of the run folder (path relative to it, no "..") that can be read */
 int run_has(const report *r, const char *rel);
 /* a JSON file of the run folder; NULL when absent, or (said on stderr) unreadable */
 json_t *run_json(report *r, const char *rel);

@@ -3,6 +3,7 @@
  * writes HTML tables, inline SVG plots and pictures copied into the report's assets. */
 #include "report.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -113,48 +114,44 @@ int section_model(report *r) {
 
 typedef struct curves {
     int n;
-    double *x, *loss, *lr, *acc; /* acc: (2, n) top-1 then top-5 in percent, once all are read */
-    double *top5;
+    double *x, *loss, *lr, *acc; /* acc: (2, n) top-1 then top-5 in percent */
 } curves;
 
-static int read_metrics(report *r, curves *c) {
+/* a metric in percent, or NaN where it was not measured (-1: no test set) */
+static double percent(const json_t *v) {
+    return json_is_number(v) && json_number_value(v) >= 0 ? 100 * json_number_value(v) : NAN;
+}
+
+/* metrics.jsonl's epochs (lines that are not JSON objects are skipped); c->n 0 when none, or
+ * out of memory */
+static void read_metrics(report *r, curves *c) {
     char path[8400], line[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->run);
     FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int cap = 0;
-    while (fgets(line, sizeof line, f)) {
+    json_t *all = json_array();
+    while (f && all && fgets(line, sizeof line, f)) {
         json_t *o = json_loads(line, 0, NULL);
-        if (!json_is_object(o)) {
-            json_decref(o);
-            continue;
-        }
-        if (c->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            c->x = realloc(c->x, sizeof(double) * cap),
-            c->loss = realloc(c->loss, sizeof(double) * cap);
-            c->lr = realloc(c->lr, sizeof(double) * cap);
-            c->acc = realloc(c->acc, sizeof(double) * 2 * cap);
-            c->top5 = realloc(c->top5, sizeof(double) * cap);
-        }
-        if (!c->x || !c->loss || !c->lr || !c->acc || !c->top5) break;
-        json_t *a = json_object_get(o, "test_accuracy"), *b = json_object_get(o, "test_top5");
-        c->x[c->n] = json_number_value(json_object_get(o, "epoch"));
-        c->loss[c->n] = json_number_value(json_object_get(o, "train_loss"));
-        c->lr[c->n] = json_number_value(json_object_get(o, "lr"));
-        c->acc[c->n] = a ? 100 * json_number_value(a) : NAN;
-        c->top5[c->n] = b ? 100 * json_number_value(b) : NAN;
-        c->n++;
+        if (json_is_object(o)) json_array_append(all, o);
         json_decref(o);
     }
-    fclose(f);
-    if (c->acc)
-        for (int i = 0; i < c->n; i++) c->acc[c->n + i] = c->top5[i];
-    return 0;
+    if (f) fclose(f);
+    size_t n = json_array_size(all);
+    c->x = malloc(sizeof(double) * (n + 1)), c->loss = malloc(sizeof(double) * (n + 1));
+    c->lr = malloc(sizeof(double) * (n + 1)), c->acc = malloc(sizeof(double) * 2 * (n + 1));
+    c->n = c->x && c->loss && c->lr && c->acc ? (int)n : 0;
+    for (int i = 0; i < c->n; i++) {
+        const json_t *o = json_array_get(all, (size_t)i);
+        c->x[i] = json_number_value(json_object_get(o, "epoch"));
+        c->loss[i] = json_number_value(json_object_get(o, "train_loss"));
+        c->lr[i] = json_number_value(json_object_get(o, "lr"));
+        c->acc[i] = percent(json_object_get(o, "test_accuracy"));
+        c->acc[c->n + i] = percent(json_object_get(o, "test_top5"));
+    }
+    json_decref(all);
 }
 
 static void curves_free(curves *c) {
-    free(c->x), free(c->loss), free(c->acc), free(c->lr), free(c->top5);
+    free(c->x), free(c->loss), free(c->acc), free(c->lr);
 }
 
 /* the three panels, inline */
@@ -388,6 +385,14 @@ int section_filters(report *r) {
 
 /* ---- top-9 activations (Fig. 2) -------------------------------------------------------------- */
 
+/* a name as an HTML id: letters, digits, '_', '.' and '-' kept, anything else '_' */
+static void html_id(char *out, size_t cap, const char *name) {
+    size_t n = 0;
+    for (; *name && n + 1 < cap; name++)
+        out[n++] = isalnum((unsigned char)*name) || strchr("_.-", *name) ? *name : '_';
+    out[n] = 0;
+}
+
 /* a file named in top9.json (relative to top9/) copied as an asset */
 static int top9_asset(report *r, const json_t *e, const char *key, char *url, size_t cap) {
     const char *name = json_string_value(json_object_get(e, key));
@@ -409,7 +414,9 @@ static int zoom_view(report *r, const char *id, const json_t *e, int H, int W, i
            x = 100.0 * json_integer_value(json_object_get(e, "window_x")) / W, h = 100.0 * P / H,
            w = 100.0 * P / W;
     FILE *f = r->f;
-    fprintf(f, "<div class='zoom' id='%s'><div class='box'><p>%s, map %d: ", id, layer, map);
+    fprintf(f, "<div class='zoom' id='%s'><div class='box'><p>", id);
+    h_text(f, layer);
+    fprintf(f, ", map %d: ", map);
     h_text(f, json_string_value(json_object_get(e, "image")));
     fprintf(f,
             " (label %d), activation %.4g at (%d, %d) &middot; <a href='#top9'>close</a></p>"
@@ -442,14 +449,18 @@ static int top9_map(report *r, const char *layer, const json_t *m, int H, int W,
     int map = (int)json_integer_value(json_object_get(m, "map"));
     const json_t *top = json_object_get(m, "top");
     FILE *f = r->f;
-    fprintf(f, "<div class='map'><div class='t'>%s map %d</div>", layer, map);
+    char key[80];
+    html_id(key, sizeof key, layer);
+    fprintf(f, "<div class='map'><div class='t'>");
+    h_text(f, layer);
+    fprintf(f, " map %d</div>", map);
     for (int kind = 0; kind < 2; kind++) {
         fprintf(f, "<div class='nine'>");
         for (size_t j = 0; j < json_array_size(top); j++) {
             const json_t *e = json_array_get(top, j);
             char url[8400];
             if (top9_asset(r, e, kind ? "patch_png" : "proj_png", url, sizeof url)) return 1;
-            fprintf(f, "<a href='#z-%s-%d-%zu'><img class='px' src='%s' alt='%s %zu'></a>", layer,
+            fprintf(f, "<a href='#z-%s-%d-%zu'><img class='px' src='%s' alt='%s %zu'></a>", key,
                     map, j, url, kind ? "patch" : "projection", j + 1);
         }
         fprintf(f, "</div>");
@@ -460,7 +471,7 @@ static int top9_map(report *r, const char *layer, const json_t *m, int H, int W,
     int rc = 0;
     for (size_t j = 0; !rc && j < json_array_size(top); j++) {
         char id[200];
-        snprintf(id, sizeof id, "z-%s-%d-%zu", layer, map, j);
+        snprintf(id, sizeof id, "z-%s-%d-%zu", key, map, j);
         rc = zoom_view(r, id, json_array_get(top, j), H, W, P, layer, map);
     }
     r->f = keep;
@@ -468,13 +479,19 @@ static int top9_map(report *r, const char *layer, const json_t *m, int H, int W,
 }
 
 /* does every entry of the layer have its tiles (top9 since the report) */
-static int has_tiles(const json_t *l) {
+static int has_tiles(const report *r, const json_t *l) {
+    const char *keys[3] = {"proj_png", "patch_png", "input_png"};
     const json_t *maps = json_object_get(l, "maps"), *m;
     size_t i, j;
     json_array_foreach(maps, i, m) {
         const json_t *e;
         json_array_foreach(json_object_get(m, "top"), j, e) {
-            if (!json_is_string(json_object_get(e, "proj_png"))) return 0;
+            for (int k = 0; k < 3; k++) {
+                const char *name = json_string_value(json_object_get(e, keys[k]));
+                char rel[600];
+                snprintf(rel, sizeof rel, "top9/%s", name ? name : "");
+                if (!name || !run_has(r, rel)) return 0;
+            }
         }
     }
     return 1;
@@ -485,12 +502,14 @@ static int top9_layer(report *r, const char *layer, const json_t *l, const json_
     int P = (int)json_integer_value(json_object_get(l, "patch"));
     int H = (int)json_integer_value(json_array_get(shape, 1)),
         W = (int)json_integer_value(json_array_get(shape, 2));
-    fprintf(r->f, "<h3>%s</h3>\n<p class='how'>receptive field %d px, stride %d px</p>\n", layer,
+    fprintf(r->f, "<h3>");
+    h_text(r->f, layer);
+    fprintf(r->f, "</h3>\n<p class='how'>receptive field %d px, stride %d px</p>\n",
             (int)json_integer_value(json_object_get(l, "rf_size")),
             (int)json_integer_value(json_object_get(l, "rf_stride")));
     char rel[300];
     snprintf(rel, sizeof rel, "top9/%s.png", layer);
-    if (!(H > 0 && W > 0 && P > 0 && has_tiles(l)))
+    if (!(H > 0 && W > 0 && P > 0 && has_tiles(r, l)))
         return figure(r, rel, "Per map: the 9 projections beside their input patches.", "fig px");
     fprintf(r->f, "<div class='maps'>\n");
     const json_t *m;
@@ -604,10 +623,11 @@ int section_occlusion(report *r) {
     fprintf(f, "</table>\n");
     int rc = 0;
     json_array_foreach(images, i, im) {
+        const char *input = json_string_value(json_object_get(im, "input"));
         char rel[600];
-        snprintf(rel, sizeof rel, "occlusion/%s-occlusion.svg",
-                 json_string_value(json_object_get(im, "input")));
-        if (!rc) rc = figure(r, rel, json_string_value(json_object_get(im, "input")), "fig");
+        if (!input) continue;
+        snprintf(rel, sizeof rel, "occlusion/%s-occlusion.svg", input);
+        if (!rc) rc = figure(r, rel, input, "fig");
     }
     const char *raw[] = {"occlusion/occlusion.json", "occlusion/occlusion.safetensors", NULL};
     provenance(r, d, raw);
@@ -690,7 +710,11 @@ int section_correspondence(report *r) {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)first, key, v) {
-        if (strcmp(key, "part") && !strstr(key, "_std")) fprintf(f, "<th>%s</th>", key);
+        if (strcmp(key, "part") && !strstr(key, "_std")) {
+            fprintf(f, "<th>");
+            h_text(f, key);
+            fprintf(f, "</th>");
+        }
     }
     fprintf(f, "</tr>\n");
     size_t i;
@@ -803,8 +827,10 @@ static char **result_folders(report *r, int *n) {
     for (int i = 0; i < k; i++) {
         char path[8400];
         snprintf(path, sizeof path, "%s/%s", r->run, list[i]->d_name);
-        struct stat st;
-        if (out && list[i]->d_name[0] != '.' && !stat(path, &st) && S_ISDIR(st.st_mode))
+        struct stat st, rep;
+        int ours = !stat(r->dir, &rep) && !stat(path, &st) && st.st_ino == rep.st_ino &&
+                   st.st_dev == rep.st_dev;
+        if (out && list[i]->d_name[0] != '.' && !ours && !stat(path, &st) && S_ISDIR(st.st_mode))
             out[(*n)++] = strdup(list[i]->d_name);
         free(list[i]);
     }
@@ -823,7 +849,11 @@ int section_learning(report *r) {
             char rel[8400], csv[8400], svg[8400];
             snprintf(rel, sizeof rel, "%s%s%s", dirs[i], *dirs[i] ? "/" : "", files[t]);
             json_t *d = run_json(r, rel);
-            if (!d) continue;
+            const char *need = t == 0 ? "runs" : t == 1 ? "runs" : "rows";
+            if (!json_is_array(json_is_array(d) ? d : json_object_get(d, need))) {
+                json_decref(d); /* a variant's own ablation.json, or not ours */
+                continue;
+            }
             if (!begun++) section_begin(r, "learning", "Transfer, probes and ablations");
             fprintf(r->f, "<h3>");
             h_text(r->f, rel);
