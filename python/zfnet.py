@@ -42,7 +42,8 @@ class _LayerInfo(ctypes.Structure):
 
 
 class _NetOptions(ctypes.Structure):
-    _fields_ = [("backend", ctypes.c_int), ("threads", ctypes.c_int), ("seed", ctypes.c_uint64)]
+    _fields_ = [("backend", ctypes.c_int), ("threads", ctypes.c_int), ("seed", ctypes.c_uint64),
+                ("max_params", ctypes.c_uint64)]
 
 
 class _Overrides(ctypes.Structure):

@@ -172,6 +172,16 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
     return st;
 }
 
+/* The recorded data preparation feeds this model: its channels, and images that (padded)
+ * cover the model's input. */
+static zf_status prep_fits(const zf_data_prep *p, zf_shape in, const char *path, zf_error *err) {
+    zf_shape s = p->shape;
+    if (s.c == in.c && s.h + 2 * p->pad >= in.h && s.w + 2 * p->pad >= in.w) return ZF_OK;
+    return zf_fail(err, ZF_ERR_SHAPE,
+                   "%s: data.mean is %dx%dx%d (crop padding %d) but the model takes %dx%dx%d", path,
+                   s.c, s.h, s.w, p->pad, in.c, in.h, in.w);
+}
+
 zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
                              const zf_net_options *no, zf_error *err) {
     *net = NULL;
@@ -186,11 +196,17 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
                      "%s: no model text in its metadata (not written by zfnet?)", path);
     else
         st = zf_model_parse(&m, text, path, NULL, err);
+    /* nothing allocated beyond what the file holds: its model may claim any size */
+    zf_net_options o = no ? *no : (zf_net_options){0};
+    uint64_t held = 0;
+    for (int i = 0; i < zf_st_count(f); i++) held += zf_st_get(f, i)->nbytes / sizeof(float);
+    if (!o.max_params || held < o.max_params) o.max_params = held ? held : 1;
     zf_st_close(f);
-    if (!st) st = zf_net_create(net, m, no, err);
+    if (!st) st = zf_net_create(net, m, &o, err);
     zf_model_free(m);
     if (!st) st = zf_checkpoint_load(*net, path, err);
     if (!st && prep) st = zf_data_prep_load(prep, path, err);
+    if (!st && prep && prep->mean) st = prep_fits(prep, zf_net_input_shape(*net), path, err);
     if (st) {
         zf_net_free(*net);
         *net = NULL;

@@ -41,6 +41,8 @@ const char *zf_status_name(zf_status s) {
         return "bad state";
     case ZF_ERR_CANCELLED:
         return "cancelled";
+    case ZF_ERR_DIVERGED:
+        return "diverged";
     }
     return "unknown status";
 }

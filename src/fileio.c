@@ -1,5 +1,6 @@
-/* Atomic file writes: a temporary file beside the target, fsync, rename, then fsync of the
- * folder, so a reader sees either the old file or the whole new one, never a partial one. */
+/* Opening files to read (regular files only, never blocking on a FIFO or a device), and atomic
+ * writes: a temporary file beside the target, fsync, rename, then fsync of the folder, so a
+ * reader sees either the old file or the whole new one, never a partial one. */
 #include "internal.h"
 
 #include <errno.h>
@@ -8,6 +9,29 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+int zf_open_read(const char *path, zf_error *err) {
+    /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), -1;
+    struct stat sb;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return zf_fail(err, ZF_ERR_IO, "%s: not a regular file", path), -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+FILE *zf_fopen_read(const char *path, zf_error *err) {
+    int fd = zf_open_read(path, err);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f) {
+        close(fd);
+        zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    }
+    return f;
+}
 
 zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err) {
     *a = (zf_atomic){.fd = -1, .path = path};

@@ -22,11 +22,27 @@ zf_status zf_fail(zf_error *err, zf_status status, const char *fmt, ...)
 /* Seconds on a monotonic clock. */
 double zf_now(void);
 
+/* What a model may ask for: values per image at any layer (the kernels index them with int),
+ * and parameters in all (zf_net_options.max_params may lower it). */
+#define ZF_MAX_VALUES 2147483647ull
+#define ZF_MAX_PARAMS (1ull << 32)
+
+/* a * b, or UINT64_MAX when it does not fit */
+static inline uint64_t zf_mul_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
 static inline int zf_shape_equal(zf_shape a, zf_shape b) {
     return a.c == b.c && a.h == b.h && a.w == b.w;
 }
 
 /* ---- files ------------------------------------------------------------------------------ */
+
+/* A file opened to read: a regular file only (a FIFO, a device or a folder is refused at once,
+ * never waited on). -1 / NULL with err set. */
+int zf_open_read(const char *path, zf_error *err);
+FILE *zf_fopen_read(const char *path, zf_error *err);
 
 /* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over
  * it, so readers see the old file or the whole new one. A failed write leaves no file. */
@@ -56,6 +72,8 @@ zf_net_options zf_net_options_of(const zf_net *net);
 /* Use another net's parameter block (laid out as this net's; it must outlive this net) instead
  * of its own: nets built over a slice of a bigger net's layers share its weights. */
 void zf_net_borrow_params(zf_net *net, float *params);
+/* The first parameter tensor whose values (grads: gradients) hold a NaN or an Inf; -1: none. */
+int zf_net_first_nonfinite(const zf_net *net, int grads);
 
 /* ---- layer settings (what the model file says) ------------------------------------------ */
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_LAYERS 256
 
@@ -461,7 +462,10 @@ zf_status zf_model_load(zf_model **out, const char *name, const zf_model_overrid
         snprintf(fname, sizeof fname, "%s.cfg", name);
         return zf_model_parse(out, preset, fname, ov, err);
     }
-    FILE *f = fopen(name, "rb");
+    zf_error oe;
+    FILE *f = zf_fopen_read(name, &oe);
+    if (!f && oe.status != ZF_ERR_IO) return zf_fail(err, oe.status, "%s", oe.msg);
+    if (!f && !access(name, F_OK)) return zf_fail(err, ZF_ERR_IO, "%s", oe.msg);
     if (!f) {
         char list[256] = "";
         for (const char *const *p = zf_model_presets(); *p; p++)

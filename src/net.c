@@ -77,6 +77,51 @@ static zf_model *model_copy(const zf_model *src) {
     return m;
 }
 
+/* A layer's output per image and the parameters so far, against what the kernels index (int)
+ * and what memory can hold; nothing is allocated before this has passed for every layer. */
+static zf_status check_sizes(zf_net *net, const layer *l, uint64_t max_params, char msg[256]) {
+    uint64_t limit = max_params ? max_params : ZF_MAX_PARAMS;
+    uint64_t per_image = (uint64_t)l->out.c * (uint64_t)l->out.h * (uint64_t)l->out.w;
+    if (per_image > ZF_MAX_VALUES) {
+        snprintf(msg, 256,
+                 "[%s] %s: its output holds %llu values per image (%dx%dx%d), more than %llu",
+                 zf_layer_kind_name(l->def->kind), l->def->name, (unsigned long long)per_image,
+                 l->out.c, l->out.h, l->out.w, (unsigned long long)ZF_MAX_VALUES);
+        return ZF_ERR_RANGE;
+    }
+    if (l->nweights > limit || l->nbias > limit || net->nparams + l->nweights + l->nbias > limit) {
+        snprintf(msg, 256, "[%s] %s: the model would hold more than %llu parameters",
+                 zf_layer_kind_name(l->def->kind), l->def->name, (unsigned long long)limit);
+        return ZF_ERR_RANGE;
+    }
+    return ZF_OK;
+}
+
+/* Layer i's weight and bias tensors, placed at the end of the parameter block. */
+static void add_params(zf_net *net, layer *l, int i) {
+    if (l->nweights) {
+        zf_param_info *p = &net->ptensors[net->nptensors++];
+        snprintf(p->name, sizeof p->name, "%s.weight", l->def->name);
+        p->ndim = l->wndim;
+        memcpy(p->shape, l->wshape, sizeof p->shape);
+        p->offset = l->w_off = net->nparams;
+        p->count = l->nweights;
+        p->layer = i;
+        net->nparams += l->nweights;
+    }
+    if (l->nbias) {
+        zf_param_info *p = &net->ptensors[net->nptensors++];
+        snprintf(p->name, sizeof p->name, "%s.bias", l->def->name);
+        p->ndim = 1;
+        p->shape[0] = (int64_t)l->nbias;
+        p->offset = l->b_off = net->nparams;
+        p->count = l->nbias;
+        p->layer = i;
+        p->is_bias = 1;
+        net->nparams += l->nbias;
+    }
+}
+
 zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_options *opt,
                         zf_error *err) {
     *out = NULL;
@@ -104,6 +149,14 @@ zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_option
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     }
     zf_shape in = model->input;
+    uint64_t in_values = (uint64_t)in.c * (uint64_t)in.h * (uint64_t)in.w;
+    if (in_values > ZF_MAX_VALUES) {
+        zf_net_free(net);
+        return zf_fail(err, ZF_ERR_RANGE,
+                       "%s: its %dx%dx%d input holds %llu values per image, more than %llu",
+                       model->filename, in.c, in.h, in.w, (unsigned long long)in_values,
+                       (unsigned long long)ZF_MAX_VALUES);
+    }
     int rf_size = 1, rf_stride = 1, rf_offset = 0;
     for (int i = 0; i < net->nlayers; i++) {
         layer *l = &net->layers[i];
@@ -119,35 +172,21 @@ zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_option
             zf_net_free(net);
             return st;
         }
+        if ((st = check_sizes(net, l, o.max_params, lerr.msg))) {
+            zf_fail(err, st, "%s:%d: %s", model->filename, l->def->line, lerr.msg);
+            zf_net_free(net);
+            return st;
+        }
         rf_size = l->rf_size, rf_stride = l->rf_stride, rf_offset = l->rf_offset;
         in = l->out;
-        if (l->nweights) {
-            zf_param_info *p = &net->ptensors[net->nptensors++];
-            snprintf(p->name, sizeof p->name, "%s.weight", l->def->name);
-            p->ndim = l->wndim;
-            memcpy(p->shape, l->wshape, sizeof p->shape);
-            p->offset = l->w_off = net->nparams;
-            p->count = l->nweights;
-            p->layer = i;
-            net->nparams += l->nweights;
-        }
-        if (l->nbias) {
-            zf_param_info *p = &net->ptensors[net->nptensors++];
-            snprintf(p->name, sizeof p->name, "%s.bias", l->def->name);
-            p->ndim = 1;
-            p->shape[0] = (int64_t)l->nbias;
-            p->offset = l->b_off = net->nparams;
-            p->count = l->nbias;
-            p->layer = i;
-            p->is_bias = 1;
-            net->nparams += l->nbias;
-        }
+        add_params(net, l, i);
     }
     net->params = alloc_floats(net->nparams);
     net->grads = alloc_floats(net->nparams);
     if (!net->params || !net->grads) {
+        size_t n = net->nparams;
         zf_net_free(net);
-        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for %zu parameters", net->nparams);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for %zu parameters", n);
     }
     *out = net;
     return ZF_OK;
@@ -301,6 +340,22 @@ void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, double *ba
     ZF_ASSERT(i >= 0 && i < net->nlayers);
     *forward_ms = 1e3 * net->times[2 * i];
     *backward_ms = 1e3 * net->times[2 * i + 1];
+}
+
+int zf_net_first_nonfinite(const zf_net *net, int grads) {
+    const float *v = grads ? net->grads : net->params;
+    for (int i = 0; i < net->nptensors; i++) {
+        const zf_param_info *p = &net->ptensors[i];
+        const float *x = v + p->offset;
+        uint32_t bad = 0; /* an all-ones exponent: Inf or NaN (bit tests vectorise) */
+        for (size_t k = 0; k < p->count; k++) {
+            uint32_t b;
+            memcpy(&b, x + k, sizeof b);
+            bad |= (b & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad) return i;
+    }
+    return -1;
 }
 
 float *zf_net_momentum(zf_net *net) {

@@ -29,6 +29,25 @@ static zf_status read_names(zf_data_prep *p, const char *json) {
     return st;
 }
 
+/* data.mean: F32 (c, h, w) with c 1 or 3, square (the loaders' images are), finite values */
+static zf_status read_mean(zf_data_prep *p, const zf_st_tensor *m, const char *path,
+                           zf_error *err) {
+    if (m->dtype != ZF_DTYPE_F32 || m->ndim != 3 || (m->shape[0] != 1 && m->shape[0] != 3) ||
+        m->shape[1] < 1 || m->shape[1] > 65536 || m->shape[2] != m->shape[1])
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: data.mean is not an F32 (c, h, w) tensor with 1 or 3 channels and "
+                       "h = w",
+                       path);
+    p->shape = (zf_shape){(int)m->shape[0], (int)m->shape[1], (int)m->shape[2]};
+    if (!(p->mean = malloc(m->nbytes))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    memcpy(p->mean, m->data, m->nbytes);
+    for (size_t i = 0; i < m->nbytes / sizeof(float); i++)
+        if (!isfinite(p->mean[i]))
+            return zf_fail(err, ZF_ERR_FORMAT, "%s: data.mean holds %g at value %zu", path,
+                           p->mean[i], i);
+    return ZF_OK;
+}
+
 zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
     memset(p, 0, sizeof *p);
     zf_st_file *f;
@@ -36,17 +55,18 @@ zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
     if (st) return st;
     const zf_st_tensor *m = zf_st_find(f, ZF_TENSOR_DATA_MEAN);
     const char *scale = zf_st_meta(f, ZF_META_INPUT_SCALE), *pad = zf_st_meta(f, ZF_META_CROP_PAD);
-    p->scale = scale ? strtof(scale, NULL) : 1.0f / 255;
-    p->pad = pad ? atoi(pad) : 0;
-    if (m && (m->dtype != ZF_DTYPE_F32 || m->ndim != 3))
-        st = zf_fail(err, ZF_ERR_FORMAT, "%s: data.mean is not an F32 (c, h, w) tensor", path);
-    else if (m) {
-        p->shape = (zf_shape){(int)m->shape[0], (int)m->shape[1], (int)m->shape[2]};
-        if (!(p->mean = malloc(m->nbytes)))
-            st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-        else
-            memcpy(p->mean, m->data, m->nbytes);
-    }
+    char *end = NULL;
+    double x = scale ? strtod(scale, &end) : 1.0 / 255;
+    p->scale = (float)x;
+    if (scale && (end == scale || *end || !(x >= 1e-9 && x <= 1e9)))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: input_scale '%s' is not a number in [1e-9, 1e9]",
+                     path, scale);
+    long v = pad && !st ? strtol(pad, &end, 10) : 0;
+    p->pad = (int)(v >= 0 && v <= 256 ? v : 0);
+    if (pad && !st && (end == pad || *end || v < 0 || v > 256))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: crop_pad '%s' is not a whole number in [0, 256]",
+                     path, pad);
+    if (!st && m) st = read_mean(p, m, path, err);
     if (!st && (read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES)) || !(p->source = strdup(path))))
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     zf_st_close(f);
@@ -109,7 +129,7 @@ void zf_data_prep_pixels(const zf_data_prep *p, zf_shape in, const float *x, int
 zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
                              zf_error *err) {
     zf_shape s = p->mean ? p->shape : in;
-    if (s.c != in.c || s.h < in.h || s.w < in.w)
+    if (s.c != in.c || s.h < in.h || s.w < in.w || s.h != s.w)
         return zf_fail(err, ZF_ERR_SHAPE,
                        "%s: images are prepared as %dx%dx%d; the model takes %dx%dx%d", path, s.c,
                        s.h, s.w, in.c, in.h, in.w);

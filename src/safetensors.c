@@ -188,12 +188,12 @@ static zf_status parse_header(zf_st_file *f, const char *hdr, size_t hlen, const
 
 zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = zf_open_read(path, err);
+    if (fd < 0) return err ? err->status : ZF_ERR_IO;
     struct stat sb;
-    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb)) {
         close(fd);
-        return zf_fail(err, ZF_ERR_IO, "%s: not a regular file", path);
+        return zf_fail(err, ZF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     }
     zf_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {

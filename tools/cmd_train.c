@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,7 +47,15 @@ static int parse_init(const char *opt, const char *arg, void *target) {
     return 0;
 }
 
-enum { NTRAIN_OPTS = 29 };
+static int parse_diverge(const char *opt, const char *arg, void *target) {
+    zf_train_options *c = target;
+    if (strcmp(arg, "stop") && strcmp(arg, "lower"))
+        return cli_error("%s: '%s' is not stop or lower", opt, arg), 2;
+    c->lower_on_diverge = !strcmp(arg, "lower");
+    return 0;
+}
+
+enum { NTRAIN_OPTS = 30 };
 
 /* zf_train_options as options (NTRAIN_OPTS entries with the end) */
 static void train_options(cli_opt *t, zf_train_options *c) {
@@ -97,6 +106,11 @@ static void train_options(cli_opt *t, zf_train_options *c) {
          "input = (pixel - mean) * X (0.00392157 = 1/255)", 1e-9, 1e9},
         {"seed", CLI_U64, &c->seed, "S",
          "random seed: weights, order, crops, mirrors, dropout (1)"},
+        {"on-diverge", CLI_CALL, c, "stop|lower",
+         "a NaN or Inf in the loss, a gradient or the weights: stop, naming\n"
+         "the step, the tensor and the last good state (stop), or go back to\n"
+         "that state with a tenth of the rate, up to 3 times (lower)",
+         .parse = parse_diverge},
         CLI_THREADS(&c->threads),
         {NULL, CLI_HEADING, NULL, NULL, "run folder:"},
         {"snapshot-epochs", CLI_CALL, c, "E1,E2,...",
@@ -165,14 +179,28 @@ static int on_epoch(void *ctx, const zf_epoch_report *r) {
     return svg_curves(v->curves, v->title, r->n, r->hist_epoch, r->hist_loss, r->hist_acc);
 }
 
+/* SIGINT / SIGTERM: the run saves its state after the current step and ends; a second one
+ * ends the process at once. */
+static volatile int stop_signal;
+
+static void on_stop_signal(int sig) {
+    stop_signal = sig;
+    signal(sig, SIG_DFL);
+}
+
 /* Train (the callbacks print the lines); the final lines; 0 or the exit code. */
 static int train(zf_train_options *c) {
     run_view view;
     c->cb = cli_callbacks(stdout);
     c->on_start = on_start, c->on_epoch = on_epoch, c->ctx = &view;
+    c->stop = &stop_signal;
+    signal(SIGINT, on_stop_signal), signal(SIGTERM, on_stop_signal);
     zf_train_result r;
     zf_error err;
-    if (zf_train(c, &r, &err)) return cli_fail(&err);
+    zf_status st = zf_train(c, &r, &err);
+    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+    if (st && stop_signal) return cli_error("%s", err.msg), 128 + stop_signal;
+    if (st) return cli_fail(&err);
     if (!r.trained && r.has_test) printf("%s: all %d epochs done\n", c->out, r.epochs);
     if (r.has_test) printf("test accuracy: %.2f%%\n", 100 * r.test_accuracy);
     if (r.has_test) printf("best: %.2f%% after epoch %d\n", 100 * r.best_accuracy, r.best_epoch);

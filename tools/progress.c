@@ -82,6 +82,9 @@ static void on_notice(void *ctx, zf_notice_kind kind, const char *msg) {
     case ZF_NOTICE_INFO:
         if (info) fprintf(info, "%s\n", msg), fflush(info);
         break;
+    case ZF_NOTICE_WARNING:
+        fprintf(stderr, "%szfnet: warning: %s\n", isatty(2) ? "\r\033[K" : "", msg);
+        break;
     }
 }
 

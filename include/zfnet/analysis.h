@@ -22,8 +22,9 @@ extern "C" {
 typedef enum zf_notice_kind {
     ZF_NOTICE_INFO = 0, /* a step finished: what it was and how long it took */
     ZF_NOTICE_SKIPPED,  /* a file left out of a dataset when it was opened: "path: reason" */
-    ZF_NOTICE_REPLACED  /* a file that failed to decode during a pass; another image took its
+    ZF_NOTICE_REPLACED, /* a file that failed to decode during a pass; another image took its
                            place (each file once per pass) */
+    ZF_NOTICE_WARNING   /* something went wrong and was dealt with (a diverged step undone) */
 } zf_notice_kind;
 
 /* Any member may be NULL. */
@@ -136,6 +137,14 @@ typedef struct zf_train_options {
      * changes the length; threads and loader_threads are taken from here). overwrite: start
      * again even if `out` holds a run. Neither: `out` must not hold a run. */
     int resume, overwrite;
+    /* A NaN or an Inf in the loss, a gradient or the weights stops the run at that step
+     * (ZF_ERR_DIVERGED, naming the step, the tensor and the last good state); with
+     * lower_on_diverge the last state is reloaded, the rate divided by 10, and the run goes
+     * on (at most 3 times). Taken from here on resume. */
+    int lower_on_diverge;
+    /* When *stop becomes non-zero (a signal handler may set it), the state is saved after
+     * the current step and the run ends with ZF_ERR_CANCELLED. Taken from here on resume. */
+    volatile int *stop;
     zf_callbacks cb;
     /* Before the first epoch, with ctx. */
     void (*on_start)(void *ctx, const zf_train_info *info);

@@ -30,15 +30,16 @@ extern "C" {
 
 typedef enum zf_status {
     ZF_OK = 0,
-    ZF_ERR_IO,       /* a file could not be opened, read or written */
-    ZF_ERR_PARSE,    /* model text or a file header is malformed */
-    ZF_ERR_FORMAT,   /* a file is not what it claims to be (not safetensors, truncated, ...) */
-    ZF_ERR_SHAPE,    /* tensor names, shapes or dtypes do not match the model */
-    ZF_ERR_RANGE,    /* a value is out of its allowed range (a label, an option) */
-    ZF_ERR_ARG,      /* a bad argument to a library call */
-    ZF_ERR_NOMEM,    /* memory could not be allocated */
-    ZF_ERR_STATE,    /* a call made in the wrong state (backward before forward, ...) */
-    ZF_ERR_CANCELLED /* a caller's callback asked a long call to stop */
+    ZF_ERR_IO,        /* a file could not be opened, read or written */
+    ZF_ERR_PARSE,     /* model text or a file header is malformed */
+    ZF_ERR_FORMAT,    /* a file is not what it claims to be (not safetensors, truncated, ...) */
+    ZF_ERR_SHAPE,     /* tensor names, shapes or dtypes do not match the model */
+    ZF_ERR_RANGE,     /* a value is out of its allowed range (a label, an option) */
+    ZF_ERR_ARG,       /* a bad argument to a library call */
+    ZF_ERR_NOMEM,     /* memory could not be allocated */
+    ZF_ERR_STATE,     /* a call made in the wrong state (backward before forward, ...) */
+    ZF_ERR_CANCELLED, /* a caller's callback asked a long call to stop */
+    ZF_ERR_DIVERGED   /* training produced a NaN or an Inf (loss, gradient or weights) */
 } zf_status;
 
 /* Caller-owned error record: every call that can fail takes one (it may be NULL) and, on
@@ -107,8 +108,9 @@ typedef enum zf_backend_kind {
 
 typedef struct zf_net_options {
     zf_backend_kind backend;
-    int threads;   /* 0: OMP_NUM_THREADS or all cores */
-    uint64_t seed; /* dropout masks */
+    int threads;         /* 0: OMP_NUM_THREADS or all cores */
+    uint64_t seed;       /* dropout masks */
+    uint64_t max_params; /* refuse a model with more parameters (0: 2^32) */
 } zf_net_options;
 
 typedef enum zf_mode { ZF_MODE_INFER = 0, ZF_MODE_TRAIN = 1 } zf_mode;

@@ -190,7 +190,7 @@ static int cmp_double(const void *a, const void *b) {
 static void epoch_times(const char *dir, zf_ablation_row *row) {
     char path[4300];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
+    FILE *f = zf_fopen_read(path, NULL);
     double d[4096], prev = 0;
     int n = 0;
     char line[4096];

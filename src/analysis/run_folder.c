@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 static const char *const counter_keys[] = {
@@ -89,16 +90,30 @@ static int config_from_json(zf_train_options *c, json_t *o) {
 
 /* ---- state.safetensors -------------------------------------------------------------------- */
 
+/* Each counter's range: what a run can reach (a tampered or damaged state is refused before a
+ * value is converted or used). */
+static const double counter_range[NCOUNTERS][2] = {
+    {0, 100000},     {0, 2147483647}, {0, 10},   {-1, 1},   {-1, 1},    {0, 1000},
+    {-1e300, 1e300}, {0, 2147483647}, {0, 1e15}, {0, 1e12}, {0, 100000}};
+static const char counter_whole[NCOUNTERS] = {1, 1, 0, 0, 0, 1, 0, 1, 1, 0, 1};
+
 static zf_status read_counters(run_state *r, const zf_st_file *f, const char *path, zf_error *err) {
     double v[NCOUNTERS];
     for (int k = 0; k < NCOUNTERS; k++) {
         const char *s = zf_st_meta(f, counter_keys[k]);
         char *end;
         v[k] = s ? strtod(s, &end) : 0;
-        if (!s || *end)
+        if (!s || *end || s == end)
             return zf_fail(err, ZF_ERR_FORMAT, "%s: metadata '%s' is missing or malformed", path,
                            counter_keys[k]);
+        if (!(v[k] >= counter_range[k][0] && v[k] <= counter_range[k][1]) ||
+            (counter_whole[k] && v[k] != floor(v[k])))
+            return zf_fail(err, ZF_ERR_RANGE, "%s: metadata '%s' = %s is out of range [%g, %g]",
+                           path, counter_keys[k], s, counter_range[k][0], counter_range[k][1]);
     }
+    if (v[10] > v[0])
+        return zf_fail(err, ZF_ERR_RANGE, "%s: best epoch %s after the last finished epoch %s",
+                       path, zf_st_meta(f, counter_keys[10]), zf_st_meta(f, counter_keys[0]));
     *r = (run_state){.epoch_done = (int)v[0],
                      .next_batch = (int)v[1],
                      .lr = v[2],
@@ -128,9 +143,11 @@ zf_status train_state_load(trainer *t, zf_error *err) {
     else if (!o || config_from_json(&t->c, o))
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: its training configuration is unreadable", t->path);
     if (!st) st = read_counters(&t->rs, f, t->path, err);
+    if (!st) t->saved = 1, t->saved_epoch = t->rs.epoch_done, t->saved_batch = t->rs.next_batch;
     if (!st) {
         if (keep.epochs > 0) t->c.epochs = keep.epochs; /* a resumed run may be extended */
         t->c.threads = keep.threads, t->c.loader_threads = keep.loader_threads;
+        t->c.lower_on_diverge = keep.lower_on_diverge, t->c.stop = keep.stop;
         t->c.out = keep.out, t->c.cb = keep.cb;
         t->c.on_start = keep.on_start, t->c.on_epoch = keep.on_epoch, t->c.ctx = keep.ctx;
         t->c.resume = 1, t->c.overwrite = 0;
@@ -141,8 +158,21 @@ zf_status train_state_load(trainer *t, zf_error *err) {
     return st;
 }
 
+zf_status train_state_reload(trainer *t, zf_error *err) {
+    snprintf(t->path, sizeof t->path, "%s/state.safetensors", t->c.out);
+    zf_st_file *f;
+    zf_status st = zf_checkpoint_load_state(t->net, t->path, err);
+    if (!st) st = zf_st_open(&f, t->path, err);
+    if (st) return st;
+    st = read_counters(&t->rs, f, t->path, err);
+    zf_st_close(f);
+    return st;
+}
+
 zf_status train_state_save(trainer *t, zf_error *err) {
     const run_state *r = &t->rs;
+    if (!zf_net_momentum_alloc(t->net)) /* zeros before the first step: the same step */
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum");
     char *cfg = config_json(&t->c);
     char nums[NCOUNTERS][40];
     snprintf(nums[0], 40, "%d", r->epoch_done);
@@ -165,6 +195,7 @@ zf_status train_state_save(trainer *t, zf_error *err) {
     zf_status st = cfg ? zf_checkpoint_write(t->net, t->path, &d, err)
                        : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     free(cfg);
+    if (!st) t->saved_epoch = r->epoch_done, t->saved_batch = r->next_batch, t->saved = 1;
     return st;
 }
 
@@ -195,7 +226,7 @@ zf_status history_add(history *h, double epoch, double loss, double acc) {
 
 /* Keep the lines up to epoch `upto` (a resumed run redoes the later ones), in the history too. */
 static zf_status reload_metrics(const char *path, int upto, history *h, zf_error *err) {
-    FILE *f = fopen(path, "r");
+    FILE *f = zf_fopen_read(path, NULL);
     char *keep = NULL, line[4096];
     size_t klen = 0;
     FILE *k = open_memstream(&keep, &klen);

@@ -11,10 +11,62 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <dirent.h>
+#include <libgen.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void zf_train_defaults(zf_train_options *o) {
     *o = (zf_train_options)ZF_TRAIN_DEFAULTS;
+}
+
+/* The ranges `zfnet train` accepts, applied to whatever the options came from (a caller of
+ * the library, or a saved state on --resume: `where` names it). */
+typedef struct range_check {
+    const char *name;
+    double value, lo, hi;
+} range_check;
+
+zf_status train_check_options(const zf_train_options *c, const char *where, zf_error *err) {
+    const zf_model_overrides *ov = &c->overrides;
+    const range_check r[] = {{"epochs", c->epochs, 1, 100000},
+                             {"batch", c->batch, 1, 4096},
+                             {"lr", c->lr, 0, 10},
+                             {"momentum", c->momentum, 0, 0.9999},
+                             {"weight_decay", c->weight_decay, 0, 1},
+                             {"patience", c->patience, 1, 1000},
+                             {"renorm", c->renorm, 0, 1e6},
+                             {"crop_pad", c->crop_pad, 0, 256},
+                             {"input_scale", c->input_scale, 1e-9, 1e9},
+                             {"init", c->init, 0, ZF_INIT_XAVIER},
+                             {"init_std", c->init_std, 0, 10},
+                             {"data_size", c->data_size, 0, 8192},
+                             {"mean_images", c->mean_images, 0, 1 << 30},
+                             {"state_every", c->state_every, 0, 1e9},
+                             {"classes", ov->classes, 0, 1e6},
+                             {"channels", ov->channels, 0, 65536},
+                             {"height", ov->height, 0, 65536},
+                             {"width", ov->width, 0, 65536},
+                             {"lr_steps", c->nlr_steps, 0, 32},
+                             {"snapshot_epochs", c->nsnapshots, 0, 64},
+                             {"flip", c->flip, 0, 1},
+                             {"lr_plateau", c->lr_plateau, 0, 1},
+                             {"stop_on_bad", c->stop_on_bad, 0, 1},
+                             {"threads", c->threads, 0, 4096},
+                             {"loader_threads", c->loader_threads, 0, 256}};
+    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++)
+        if (!(r[k].value >= r[k].lo && r[k].value <= r[k].hi)) /* NaN fails too */
+            return zf_fail(err, ZF_ERR_RANGE, "%s%s = %g is out of range [%g, %g]", where,
+                           r[k].name, r[k].value, r[k].lo, r[k].hi);
+    for (int k = 0; k < c->nlr_steps; k++)
+        if (c->lr_steps[k] < 1 || c->lr_steps[k] > 1000000)
+            return zf_fail(err, ZF_ERR_RANGE, "%slr_steps: %d is not an epoch", where,
+                           c->lr_steps[k]);
+    for (int k = 0; k < c->nsnapshots; k++)
+        if (c->snapshots[k] < 1 || c->snapshots[k] > 1000000)
+            return zf_fail(err, ZF_ERR_RANGE, "%ssnapshot_epochs: %d is not an epoch", where,
+                           c->snapshots[k]);
+    return ZF_OK;
 }
 
 static double lr_at(const zf_train_options *c, int epoch) {
@@ -102,9 +154,58 @@ static zf_status open_all(trainer *t, zf_error *err) {
     zf_net_set_inplace_relu(t->net, 1);
     zf_net_set_input_grad(t->net, 0);
     if ((st = zf_net_reserve(t->net, t->c.batch, err)) || (st = init_prep(t, err))) return st;
-    if (mkdir(t->c.out, 0755) && errno != EEXIST)
-        return zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", t->c.out, strerror(errno));
     return ZF_OK;
+}
+
+/* The run folder can be written (or made): checked before any work. */
+static zf_status out_writable(const char *out, zf_error *err) {
+    struct stat sb;
+    if (!stat(out, &sb)) {
+        if (!S_ISDIR(sb.st_mode)) return zf_fail(err, ZF_ERR_IO, "%s: not a folder", out);
+        if (access(out, W_OK | X_OK))
+            return zf_fail(err, ZF_ERR_IO, "%s: cannot write there: %s", out, strerror(errno));
+        return ZF_OK;
+    }
+    if (errno != ENOENT) return zf_fail(err, ZF_ERR_IO, "%s: %s", out, strerror(errno));
+    char *copy = strdup(out);
+    if (!copy) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    const char *parent = dirname(copy);
+    int bad = access(parent, W_OK | X_OK);
+    zf_status st = bad ? zf_fail(err, ZF_ERR_IO, "%s: cannot create it in %s: %s", out, parent,
+                                 strerror(errno))
+                       : ZF_OK;
+    free(copy);
+    return st;
+}
+
+/* The run folder, made when everything else has been checked; temporary files an interrupted
+ * save left (a kill while writing) are removed. */
+static zf_status make_out(trainer *t, zf_error *err) {
+    if (!mkdir(t->c.out, 0755))
+        t->made_out = 1;
+    else if (errno != EEXIST)
+        return zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", t->c.out, strerror(errno));
+    DIR *d = opendir(t->c.out);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *tmp = strstr(e->d_name, ".tmp.");
+        if (!tmp || strlen(tmp) != 11 ||
+            (strncmp(e->d_name, "metrics.jsonl", 13) && !strstr(e->d_name, ".safetensors.tmp.")))
+            continue;
+        snprintf(t->path, sizeof t->path, "%s/%s", t->c.out, e->d_name);
+        if (!unlink(t->path))
+            zf_notice(&t->c.cb, ZF_NOTICE_WARNING, "removed %s, left by an interrupted save",
+                      t->path);
+    }
+    if (d) closedir(d);
+    return ZF_OK;
+}
+
+/* A run that fails before its first state leaves no folder it made. */
+static void unmake_out(trainer *t) {
+    if (!t->made_out || t->saved) return;
+    snprintf(t->path, sizeof t->path, "%s/metrics.jsonl", t->c.out);
+    unlink(t->path);
+    rmdir(t->c.out);
 }
 
 static void announce(trainer *t) {
@@ -179,12 +280,36 @@ static zf_status make_loader(trainer *t, zf_error *err) {
     return ZF_OK;
 }
 
-/* One step on batch b of the epoch: forward, loss, backward, SGD, renormalisation. */
+/* A NaN or an Inf at this step: what, where, and the last good state. */
+static zf_status diverged(trainer *t, int epoch, int b, const char *what, const char *name,
+                          zf_error *err) {
+    char saved[64] = "nothing saved yet";
+    if (t->saved && t->saved_batch)
+        snprintf(saved, sizeof saved, "epoch %d, batch %d", t->saved_epoch + 1, t->saved_batch);
+    else if (t->saved && t->saved_epoch)
+        snprintf(saved, sizeof saved, "after epoch %d", t->saved_epoch);
+    else if (t->saved)
+        snprintf(saved, sizeof saved, "the initial weights");
+    return zf_fail(err, ZF_ERR_DIVERGED,
+                   "epoch %d, batch %d: %s%s is not finite (NaN or Inf) at learning rate %g; the "
+                   "last good state is %s/state.safetensors (%s): lower the rate (--lr) or let "
+                   "the run do it (--on-diverge lower)",
+                   epoch, b, what, name, t->rs.lr, t->c.out, saved);
+}
+
+static const char *param_name(const zf_net *net, int i) {
+    static _Thread_local zf_param_info p;
+    zf_net_param_info(net, i, &p);
+    return p.name;
+}
+
+/* One step on batch b of the epoch: forward, loss, backward, SGD, renormalisation; a NaN or
+ * an Inf in the loss, a gradient or the weights ends it (ZF_ERR_DIVERGED). */
 static zf_status step(trainer *t, int epoch, int b, int nb, int *renorm_fired, zf_error *err) {
     const zf_train_options *c = &t->c;
     const float *x;
     const int64_t *labels;
-    int n;
+    int n, bad;
     double loss;
     zf_net_reseed(t->net, zf_mix64(c->seed, (uint64_t)(epoch - 1) * nb + b));
     zf_status st;
@@ -194,22 +319,32 @@ static zf_status step(trainer *t, int epoch, int b, int nb, int *renorm_fired, z
         (st = zf_net_forward(t->net, ZF_MODE_TRAIN, -1, err)) ||
         (st = zf_net_loss(t->net, &loss, err)))
         return st;
+    if (!isfinite(loss)) return diverged(t, epoch, b, "the loss", "", err);
     zf_net_zero_grads(t->net);
-    if ((st = zf_net_backward(t->net, err)) ||
-        (st = zf_net_sgd_step(t->net, (float)t->rs.lr, (float)c->momentum, (float)c->weight_decay,
+    if ((st = zf_net_backward(t->net, err))) return st;
+    if ((bad = zf_net_first_nonfinite(t->net, 1)) >= 0)
+        return diverged(t, epoch, b, "the gradient of ", param_name(t->net, bad), err);
+    if ((st = zf_net_sgd_step(t->net, (float)t->rs.lr, (float)c->momentum, (float)c->weight_decay,
                               err)))
         return st;
-    if (!isfinite(loss))
-        return zf_fail(err, ZF_ERR_RANGE,
-                       "the loss became %g at epoch %d, batch %d: lower --lr (now %g)", loss, epoch,
-                       b, t->rs.lr);
+    if ((bad = zf_net_first_nonfinite(t->net, 0)) >= 0)
+        return diverged(t, epoch, b, "the weights of ", param_name(t->net, bad), err);
     if (c->renorm > 0) *renorm_fired += zf_net_renormalize_filters(t->net, c->renorm);
     t->rs.loss_sum += loss, t->rs.loss_batches++;
     return ZF_OK;
 }
 
+/* The state in the middle of the epoch, before batch `next`. */
+static zf_status save_mid_epoch(trainer *t, int next, double run_t0, int *renorm_epoch,
+                                zf_error *err) {
+    run_state *r = &t->rs;
+    r->renorm_fired += *renorm_epoch, *renorm_epoch = 0;
+    r->next_batch = next, r->elapsed = zf_now() - run_t0;
+    return train_state_save(t, err);
+}
+
 /* The epoch's batches from rs.next_batch on; the state is saved mid-epoch every
- * c.state_every seconds. */
+ * c.state_every seconds, and when *c.stop is set (then the run ends). */
 static zf_status run_batches(trainer *t, int epoch, double run_t0, double *last_state,
                              int *reported, zf_error *err) {
     const zf_train_options *c = &t->c;
@@ -227,16 +362,43 @@ static zf_status run_batches(trainer *t, int epoch, double run_t0, double *last_
         snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", r->loss_sum / r->loss_batches,
                  el > 0 ? (b + 1 - first) * (double)c->batch / el : 0);
         zf_progress(&c->cb, label, b + 1, nb, extra);
+        if (c->stop && *c->stop) {
+            zf_progress(&c->cb, NULL, 0, 0, NULL);
+            if (!(st = save_mid_epoch(t, b + 1, run_t0, &renorm_epoch, err)))
+                st = zf_fail(err, ZF_ERR_CANCELLED,
+                             "stopped at epoch %d, batch %d of %d; the state is saved in "
+                             "%s/state.safetensors: continue with --resume",
+                             epoch, b + 1, nb, c->out);
+            return st;
+        }
         if (c->state_every > 0 && zf_now() - *last_state >= c->state_every && b + 1 < nb) {
-            r->renorm_fired += renorm_epoch, renorm_epoch = 0;
-            r->next_batch = b + 1, r->elapsed = zf_now() - run_t0;
-            st = train_state_save(t, err);
+            st = save_mid_epoch(t, b + 1, run_t0, &renorm_epoch, err);
             *last_state = zf_now();
         }
     }
     zf_progress(&c->cb, NULL, 0, 0, NULL);
     r->renorm_fired += renorm_epoch;
     return st;
+}
+
+/* --on-diverge lower: back to the saved state with a tenth of the rate (kept in the state). */
+static zf_status recover(trainer *t, int epoch, zf_status why, zf_error *err) {
+    if (!t->c.lower_on_diverge || t->lowered >= 3 || !t->saved) return why;
+    double lr = t->rs.lr;
+    zf_status st = train_state_reload(t, err);
+    if (st) return st;
+    t->lowered++;
+    t->c.lr /= 10, t->rs.lr /= 10;
+    char at[64] = "the initial weights";
+    if (t->rs.next_batch)
+        snprintf(at, sizeof at, "epoch %d, batch %d", t->rs.epoch_done + 1, t->rs.next_batch);
+    else if (t->rs.epoch_done)
+        snprintf(at, sizeof at, "the end of epoch %d", t->rs.epoch_done);
+    zf_notice(&t->c.cb, ZF_NOTICE_WARNING,
+              "epoch %d: a NaN or Inf at learning rate %g; back to the state saved at %s, with "
+              "the rate %g",
+              epoch, lr, at, t->rs.lr);
+    return train_state_save(t, err);
 }
 
 static zf_status evaluate(trainer *t, double *top1, double *top5, zf_error *err) {
@@ -326,6 +488,14 @@ static zf_status train_epochs(trainer *t, zf_train_result *res, zf_error *err) {
         double t0 = zf_now(), wait0 = zf_loader_wait_seconds(t->loader);
         int first = r->next_batch;
         st = run_batches(t, epoch, run_t0, &last_state, &reported, err);
+        if (st == ZF_ERR_DIVERGED) {
+            zf_error why = *err;
+            if (!(st = recover(t, epoch, st, err))) {
+                epoch = r->epoch_done; /* the loop goes on from the state's epoch */
+                continue;
+            }
+            if (st == ZF_ERR_DIVERGED) *err = why;
+        }
         if (!st) st = end_epoch(t, epoch, first, t0, wait0, run_t0, err);
         last_state = zf_now();
         if (!st) res->trained++;
@@ -365,13 +535,23 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
                      "%s already holds a training run; continue it with --resume, or start again "
                      "with --overwrite (or choose another -o)",
                      o->out);
+    if (!st && !o->resume) st = train_check_options(&t.c, "option ", err);
     if (!st && o->resume) st = train_state_load(&t, err);
+    if (!st && o->resume) {
+        char where[4300];
+        snprintf(where, sizeof where, "%s: saved option ", t.path);
+        st = train_check_options(&t.c, where, err);
+    }
+    if (!st) st = out_writable(t.c.out, err);
     if (!st) st = open_all(&t, err);
-    if (!st) announce(&t);
     if (!st) st = start_weights(&t, err);
-    if (!st) st = train_metrics_open(&t, t.c.resume, err);
     if (!st) st = make_loader(&t, err);
+    if (!st) st = make_out(&t, err);
+    if (!st) announce(&t);
+    if (!st) st = train_metrics_open(&t, t.c.resume, err);
+    if (!st && !t.c.resume) st = train_state_save(&t, err); /* resumable from the start */
     if (!st) st = train_epochs(&t, res, err);
+    if (st) unmake_out(&t);
     res->epochs = t.c.epochs, res->epochs_done = t.rs.epoch_done, res->has_test = t.te != NULL;
     res->best_accuracy = t.rs.best, res->best_epoch = t.rs.best_epoch;
     res->seconds = t.rs.elapsed;

@@ -36,17 +36,25 @@ typedef struct trainer {
     zf_dataset *tr, *te;
     zf_loader *loader;
     FILE *metrics;
-    float *acc;       /* (test images, classes) */
-    double last_top1; /* the last epoch's test accuracy */
+    float *acc;                          /* (test images, classes) */
+    double last_top1;                    /* the last epoch's test accuracy */
+    int saved, saved_epoch, saved_batch; /* the state on disk: written, where it stands */
+    int lowered;                         /* rate divisions after a divergence */
+    int made_out;                        /* this run created c.out */
     char path[4200];
 } trainer;
 
+/* The ranges `zfnet train` accepts, for options from any source; `where` starts the message
+ * ("option ", "DIR/state.safetensors: saved option "). */
+zf_status train_check_options(const zf_train_options *c, const char *where, zf_error *err);
 /* c's strings copied into t->owned (they may point into a parsed state) */
 zf_status trainer_own_strings(trainer *t, zf_error *err);
 /* The saved configuration and counters of OUT/state.safetensors into t->c (keeping epochs when
  * > 0, threads, loader threads, out and callbacks) and t->rs. */
 zf_status train_state_load(trainer *t, zf_error *err);
 zf_status train_state_save(trainer *t, zf_error *err);
+/* The weights, momentum and counters of OUT/state.safetensors (the configuration stays). */
+zf_status train_state_reload(trainer *t, zf_error *err);
 /* OUT/NAME: the weights with the data preparation, the epoch and its test accuracy. */
 zf_status train_save_weights(trainer *t, const char *name, int epoch, double acc, zf_error *err);
 /* metrics.jsonl: emptied for a fresh run; for a resumed one, kept up to the saved epoch (read

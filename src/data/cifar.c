@@ -19,7 +19,7 @@ static void load_names(zf_dataset *d, const char *first, int hundred) {
     const char *slash = strrchr(first, '/');
     snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - first + 1) : 0, first,
              hundred ? "fine_label_names.txt" : "batches.meta.txt");
-    FILE *f = fopen(path, "r");
+    FILE *f = zf_fopen_read(path, NULL);
     if (!f) return;
     char **names = calloc((size_t)d->classes, sizeof(char *)), line[256];
     int k = 0;

@@ -42,20 +42,44 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The folders from the root down to the one being listed: a folder met again below itself
+ * (a symbolic link to an ancestor) is not entered twice. */
+typedef struct chain {
+    dev_t dev;
+    ino_t ino;
+    const struct chain *up;
+} chain;
+
+static int on_chain(const chain *c, const struct stat *sb) {
+    for (; c; c = c->up)
+        if (c->dev == sb->st_dev && c->ino == sb->st_ino) return 1;
+    return 0;
+}
+
 /* Entries of dir (relative names under `prefix`), sorted; dirs_only picks folders, otherwise
- * files are collected recursively. Hidden entries are ignored. */
-static int list_dir(const char *root, const char *rel, int dirs_only, name_list *out) {
+ * files are collected recursively (links to folders above are not followed, paths stay under
+ * 4096 bytes). Hidden entries are ignored. */
+static int list_dir(const char *root, const char *rel, int dirs_only, const chain *up,
+                    name_list *out) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
+    struct stat self;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root, rel) >= sizeof path) return 0;
     DIR *dir = opendir(path);
     if (!dir) return -1;
+    if (fstat(dirfd(dir), &self) || on_chain(up, &self)) {
+        closedir(dir);
+        return 0;
+    }
+    chain here_link = {self.st_dev, self.st_ino, up};
     name_list here = {0};
     struct dirent *e;
     int bad = 0;
     while (!bad && (e = readdir(dir))) {
         if (e->d_name[0] == '.') continue;
         char sub[4096];
-        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
+            sizeof sub - strlen(root) - 1)
+            continue;
         bad = push(&here, sub);
     }
     closedir(dir);
@@ -67,7 +91,7 @@ static int list_dir(const char *root, const char *rel, int dirs_only, name_list 
         if (dirs_only) {
             if (S_ISDIR(sb.st_mode)) bad = push(out, here.v[i]);
         } else if (S_ISDIR(sb.st_mode))
-            bad = list_dir(root, here.v[i], 0, out) < 0 && errno == ENOMEM;
+            bad = list_dir(root, here.v[i], 0, &here_link, out) < 0 && errno == ENOMEM;
         else if (S_ISREG(sb.st_mode))
             bad = push(out, here.v[i]);
     }
@@ -76,8 +100,8 @@ static int list_dir(const char *root, const char *rel, int dirs_only, name_list 
 }
 
 static zf_status probe_file(const char *path, zf_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = zf_fopen_read(path, err);
+    if (!f) return ZF_ERR_IO;
     uint8_t *b = malloc(PROBE_BYTES);
     size_t n = b ? fread(b, 1, PROBE_BYTES, f) : 0;
     fclose(f);
@@ -117,7 +141,7 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
         return zf_fail(err, ZF_ERR_RANGE, "%s: bad image size %d or channel count %d", root, size,
                        channels);
     name_list classes = {0}, files = {0};
-    if (list_dir(root, "", 1, &classes))
+    if (list_dir(root, "", 1, NULL, &classes))
         return zf_fail(err, ZF_ERR_IO, "%s: cannot read the folder: %s", root, strerror(errno));
     zf_status st = classes.n
                        ? ZF_OK
@@ -126,7 +150,7 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
     int *label_of = NULL, *ok = NULL;
     for (int k = 0; !st && k < classes.n; k++) {
         int before = files.n;
-        if (list_dir(root, classes.v[k], 0, &files))
+        if (list_dir(root, classes.v[k], 0, NULL, &files))
             st = zf_fail(err, ZF_ERR_IO, "%s/%s: cannot read: %s", root, classes.v[k],
                          strerror(errno));
         int *grown = st ? NULL : realloc(label_of, sizeof(int) * (size_t)(files.n + 1));

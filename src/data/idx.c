@@ -5,14 +5,17 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* Read an IDX file of unsigned bytes with the given rank into a new buffer. */
 static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **data,
                           zf_error *err) {
     *data = NULL;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = zf_open_read(path, err);
+    gzFile f = fd < 0 ? NULL : gzdopen(fd, "rb");
+    if (fd >= 0 && !f) close(fd), zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!f) return fd < 0 ? ZF_ERR_IO : ZF_ERR_NOMEM;
     unsigned char head[4 + 4 * 3] = {0};
     int got = gzread(f, head, 4);
     zf_status st = ZF_OK;
@@ -32,11 +35,23 @@ static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **
         if (dims[k] == 0 || total > (1ull << 34))
             st = zf_fail(err, ZF_ERR_FORMAT, "%s: bad dimension %u", path, dims[k]);
     }
-    if (!st && !(*data = malloc(total)))
-        st = zf_fail(err, ZF_ERR_NOMEM, "%s: out of memory for %llu bytes", path,
-                     (unsigned long long)total);
+    if (!st && rank == 3 && (dims[1] > 8192 || dims[2] > 8192))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: %ux%u images (at most 8192x8192)", path, dims[1],
+                     dims[2]);
+    /* the buffer grows with the data read, never ahead of it: a header's counts are claims */
+    uint64_t cap = 0;
     for (uint64_t off = 0; !st && off < total;) {
-        unsigned chunk = total - off > (1u << 30) ? (1u << 30) : (unsigned)(total - off);
+        if (off == cap) {
+            cap = total - cap > (cap ? cap : 1u << 20) ? cap + (cap ? cap : 1u << 20) : total;
+            uint8_t *grown = realloc(*data, cap);
+            if (!grown) {
+                st = zf_fail(err, ZF_ERR_NOMEM, "%s: out of memory for %llu bytes", path,
+                             (unsigned long long)cap);
+                break;
+            }
+            *data = grown;
+        }
+        unsigned chunk = cap - off > (1u << 30) ? (1u << 30) : (unsigned)(cap - off);
         int r = gzread(f, *data + off, chunk);
         if (r <= 0) {
             int zerr;

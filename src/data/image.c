@@ -16,6 +16,12 @@
 
 #define MAX_SIDE   32768
 #define MAX_PIXELS (1u << 28)
+/* Pixels a file of n bytes can really hold, at the formats' best compression with a margin of
+ * 2: a JPEG needs at least 2 bits per 8x8 block (a DC code and an end of block), a PNG one
+ * byte of deflate per 1032 of 1-bit rows. A header claiming more is damaged or hostile, and is
+ * refused before its pixels are allocated. */
+#define JPEG_MAX_PIXELS(n) ((uint64_t)(n)*512)
+#define PNG_MAX_PIXELS(n)  ((uint64_t)(n)*16512)
 
 zf_image_format zf_image_sniff(const uint8_t *b, size_t n) {
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ZF_IMAGE_JPEG;
@@ -48,6 +54,9 @@ static zf_status decode_jpeg(const uint8_t *buf, size_t len, int min_short, zf_i
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: bad JPEG header: %s", name, tjGetErrorStr2(tj));
     else if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE || (uint64_t)w * h > MAX_PIXELS)
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: JPEG of %dx%d pixels is too large", name, w, h);
+    else if ((uint64_t)w * h > JPEG_MAX_PIXELS(len))
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: its JPEG header claims %dx%d pixels in %zu bytes",
+                     name, w, h, len);
     if (st) {
         tjDestroy(tj);
         return st;
@@ -103,6 +112,11 @@ static zf_status decode_png(const uint8_t *buf, size_t len, zf_image *out, const
     int e = spng_set_png_buffer(ctx, buf, len);
     if (!e) e = spng_get_ihdr(ctx, &ih);
     if (!e && (uint64_t)ih.width * ih.height > MAX_PIXELS) e = SPNG_EWIDTH;
+    if (!e && (uint64_t)ih.width * ih.height > PNG_MAX_PIXELS(len)) {
+        spng_ctx_free(ctx);
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: its PNG header claims %ux%u pixels in %zu bytes",
+                       name, ih.width, ih.height, len);
+    }
     if (!e) e = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size);
     if (!e && !(px = malloc(size))) {
         spng_ctx_free(ctx);
@@ -166,12 +180,12 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
 
 zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err) {
     *data = NULL, *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = zf_fopen_read(path, err);
+    if (!f) return ZF_ERR_IO;
     struct stat sb;
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(f), &sb)) {
         fclose(f);
-        return zf_fail(err, ZF_ERR_IO, "%s: not a regular file", path);
+        return zf_fail(err, ZF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     }
     size_t n = (size_t)sb.st_size;
     uint8_t *b = malloc(n ? n : 1);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -27,7 +28,9 @@ static zf_status set_names(zf_dataset *d, const char *const *names, int n, zf_er
 
 /* An IDX images file: gzip or raw, starting 00 00 08 03 once inflated. */
 static int is_idx_images(const char *path) {
-    gzFile f = gzopen(path, "rb");
+    int fd = zf_open_read(path, NULL);
+    gzFile f = fd < 0 ? NULL : gzdopen(fd, "rb");
+    if (fd >= 0 && !f) close(fd);
     unsigned char h[4];
     int ok = f && gzread(f, h, 4) == 4 && !h[0] && !h[1] && h[2] == 8 && h[3] == 3;
     if (f) gzclose(f);

@@ -19,7 +19,7 @@ typedef struct shard {
 } shard;
 
 int zf_shard_sniff(const char *path) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = zf_fopen_read(path, NULL);
     char m[8] = {0};
     int ok = f && fread(m, 1, 8, f) == 8 && !memcmp(m, SHARD_MAGIC, 8);
     if (f) fclose(f);
@@ -57,8 +57,8 @@ typedef struct shard_header {
 } shard_header;
 
 static zf_status map_file(shard *s, const char *path, zf_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return zf_fail(err, ZF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = zf_open_read(path, err);
+    if (fd < 0) return ZF_ERR_IO;
     struct stat sb;
     zf_status st = ZF_OK;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size < SHARD_HEADER)

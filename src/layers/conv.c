@@ -28,13 +28,13 @@ static zf_status conv_plan(layer *l, zf_error *err) {
                        "[conv] %s: a %dx%d kernel does not fit its %dx%d input with pad %d",
                        l->def->name, p->size, p->size, l->in.h, l->in.w, p->pad);
     l->out = (zf_shape){p->filters, ho, wo};
-    size_t fan_in = (size_t)(l->in.c / p->groups) * p->size * p->size;
-    l->nweights = (size_t)p->filters * fan_in;
+    uint64_t fan_in = (uint64_t)(l->in.c / p->groups) * p->size * p->size;
+    l->nweights = zf_mul_sat((uint64_t)p->filters, fan_in); /* limited by the net */
     l->nbias = p->bias ? (size_t)p->filters : 0;
     l->wndim = 4;
     l->wshape[0] = p->filters, l->wshape[1] = l->in.c / p->groups;
     l->wshape[2] = l->wshape[3] = p->size;
-    l->macs = (uint64_t)p->filters * ho * wo * fan_in;
+    l->macs = zf_mul_sat((uint64_t)p->filters * ho * wo, fan_in);
     zf_rf_window(l, p->size, p->stride, p->pad);
     return ZF_OK;
 }

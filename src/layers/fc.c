@@ -16,13 +16,13 @@ static zf_status fc_plan(layer *l, zf_error *err) {
     if (p->outputs < 1)
         return zf_fail(err, ZF_ERR_SHAPE, "[fc] %s: outputs=%d must be at least 1", l->def->name,
                        p->outputs);
-    size_t in = (size_t)l->in.c * l->in.h * l->in.w;
+    uint64_t in = (uint64_t)l->in.c * l->in.h * l->in.w; /* at most ZF_MAX_VALUES */
     l->out = (zf_shape){p->outputs, 1, 1};
     l->nweights = (size_t)p->outputs * in;
     l->nbias = p->bias ? (size_t)p->outputs : 0;
     l->wndim = 2;
     l->wshape[0] = p->outputs, l->wshape[1] = (int64_t)in;
-    l->macs = (uint64_t)p->outputs * in;
+    l->macs = zf_mul_sat((uint64_t)p->outputs, in);
     /* a window over the whole input map */
     zf_rf_window(l, l->in.h > l->in.w ? l->in.h : l->in.w, 1, 0);
     return ZF_OK;

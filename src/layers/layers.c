@@ -35,9 +35,14 @@ int zf_window_out(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
+/* Receptive-field figures held within +-2^30 (beyond any real input; they cannot wrap). */
+static int rf_clamp(int64_t v) {
+    return v > (1 << 30) ? (1 << 30) : v < -(1 << 30) ? -(1 << 30) : (int)v;
+}
+
 /* Unit j of the output sees input pixels [offset + j*stride, offset + j*stride + size - 1]. */
 void zf_rf_window(layer *l, int k, int s, int p) {
-    l->rf_offset -= p * l->rf_stride;
-    l->rf_size += (k - 1) * l->rf_stride;
-    l->rf_stride *= s;
+    l->rf_offset = rf_clamp(l->rf_offset - (int64_t)p * l->rf_stride);
+    l->rf_size = rf_clamp(l->rf_size + (int64_t)(k - 1) * l->rf_stride);
+    l->rf_stride = rf_clamp((int64_t)l->rf_stride * s);
 }
