@@ -13,6 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* where a target puts what it read, so that reading is not optimised away */
+static volatile unsigned fuzz_sink;
+
 /* The bytes as file `slot` (0..3); returns its path (/proc/self/fd/N). */
 static inline const char *fuzz_file(int slot, const uint8_t *data, size_t size) {
     static int fd[4] = {-1, -1, -1, -1};

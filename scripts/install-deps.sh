@@ -2,7 +2,8 @@
 # Install the Debian 12 packages zfnet needs (idempotent; apt-get as root, or through sudo).
 #   scripts/install-deps.sh          what building and running zfnet needs
 #   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy,
-#                                    scikit-learn, Chromium and tidy for the report) and the
+#                                    scikit-learn, Chromium and tidy for the report, clang
+#                                    with libFuzzer and libomp for the fuzz targets) and the
 #                                    digits below
 #   scripts/install-deps.sh --digits OpenCV's digits sheet (the dataset "digits"): only
 #                                    examples/data/digits.png is taken from Debian's opencv-doc
@@ -17,7 +18,7 @@ pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib
 digits=0
 case "${1:-}" in
 --tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil python3-sklearn
-                clang-format chromium tidy)
+                clang-format chromium tidy clang libclang-rt-dev libomp-dev)
          digits=1 ;;
 --digits) digits=1 ;;
 --bench) pkgs+=(python3 python3-numpy python3-torch python3-pil libopenblas0-pthread libjemalloc2 darknet) ;;

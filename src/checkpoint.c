@@ -146,6 +146,13 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
         memcpy(params + p.offset, zf_st_find(f, p.name)->data, sizeof(float) * p.count);
     }
     zf_st_close(f);
+    int bad = zf_net_first_nonfinite(net, 0);
+    if (bad >= 0) {
+        zf_param_info p;
+        zf_net_param_info(net, bad, &p);
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: '%s' holds a NaN or an Inf (weights of a diverged run?)", path, p.name);
+    }
     return ZF_OK;
 }
 
@@ -206,7 +213,8 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
     zf_model_free(m);
     if (!st) st = zf_checkpoint_load(*net, path, err);
     if (!st && prep) st = zf_data_prep_load(prep, path, err);
-    if (!st && prep && prep->mean) st = prep_fits(prep, zf_net_input_shape(*net), path, err);
+    if (!st && prep && prep->mean && (st = prep_fits(prep, zf_net_input_shape(*net), path, err)))
+        zf_data_prep_free(prep);
     if (st) {
         zf_net_free(*net);
         *net = NULL;

@@ -136,7 +136,7 @@ static int prepare(zf_net *net, const bench_args *a) {
         zf_init_options io = {.scheme = ZF_INIT_HE, .seed = 1};
         zf_net_init_params(net, &io);
         unsigned seed = 1;
-        for (size_t i = 0; i < nin; i++) x[i] = (float)rand_r(&seed) / RAND_MAX * 2 - 1;
+        for (size_t i = 0; i < nin; i++) x[i] = (float)(rand_r(&seed) / (double)RAND_MAX * 2 - 1);
         for (int i = 0; i < n; i++) labels[i] = rand_r(&seed) % (classes ? classes : 1);
         zf_net_set_input_grad(net, 0);
         zf_net_set_inplace_relu(net, a->train);

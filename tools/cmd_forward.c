@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static const cli_command forward_cmd = {
@@ -163,6 +164,15 @@ static int write_projection(fwd_state *s, int layer, const zf_st_tensor *sig) {
     return 0;
 }
 
+/* 0, or the error naming the file, the tensor and the first NaN or Inf in it */
+static int need_finite(const char *path, const zf_st_tensor *t) {
+    const float *v = t->data;
+    for (size_t i = 0; i < t->nbytes / sizeof(float); i++)
+        if (!isfinite(v[i]))
+            return cli_error("%s: tensor '%s' holds %g at index %zu", path, t->name, v[i], i);
+    return 0;
+}
+
 /* the input batch and, for --project, the layer and its signal */
 static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf_st_tensor **sig) {
     const fwd_args *a = s->a;
@@ -171,6 +181,7 @@ static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf
     zf_shape is = zf_net_input_shape(s->net);
     int64_t want[4] = {0, is.c, is.h, is.w};
     if (!(*x = zf_st_need_f32(s->in, "input", 4, want, &err))) return cli_error("%s", err.msg);
+    if (need_finite(a->input, *x)) return 1;
     if ((*x)->shape[0] > 1 << 20)
         return cli_error("%s: batch of %lld is too large", a->input, (long long)(*x)->shape[0]);
     s->n = (int)(*x)->shape[0];
@@ -182,7 +193,7 @@ static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf
     int64_t d[4];
     int nd = out_dims(s->net, *proj, s->n, d);
     if (!(*sig = zf_st_need_f32(s->in, "signal", nd, d, &err))) return cli_error("%s", err.msg);
-    return 0;
+    return need_finite(a->input, *sig);
 }
 
 static int run(fwd_state *s) {

@@ -117,6 +117,12 @@ static zf_status open_net(trainer *t, zf_error *err) {
         ov.height = s.h, ov.width = s.w;
         st = load_net(&t->net, c, &ov, err);
     }
+    zf_layer_info last;
+    if (!st && (zf_net_layer_info(t->net, zf_net_num_layers(t->net) - 1, &last) ||
+                last.kind != ZF_LAYER_SOFTMAX))
+        st = zf_fail(err, ZF_ERR_ARG,
+                     "model '%s' does not end with a softmax layer: no loss to train",
+                     zf_model_name(zf_net_model(t->net)));
     return st;
 }
 
@@ -200,11 +206,20 @@ static zf_status make_out(trainer *t, zf_error *err) {
     return ZF_OK;
 }
 
-/* A run that fails before its first state leaves no folder it made. */
-static void unmake_out(trainer *t) {
-    if (!t->made_out || t->saved) return;
-    snprintf(t->path, sizeof t->path, "%s/metrics.jsonl", t->c.out);
-    unlink(t->path);
+/* Whether the state on disk holds any training (more than the initial weights). */
+static int progress_saved(const trainer *t) {
+    return t->saved && (t->saved_epoch || t->saved_batch);
+}
+
+/* A run that fails before it saved any progress leaves no folder it made (one stopped on
+ * request keeps it: it is resumable). */
+static void unmake_out(trainer *t, zf_status st) {
+    if (!t->made_out || progress_saved(t) || st == ZF_ERR_CANCELLED) return;
+    const char *names[] = {"metrics.jsonl", "state.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(t->path, sizeof t->path, "%s/%s", t->c.out, names[i]);
+        unlink(t->path);
+    }
     rmdir(t->c.out);
 }
 
@@ -283,18 +298,15 @@ static zf_status make_loader(trainer *t, zf_error *err) {
 /* A NaN or an Inf at this step: what, where, and the last good state. */
 static zf_status diverged(trainer *t, int epoch, int b, const char *what, const char *name,
                           zf_error *err) {
-    char saved[64] = "nothing saved yet";
-    if (t->saved && t->saved_batch)
-        snprintf(saved, sizeof saved, "epoch %d, batch %d", t->saved_epoch + 1, t->saved_batch);
-    else if (t->saved && t->saved_epoch)
-        snprintf(saved, sizeof saved, "after epoch %d", t->saved_epoch);
-    else if (t->saved)
-        snprintf(saved, sizeof saved, "the initial weights");
+    char saved[4400] = "nothing is saved beyond the initial weights";
+    if (progress_saved(t))
+        snprintf(saved, sizeof saved, "the last good state is %s/state.safetensors (%s %d%s)",
+                 t->c.out, t->saved_batch ? "epoch" : "after epoch",
+                 t->saved_epoch + (t->saved_batch ? 1 : 0), t->saved_batch ? ", mid-epoch" : "");
     return zf_fail(err, ZF_ERR_DIVERGED,
-                   "epoch %d, batch %d: %s%s is not finite (NaN or Inf) at learning rate %g; the "
-                   "last good state is %s/state.safetensors (%s): lower the rate (--lr) or let "
-                   "the run do it (--on-diverge lower)",
-                   epoch, b, what, name, t->rs.lr, t->c.out, saved);
+                   "epoch %d, batch %d: %s%s is not finite (NaN or Inf) at learning rate %g; %s: "
+                   "lower the rate (--lr) or let the run do it (--on-diverge lower)",
+                   epoch, b, what, name, t->rs.lr, saved);
 }
 
 static const char *param_name(const zf_net *net, int i) {
@@ -551,7 +563,7 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
     if (!st) st = train_metrics_open(&t, t.c.resume, err);
     if (!st && !t.c.resume) st = train_state_save(&t, err); /* resumable from the start */
     if (!st) st = train_epochs(&t, res, err);
-    if (st) unmake_out(&t);
+    if (st) unmake_out(&t, st);
     res->epochs = t.c.epochs, res->epochs_done = t.rs.epoch_done, res->has_test = t.te != NULL;
     res->best_accuracy = t.rs.best, res->best_epoch = t.rs.best_epoch;
     res->seconds = t.rs.elapsed;

@@ -111,7 +111,11 @@ static zf_status decode_png(const uint8_t *buf, size_t len, zf_image *out, const
     uint8_t *px = NULL;
     int e = spng_set_png_buffer(ctx, buf, len);
     if (!e) e = spng_get_ihdr(ctx, &ih);
-    if (!e && (uint64_t)ih.width * ih.height > MAX_PIXELS) e = SPNG_EWIDTH;
+    if (!e && (uint64_t)ih.width * ih.height > MAX_PIXELS) {
+        spng_ctx_free(ctx);
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: PNG of %ux%u pixels is too large", name, ih.width,
+                       ih.height);
+    }
     if (!e && (uint64_t)ih.width * ih.height > PNG_MAX_PIXELS(len)) {
         spng_ctx_free(ctx);
         return zf_fail(err, ZF_ERR_FORMAT, "%s: its PNG header claims %ux%u pixels in %zu bytes",

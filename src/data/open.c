@@ -97,6 +97,8 @@ zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_o
                 ? " (a dataset is fashion-mnist[:test], digits[:test], an IDX or CIFAR file, an "
                   "image folder or a shard)"
                 : "");
+    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+        return zf_fail(err, ZF_ERR_IO, "%s: not a regular file", first);
     if (S_ISDIR(sb.st_mode)) {
         if (strchr(spec, ','))
             return zf_fail(err, ZF_ERR_ARG, "%s: an image folder is one directory", spec);

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Seed corpora for the fuzz targets, made by the project: valid files of every kind each
+target reads (usage: make_corpus.py ZFNET OUT; OUT/<target>/ gets the seeds).
+
+Models are the presets and a tiny model (fuzz/seeds/tiny.cfg); IDX and CIFAR files are written
+here; checkpoints and a training state come from training the tiny model with ZFNET on the
+tiny IDX set; images are written with PIL (JPEG baseline, progressive, gray, CMYK; PNG RGB,
+gray, palette, 16-bit, alpha, interlaced) when it is there, and by `zfnet filters` otherwise;
+shards are `zfnet pack` of a folder of those images (JPEG and lossless)."""
+import glob
+import gzip
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def split(a, b):
+    """the fuzz_split layout: a's length (4 bytes, little-endian), a, b"""
+    return struct.pack("<I", len(a)) + a + b
+
+
+def idx_files(n=16, side=12, classes=4):
+    images = bytes([0, 0, 8, 3]) + struct.pack(">III", n, side, side)
+    images += bytes((i * 37 + j * 11) % 256 for i in range(n) for j in range(side * side))
+    labels = bytes([0, 0, 8, 1]) + struct.pack(">I", n) + bytes(i % classes for i in range(n))
+    return images, labels
+
+
+def run(*cmd, cwd=None):
+    subprocess.run(cmd, check=True, cwd=cwd, stdout=subprocess.DEVNULL)
+
+
+def models(zfnet, out):
+    for f in sorted(glob.glob(os.path.join(HERE, "..", "models", "*.cfg"))):
+        shutil.copy(f, os.path.join(out, "model", os.path.basename(f)))
+    shutil.copy(os.path.join(HERE, "seeds", "tiny.cfg"), os.path.join(out, "model", "tiny.cfg"))
+
+
+def idx_and_training(zfnet, out, work):
+    images, labels = idx_files()
+    write(os.path.join(out, "idx", "raw"), split(images, labels))
+    write(os.path.join(out, "idx", "gzip"),
+          split(gzip.compress(images, mtime=0), gzip.compress(labels, mtime=0)))
+    write(os.path.join(work, "images.idx"), images)
+    write(os.path.join(work, "labels.idx"), labels)
+    tiny = os.path.join(HERE, "seeds", "tiny.cfg")
+    data = os.path.join(work, "images.idx") + "," + os.path.join(work, "labels.idx")
+    run(zfnet, "train", "--model", tiny, "--train", data, "--test", data, "--epochs", "2",
+        "--batch", "4", "--threads", "1", "--mean-images", "8", "-o", os.path.join(work, "run"))
+    run(zfnet, "init", tiny, "-o", os.path.join(work, "init.safetensors"))
+    for name in ("last", "best"):
+        shutil.copy(os.path.join(work, "run", name + ".safetensors"),
+                    os.path.join(out, "safetensors", name))
+    shutil.copy(os.path.join(work, "init.safetensors"), os.path.join(out, "safetensors", "init"))
+    shutil.copy(os.path.join(work, "run", "state.safetensors"), os.path.join(out, "state", "state"))
+    shutil.copy(os.path.join(work, "run", "state.safetensors"),
+                os.path.join(out, "safetensors", "state"))
+
+
+def cifar(out):
+    rec10 = b"".join(bytes([k]) + bytes((k * 7 + j) % 256 for j in range(3072)) for k in (3, 9))
+    rec100 = b"".join(bytes([k % 20, k]) + bytes((k + j) % 256 for j in range(3072))
+                      for k in (5, 99))
+    write(os.path.join(out, "cifar", "cifar10"), rec10)
+    write(os.path.join(out, "cifar", "cifar100"), rec100)
+    write(os.path.join(out, "cifar", "two-batches"), split(rec10, rec10[:3073]))
+
+
+def images(zfnet, out, work):
+    folder = os.path.join(work, "folder")
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+    if Image is not None:
+        rgb = Image.new("RGB", (20, 14))
+        rgb.putdata([((x * 12) % 256, (y * 18) % 256, (x * y) % 256)
+                     for y in range(14) for x in range(20)])
+        kinds = {
+            "baseline.jpg": (rgb, dict(format="JPEG", quality=80)),
+            "progressive.jpg": (rgb, dict(format="JPEG", progressive=True)),
+            "gray.jpg": (rgb.convert("L"), dict(format="JPEG")),
+            "cmyk.jpg": (rgb.convert("CMYK"), dict(format="JPEG")),
+            "rgb.png": (rgb, dict(format="PNG")),
+            "gray.png": (rgb.convert("L"), dict(format="PNG")),
+            "palette.png": (rgb.convert("P"), dict(format="PNG")),
+            "deep.png": (rgb.convert("L").convert("I"), dict(format="PNG")),
+            "alpha.png": (rgb.convert("RGBA"), dict(format="PNG")),
+            "interlaced.png": (rgb, dict(format="PNG", interlace=1)),
+        }
+        for name, (im, opts) in kinds.items():
+            path = os.path.join(out, "image", name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            im.save(path, **opts)
+            cls = "a" if name.endswith(".jpg") else "b"
+            os.makedirs(os.path.join(folder, cls), exist_ok=True)
+            shutil.copy(path, os.path.join(folder, cls, name))
+    else:
+        run(zfnet, "filters", "--weights", os.path.join(work, "run", "last.safetensors"), "-o",
+            os.path.join(work, "filters"))
+        for i, png in enumerate(sorted(glob.glob(os.path.join(work, "filters", "*.png")))):
+            shutil.copy(png, os.path.join(out, "image", "filters-%d.png" % i))
+            for cls in ("a", "b"):
+                os.makedirs(os.path.join(folder, cls), exist_ok=True)
+                shutil.copy(png, os.path.join(folder, cls, "%d.png" % i))
+    run(zfnet, "pack", folder, "-o", os.path.join(out, "shard", "jpeg"), "--size", "12",
+        "--threads", "1")
+    run(zfnet, "pack", folder, "-o", os.path.join(out, "shard", "png"), "--size", "10",
+        "--channels", "1", "--lossless", "--threads", "1")
+
+
+def main():
+    zfnet, out = os.path.abspath(sys.argv[1]), sys.argv[2]
+    for t in ("model", "safetensors", "state", "idx", "cifar", "shard", "image"):
+        os.makedirs(os.path.join(out, t), exist_ok=True)
+    work = os.path.join(out, ".work")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    models(zfnet, out)
+    idx_and_training(zfnet, out, work)
+    cifar(out)
+    images(zfnet, out, work)
+    shutil.rmtree(work)
+    for t in sorted(os.listdir(out)):
+        print("%-12s %d seeds" % (t, len(os.listdir(os.path.join(out, t)))))
+
+
+if __name__ == "__main__":
+    main()
