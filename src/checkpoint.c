@@ -215,6 +215,11 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
     if (!st && prep) st = zf_data_prep_load(prep, path, err);
     if (!st && prep && prep->mean && (st = prep_fits(prep, zf_net_input_shape(*net), path, err)))
         zf_data_prep_free(prep);
+    if (!st && prep && prep->classes && prep->classes != zf_net_classes(*net)) {
+        st = zf_fail(err, ZF_ERR_SHAPE, "%s: %d class names for a model of %d classes", path,
+                     prep->classes, zf_net_classes(*net));
+        zf_data_prep_free(prep);
+    }
     if (st) {
         zf_net_free(*net);
         *net = NULL;

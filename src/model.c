@@ -418,11 +418,14 @@ static zf_status finish_model(parser *ps, const zf_model_overrides *ov) {
             return zf_fail(err, ZF_ERR_PARSE, "%s:%d: [softmax] %s must be the last layer",
                            filename, d->line, d->name);
     }
-    if (!m->name[0]) {
+    if (!m->name[0]) { /* the file's name up to its first '.', made a valid name */
         const char *b = strrchr(filename, '/');
         b = b ? b + 1 : filename;
-        size_t n = strcspn(b, ".");
-        snprintf(m->name, sizeof m->name, "%.*s", (int)(n < 63 ? n : 63), b);
+        size_t n = 0;
+        for (; b[n] && b[n] != '.' && n < 31; n++)
+            m->name[n] = isalnum((unsigned char)b[n]) || b[n] == '-' ? b[n] : '_';
+        m->name[n] = 0;
+        if (!n) snprintf(m->name, sizeof m->name, "model");
     }
     return ZF_OK;
 }

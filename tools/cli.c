@@ -4,9 +4,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -410,4 +413,34 @@ const char *cli_commas(char *buf, unsigned long long v) {
     }
     buf[j] = 0;
     return buf;
+}
+
+FILE *cli_fopen_read(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) return NULL;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (!f) close(fd);
+    return f;
+}
+
+int cli_check_output(const char *path) {
+    struct stat sb;
+    if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+        return cli_error("%s: is a folder (a file name is wanted)", path);
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+        return cli_error("%s: its folder %s does not exist", path, dir);
+    if (access(dir, W_OK | X_OK))
+        return cli_error("%s: cannot write in %s: %s", path, dir, strerror(errno));
+    return 0;
 }

@@ -5,7 +5,16 @@
 #include <immintrin.h>
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
+#ifdef _OPENMP
 #include <omp.h>
+#else
+static void omp_set_num_threads(int n) {
+    (void)n;
+}
+static int omp_get_max_threads(void) {
+    return 1;
+}
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -124,9 +133,12 @@ static int prepare(zf_net *net, const bench_args *a) {
     int n = a->batch, classes = zf_net_classes(net);
     zf_shape is = zf_net_input_shape(net);
     size_t nin = (size_t)n * is.c * is.h * is.w;
+    zf_error err;
+    zf_net_set_input_grad(net, 0);
+    zf_net_set_inplace_relu(net, a->train);
+    if (zf_net_reserve(net, n, &err)) return cli_error("%s", err.msg); /* before the input */
     float *x = malloc(sizeof(float) * nin);
     int64_t *labels = malloc(sizeof(int64_t) * (size_t)n);
-    zf_error err;
     int rc = 0;
     if (!x || !labels)
         rc = cli_error("out of memory");
@@ -138,9 +150,7 @@ static int prepare(zf_net *net, const bench_args *a) {
         unsigned seed = 1;
         for (size_t i = 0; i < nin; i++) x[i] = (float)(rand_r(&seed) / (double)RAND_MAX * 2 - 1);
         for (int i = 0; i < n; i++) labels[i] = rand_r(&seed) % (classes ? classes : 1);
-        zf_net_set_input_grad(net, 0);
-        zf_net_set_inplace_relu(net, a->train);
-        if (zf_net_reserve(net, n, &err) || zf_net_set_input(net, x, n, &err) ||
+        if (zf_net_set_input(net, x, n, &err) ||
             (a->train && zf_net_set_labels(net, labels, n, &err)))
             rc = cli_error("%s", err.msg);
     }

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 static const cli_command corr_cmd = {
@@ -50,9 +51,11 @@ static int part_rects(const char *path, const char *name, json_t *a, int n, zf_r
         int v[4];
         for (int k = 0; k < 4; k++) {
             json_t *e = json_is_array(r) && json_array_size(r) == 4 ? json_array_get(r, k) : NULL;
-            if (!json_is_integer(e))
-                return cli_error("%s: part '%s', image %d: expected [X0,Y0,X1,Y1] (integers)", path,
-                                 name, i);
+            if (!json_is_integer(e) || json_integer_value(e) < -65536 ||
+                json_integer_value(e) > 65536)
+                return cli_error("%s: part '%s', image %d: expected [X0,Y0,X1,Y1] (integers "
+                                 "within +-65536)",
+                                 path, name, i);
             v[k] = (int)json_integer_value(e);
         }
         out[i] = (zf_rect){v[0], v[1], v[2], v[3]};
@@ -62,7 +65,12 @@ static int part_rects(const char *path, const char *name, json_t *a, int n, zf_r
 
 static int read_parts(corr_job *j) {
     json_error_t je;
-    json_t *root = json_load_file(j->parts_path, 0, &je), *parts;
+    FILE *f = cli_fopen_read(j->parts_path);
+    if (!f)
+        return cli_error("%s: %s", j->parts_path,
+                         errno == EINVAL ? "not a regular file" : strerror(errno));
+    json_t *root = json_loadf(f, 0, &je), *parts;
+    fclose(f);
     if (!root) return cli_error("%s:%d: %s", j->parts_path, je.line, je.text);
     parts = json_object_get(root, "parts");
     int n = j->in.n, rc = 0;

@@ -118,7 +118,12 @@ int cmd_eval(int argc, char **argv) {
     int npos, rc = cli_parse(&eval_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
     o.crop = ten ? ZF_CROP_TEN : ZF_CROP_CENTER;
-    o.cb = cli_callbacks(stderr);
+    o.cb = cli_callbacks(stdout);
+    if (ensemble && (!*ensemble || strstr(ensemble, ",,") || *ensemble == ',' ||
+                     ensemble[strlen(ensemble) - 1] == ','))
+        return cli_usage_error("eval", "--ensemble '%s': an empty checkpoint name", ensemble);
+    if ((conf_path && cli_check_output(conf_path)) || (json_path && cli_check_output(json_path)))
+        return 1; /* found before the evaluation, not after it */
     size_t cap = strlen(weights) + (ensemble ? strlen(ensemble) : 0) + 2;
     char *list = malloc(cap);
     const char **paths = malloc(sizeof(char *) * cap);

@@ -85,15 +85,19 @@ static int aliasing(zf_net *net, const zf_data_prep *p, const char *data, int af
     double share;
     zf_dataset *d = NULL;
     zf_error err;
+    zf_layer_info li;
     if (maps_layer && (ml = zf_net_find_layer(net, maps_layer)) < 0)
         return cli_error("%s: no such layer for the aliasing measure", maps_layer);
+    if (maps_layer && (zf_net_layer_info(net, ml, &li) || li.kind != ZF_LAYER_CONV))
+        return cli_error("--maps-layer %s: not a conv layer (the aliasing measure looks at "
+                         "feature maps)",
+                         maps_layer);
     if (zf_data_prep_open(p, data, &d, &err) ||
         zf_aliasing(net, p, d, after, ml, images, &at, &share, &err)) {
         zf_dataset_free(d);
         return cli_fail(&err);
     }
     zf_dataset_free(d);
-    zf_layer_info li;
     zf_net_layer_info(net, at, &li);
     printf("  aliasing: %.1f%% of the spectral energy of %s's maps is above 1/4 cycle per unit "
            "(%d images)\n",

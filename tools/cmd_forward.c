@@ -166,7 +166,7 @@ static int write_projection(fwd_state *s, int layer, const zf_st_tensor *sig) {
 
 /* 0, or the error naming the file, the tensor and the first NaN or Inf in it */
 static int need_finite(const char *path, const zf_st_tensor *t) {
-    const float *v = t->data;
+    const float *v = t->data; /* aligned by zf_st_open */
     for (size_t i = 0; i < t->nbytes / sizeof(float); i++)
         if (!isfinite(v[i]))
             return cli_error("%s: tensor '%s' holds %g at index %zu", path, t->name, v[i], i);
@@ -229,7 +229,7 @@ int cmd_forward(int argc, char **argv) {
     fwd_args a = {.rule = ZF_RULE_DECONVNET};
     const cli_opt own[] = {
         {"model", CLI_STR, &a.model, "M", "preset or model file", .required = 1},
-        CLI_WEIGHTS(&a.weights, "its weights (safetensors)"),
+        {"weights", CLI_STR, &a.weights, "W", "its weights (safetensors)", .required = 1},
         {"input", CLI_STR, &a.input, "X", "safetensors file holding 'input'", .required = 1},
         {"output", CLI_STR, &a.output, "Y", "safetensors file to write", .alias = 'o',
          .required = 1},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- options --------------------------------------------------------------------------------- */
@@ -268,9 +269,8 @@ int cmd_demo(int argc, char **argv) {
     if (rc >= 0) return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/state.safetensors", c.out);
-    FILE *f = c.overwrite ? NULL : fopen(path, "rb");
-    if (f) fclose(f);
-    c.resume = f != NULL; /* a run there is continued (or only evaluated) */
+    struct stat sb; /* a run there is continued (or only evaluated); train says what is wrong */
+    c.resume = !c.overwrite && !lstat(path, &sb);
     double t0 = cli_now();
     if ((rc = train(&c)) || (rc = visualise(&c))) return rc;
     printf("\ndemo finished in %.0f s; the report: %s/report/index.html\n", cli_now() - t0, c.out);

@@ -1,7 +1,9 @@
 /* Pictures and files of the visualisation commands. */
+#define _GNU_SOURCE /* nftw */
 #include "draw.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,10 +170,36 @@ int write_json(const char *path, json_t *j) {
     return rc;
 }
 
+/* the folders make_dir created, removed again when the command fails (unmake_dirs) */
+static char **made;
+static int nmade;
+
 int make_dir(const char *dir) {
-    if (mkdir(dir, 0755) && errno != EEXIST)
-        return cli_error("%s: cannot create: %s", dir, strerror(errno));
+    if (!mkdir(dir, 0755)) {
+        char **grown = realloc(made, sizeof(char *) * (size_t)(nmade + 1));
+        if (grown && (grown[nmade] = strdup(dir))) nmade++;
+        if (grown) made = grown;
+        return 0;
+    }
+    if (errno != EEXIST) return cli_error("%s: cannot create: %s", dir, strerror(errno));
     return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    remove(path); /* as much as can go */
+    return 0;
+}
+
+void remove_tree(const char *dir) {
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void unmake_dirs(void) {
+    for (int i = nmade - 1; i >= 0; i--) remove_tree(made[i]);
+    for (int i = 0; i < nmade; i++) free(made[i]);
+    free(made);
+    made = NULL, nmade = 0;
 }
 
 /* ---- SVG figures with embedded pictures ----------------------------------------------------- */

@@ -53,7 +53,12 @@ json_t *json_num(double v);
 /* json as indented text into path, atomically, with the command line that made it ("command",
  * added to an object that has none); prints the error. */
 int write_json(const char *path, json_t *j);
-/* mkdir DIR unless it exists; prints the error */
+/* mkdir DIR unless it exists; prints the error. A folder made here is remembered: */
 int make_dir(const char *dir);
+/* when the command fails, main removes every folder make_dir made (with what is in it), so
+ * that no half-made output is left that looks complete */
+void unmake_dirs(void);
+/* DIR and everything in it, as much as can go */
+void remove_tree(const char *dir);
 
 #endif

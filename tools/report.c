@@ -75,8 +75,10 @@ json_t *run_json(report *r, const char *rel) {
     if (!run_has(r, rel)) return NULL;
     char path[8400];
     snprintf(path, sizeof path, "%s/%s", r->run, rel);
-    json_error_t e;
-    json_t *j = json_load_file(path, JSON_DECODE_ANY, &e);
+    json_error_t e = {.line = 0, .text = "not a regular file"};
+    FILE *in = cli_fopen_read(path);
+    json_t *j = in ? json_loadf(in, JSON_DECODE_ANY, &e) : NULL;
+    if (in) fclose(in);
     if (!j) {
         fprintf(stderr, "zfnet report: note: %s:%d: %s; left out of the report\n", path, e.line,
                 e.text);
@@ -106,8 +108,10 @@ int run_asset(report *r, const char *rel, char *url, size_t cap) {
     char enc[8400];
     url_encode(enc, sizeof enc, rel);
     snprintf(url, cap, "assets/%s", enc);
-    FILE *f = fopen(src, "rb");
-    if (!f) return cli_error("%s: cannot read: %s", src, strerror(errno));
+    FILE *f = cli_fopen_read(src);
+    if (!f)
+        return cli_error("%s: cannot read: %s", src,
+                         errno == EINVAL ? "not a regular file" : strerror(errno));
     char *buf = NULL;
     size_t len = 0, got;
     FILE *m = open_memstream(&buf, &len);
@@ -317,7 +321,9 @@ static char *headline(report *r) {
     if (r->params[0]) fprintf(f, "<div><b>%s</b>parameters</div>", r->params);
     char ten[8400];
     snprintf(ten, sizeof ten, "%s/eval/ten-crop.json", r->run);
-    json_t *c = json_load_file(ten, 0, NULL); /* a bad one is said by its section */
+    FILE *in = cli_fopen_read(ten);
+    json_t *c = in ? json_loadf(in, 0, NULL) : NULL; /* a bad one is said by its section */
+    if (in) fclose(in);
     if (c) {
         fprintf(f, "<div><b>%s%%</b>ten-crop top-1 error</div>",
                 h_num(json_object_get(c, "top1_error"), 2, 100, num));
@@ -373,12 +379,6 @@ static int compute(const char *run, int threads) {
     return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path); /* as much as can go */
-    return 0;
-}
-
 int cmd_report(int argc, char **argv) {
     const char *dir = NULL;
     int do_compute = 0, threads = 0, npos;
@@ -404,7 +404,7 @@ int cmd_report(int argc, char **argv) {
     rc = make_dir(r.dir) || link_up(&r) || build(&r);
     free(r.buf);
     if (rc && !existed) /* a folder made here, and only what was copied into it */
-        nftw(r.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        remove_tree(r.dir);
     if (rc) return 1;
     printf("report: %s/index.html (%d sections)\n", r.dir, r.ntoc);
     return 0;

@@ -1,5 +1,6 @@
 /* zfnet: one command line over libzfnet, with git-style subcommands. */
 #include "cli.h"
+#include "draw.h"
 
 #include <string.h>
 
@@ -75,7 +76,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(commands[i].name, name)) {
             cli_set_command(argc - 1, argv + 1);
-            return commands[i].run(argc - 1, argv + 1);
+            int rc = commands[i].run(argc - 1, argv + 1);
+            if (rc) unmake_dirs();
+            return rc;
         }
     fprintf(stderr, "zfnet: unknown command '%s' (see 'zfnet --help')\n", name);
     return 2;

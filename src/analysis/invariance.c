@@ -216,6 +216,20 @@ static zf_status check_options(const zf_net *net, const zf_invariance_options *o
                        o->from, o->to);
     if (!isfinite(o->from) || !isfinite(o->to) || (unsigned)o->transform > 2)
         return zf_fail(err, ZF_ERR_ARG, "invariance: bad transform or range");
+    /* beyond these the picture is empty or the same again: a typo, not an experiment */
+    zf_shape in = zf_net_input_shape(net);
+    double lo = o->transform == ZF_TRANSFORM_SCALE    ? 0.01
+                : o->transform == ZF_TRANSFORM_ROTATE ? -3600
+                                                      : -(double)in.h,
+           hi = o->transform == ZF_TRANSFORM_SCALE    ? 100
+                : o->transform == ZF_TRANSFORM_ROTATE ? 3600
+                                                      : (double)in.h;
+    if (o->from < lo || o->to > hi || o->to < lo || o->from > hi)
+        return zf_fail(err, ZF_ERR_RANGE, "invariance: range %g..%g is outside [%g, %g] for %s",
+                       o->from, o->to, lo, hi,
+                       o->transform == ZF_TRANSFORM_SCALE    ? "scaling"
+                       : o->transform == ZF_TRANSFORM_ROTATE ? "rotation (degrees)"
+                                                             : "translation (input pixels)");
     if (zf_net_classes(net) < 1)
         return zf_fail(err, ZF_ERR_ARG, "invariance: the model has no classes");
     for (int k = 0; k < o->nlayers; k++)

@@ -246,10 +246,17 @@ zf_status zf_sgd_train(zf_net *net, const zf_examples *ex, const zf_sgd *sg, zf_
             (st = zf_net_forward(net, mode, -1, err)) || (st = zf_net_loss(net, &loss, err)))
             break;
         zf_net_zero_grads(net);
-        if ((st = zf_net_backward(net, err)) ||
+        if (!isfinite(loss) || (st = zf_net_backward(net, err)) ||
             (st = zf_net_sgd_step(net, (float)lr, (float)sg->momentum, (float)sg->weight_decay,
-                                  err)))
+                                  err)) ||
+            zf_net_first_nonfinite(net, 0) >= 0) {
+            if (!st)
+                st = zf_fail(err, ZF_ERR_DIVERGED,
+                             "training step %ld: the %s became NaN or Inf at learning rate %g: "
+                             "lower the rate (--lr)",
+                             step + 1, isfinite(loss) ? "weights" : "loss", lr);
             break;
+        }
         if (step % 25 == 24 || step == sg->steps - 1) {
             char extra[64];
             snprintf(extra, sizeof extra, "loss %.4f", loss);

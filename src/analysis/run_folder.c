@@ -84,8 +84,10 @@ static int config_from_json(zf_train_options *c, json_t *o) {
         get_list(o, "snapshot_epochs", c->snapshots, 64, &c->nsnapshots))
         return -1;
     c->init = (zf_init_scheme)init;
-    c->seed = strtoull(seed, NULL, 10);
-    return 0;
+    char *end;
+    errno = 0;
+    c->seed = strtoull(seed, &end, 10);
+    return !*seed || *end || *seed == '-' || errno ? -1 : 0; /* 64 bits, written exactly */
 }
 
 /* ---- state.safetensors -------------------------------------------------------------------- */

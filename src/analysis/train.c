@@ -289,6 +289,10 @@ static zf_status make_loader(trainer *t, zf_error *err) {
     if (zf_loader_batches(t->loader) == 0)
         return zf_fail(err, ZF_ERR_ARG, "%s: %d images make no batch of %d",
                        zf_dataset_description(t->tr), zf_dataset_count(t->tr), c->batch);
+    if (t->rs.next_batch > zf_loader_batches(t->loader))
+        return zf_fail(err, ZF_ERR_RANGE,
+                       "%s/state.safetensors: saved batch %d is beyond the epoch's %d batches",
+                       c->out, t->rs.next_batch, zf_loader_batches(t->loader));
     if (t->te && !(t->acc = malloc(sizeof(float) * (size_t)zf_dataset_count(t->te) *
                                    zf_net_classes(t->net))))
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory");

@@ -60,7 +60,7 @@ static int on_chain(const chain *c, const struct stat *sb) {
  * files are collected recursively (links to folders above are not followed, paths stay under
  * 4096 bytes). Hidden entries are ignored. */
 static int list_dir(const char *root, const char *rel, int dirs_only, const chain *up,
-                    name_list *out) {
+                    name_list *out, name_list *odd) {
     char path[4096];
     struct stat self;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", root, rel) >= sizeof path) return 0;
@@ -86,14 +86,22 @@ static int list_dir(const char *root, const char *rel, int dirs_only, const chai
     if (here.n) qsort(here.v, (size_t)here.n, sizeof(char *), by_name);
     for (int i = 0; !bad && i < here.n; i++) {
         struct stat sb;
+        char why[4400];
         snprintf(path, sizeof path, "%s/%s", root, here.v[i]);
-        if (stat(path, &sb)) continue;
-        if (dirs_only) {
+        int found = !stat(path, &sb);
+        if (!found) { /* a dangling link, a loop of links */
+            snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
+            bad = push(odd, why);
+        } else if (dirs_only) {
             if (S_ISDIR(sb.st_mode)) bad = push(out, here.v[i]);
         } else if (S_ISDIR(sb.st_mode))
-            bad = list_dir(root, here.v[i], 0, &here_link, out) < 0 && errno == ENOMEM;
+            bad = list_dir(root, here.v[i], 0, &here_link, out, odd) < 0 && errno == ENOMEM;
         else if (S_ISREG(sb.st_mode))
             bad = push(out, here.v[i]);
+        if (!bad && found && !S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) {
+            snprintf(why, sizeof why, "%s: not a regular file", path); /* a FIFO, a device */
+            bad = push(odd, why);
+        }
     }
     free_list(&here);
     return bad ? -1 : 0;
@@ -140,8 +148,11 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
     if (size < 1 || size > 8192 || (channels != 1 && channels != 3))
         return zf_fail(err, ZF_ERR_RANGE, "%s: bad image size %d or channel count %d", root, size,
                        channels);
-    name_list classes = {0}, files = {0};
-    if (list_dir(root, "", 1, NULL, &classes))
+    name_list classes = {0}, files = {0}, odd = {0};
+    struct stat rs;
+    chain top = {0, 0, NULL}; /* the root: a link up to it from a class folder is not followed */
+    if (!stat(root, &rs)) top.dev = rs.st_dev, top.ino = rs.st_ino;
+    if (list_dir(root, "", 1, NULL, &classes, &odd))
         return zf_fail(err, ZF_ERR_IO, "%s: cannot read the folder: %s", root, strerror(errno));
     zf_status st = classes.n
                        ? ZF_OK
@@ -150,7 +161,7 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
     int *label_of = NULL, *ok = NULL;
     for (int k = 0; !st && k < classes.n; k++) {
         int before = files.n;
-        if (list_dir(root, classes.v[k], 0, NULL, &files))
+        if (list_dir(root, classes.v[k], 0, &top, &files, &odd))
             st = zf_fail(err, ZF_ERR_IO, "%s/%s: cannot read: %s", root, classes.v[k],
                          strerror(errno));
         int *grown = st ? NULL : realloc(label_of, sizeof(int) * (size_t)(files.n + 1));
@@ -163,6 +174,9 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
     if (!st && !(ok = calloc((size_t)files.n + 1, sizeof(int))))
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) st = zf_dataset_alloc(&d, 0, (zf_shape){channels, size, size}, 0, err);
+    for (int i = 0; !st && i < odd.n; i++)
+        st = o->stop_on_bad ? zf_fail(err, ZF_ERR_FORMAT, "%s", odd.v[i])
+                            : zf_dataset_add_skipped(d, odd.v[i], err);
     int good = 0;
     for (int i = 0; !st && i < files.n; i++) {
         char path[4096];
@@ -201,6 +215,6 @@ zf_status zf_dataset_open_folder(zf_dataset **out, const char *root, const zf_da
         folder_free(f);
         zf_dataset_free(d);
     }
-    free_list(&classes), free_list(&files), free(label_of), free(ok);
+    free_list(&classes), free_list(&files), free_list(&odd), free(label_of), free(ok);
     return st;
 }

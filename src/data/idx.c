@@ -63,6 +63,10 @@ static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **
         }
         off += r > 0 ? (uint64_t)r : 0;
     }
+    unsigned char extra;
+    if (!st && gzread(f, &extra, 1) == 1)
+        st = zf_fail(err, ZF_ERR_FORMAT, "%s: more data than its header's %llu bytes", path,
+                     (unsigned long long)total);
     gzclose(f);
     if (st) {
         free(*data);

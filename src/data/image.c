@@ -170,6 +170,9 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
         if (bad)
             zf_fail(err, ZF_ERR_FORMAT, "%s: bad JPEG header: %s", name,
                     tj ? tjGetErrorStr2(tj) : "no decoder");
+        else if (w > MAX_SIDE || h > MAX_SIDE || (uint64_t)w * h > MAX_PIXELS)
+            bad = 1,
+            zf_fail(err, ZF_ERR_FORMAT, "%s: JPEG of %dx%d pixels is too large", name, w, h);
         if (tj) tjDestroy(tj);
         return bad ? ZF_ERR_FORMAT : ZF_OK;
     }
@@ -178,6 +181,10 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
     int e = ctx ? spng_set_png_buffer(ctx, buf, len) : SPNG_EMEM;
     if (!e) e = spng_get_ihdr(ctx, &ih);
     spng_ctx_free(ctx);
+    if (!e && (ih.width > MAX_SIDE || ih.height > MAX_SIDE ||
+               (uint64_t)ih.width * ih.height > MAX_PIXELS))
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: PNG of %ux%u pixels is too large", name, ih.width,
+                       ih.height);
     return e ? zf_fail(err, ZF_ERR_FORMAT, "%s: bad PNG header: %s", name, spng_strerror(e))
              : ZF_OK;
 }
