@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,11 +34,38 @@ FILE *zf_fopen_read(const char *path, zf_error *err) {
     return f;
 }
 
+/* The temporary files being written now, for zf_remove_partial_files (a signal handler): a
+ * fixed table of paths, each claimed and released with an atomic flag. */
+enum { NPARTIAL = 16 };
+static char partial[NPARTIAL][4200];
+static volatile sig_atomic_t partial_used[NPARTIAL];
+
+static int partial_add(const char *tmp) {
+    for (int i = 0; i < NPARTIAL; i++)
+        if (!__atomic_exchange_n(&partial_used[i], 2, __ATOMIC_ACQ_REL)) {
+            snprintf(partial[i], sizeof partial[i], "%s", tmp);
+            __atomic_store_n(&partial_used[i], 1, __ATOMIC_RELEASE);
+            return i;
+        }
+    return -1; /* more writes at once than slots: that one is not tracked */
+}
+
+static void partial_remove(int slot) {
+    if (slot >= 0) __atomic_store_n(&partial_used[slot], 0, __ATOMIC_RELEASE);
+}
+
+void zf_remove_partial_files(void) {
+    for (int i = 0; i < NPARTIAL; i++)
+        if (__atomic_load_n(&partial_used[i], __ATOMIC_ACQUIRE) == 1) unlink(partial[i]);
+}
+
 zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err) {
-    *a = (zf_atomic){.fd = -1, .path = path};
+    *a = (zf_atomic){.fd = -1, .path = path, .slot = -1};
     if (!(a->tmp = malloc(strlen(path) + 16))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     sprintf(a->tmp, "%s.tmp.XXXXXX", path);
+    a->slot = partial_add(a->tmp); /* before the file exists: a signal may come any time */
     if ((a->fd = mkstemp(a->tmp)) < 0) {
+        partial_remove(a->slot);
         zf_status st = zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(a->tmp);
         a->tmp = NULL;
@@ -63,6 +91,7 @@ void zf_atomic_write(zf_atomic *a, const void *p, size_t n) {
 void zf_atomic_abort(zf_atomic *a) {
     if (a->fd >= 0) close(a->fd);
     if (a->tmp) unlink(a->tmp);
+    partial_remove(a->slot);
     free(a->tmp);
     a->tmp = NULL, a->fd = -1;
 }
@@ -72,6 +101,7 @@ zf_status zf_atomic_commit(zf_atomic *a, zf_error *err) {
     if (close(a->fd) && !a->failed) a->failed = errno;
     a->fd = -1;
     if (!a->failed && rename(a->tmp, a->path)) a->failed = errno;
+    if (!a->failed) partial_remove(a->slot); /* renamed: no longer partial */
     if (a->failed) {
         int e = a->failed;
         zf_atomic_abort(a);

@@ -48,6 +48,7 @@ FILE *zf_fopen_read(const char *path, zf_error *err);
  * it, so readers see the old file or the whole new one. A failed write leaves no file. */
 typedef struct zf_atomic {
     int fd, failed; /* failed: the first errno seen while writing */
+    int slot;       /* in the table zf_remove_partial_files empties */
     char *tmp;
     const char *path;
 } zf_atomic;

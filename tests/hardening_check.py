@@ -342,7 +342,9 @@ def start(out, resume):
 # SIGTERM: the state is saved, exit 128 + 15, and --resume ends where the reference ended
 out = P("term")
 p = start(out, False)
-time.sleep(span / 2)
+metrics = os.path.join(out, "metrics.jsonl")
+while p.poll() is None and not (os.path.exists(metrics) and open(metrics).read().count("\n")):
+    time.sleep(0.005)  # into the second epoch
 p.send_signal(signal.SIGTERM)
 se = p.communicate()[1]
 check(p.returncode == 143 and "continue with --resume" in se and len(se.strip().splitlines()) == 1,
@@ -370,6 +372,28 @@ check(r.returncode == 0 and kills >= 10 and not left and done == [1, 2, 3] and
       same_weights(LONG_REF, os.path.join(out, "last.safetensors")),
       f"{kills} SIGKILLs, each resumed: the uninterrupted run's weights and metrics, "
       f"no temporary file left")
+
+# SIGTERM while a big file is written (init of zfnet: 250 MB): no temporary file stays, and the
+# output is either absent or whole
+os.makedirs(P("init-term"))
+left, broken = [], []
+for i, delay in enumerate((0.3, 0.8, 1.3, 2.0, 3.0)):
+    out = P("init-term", f"w{i}.safetensors")
+    p = subprocess.Popen([zfnet, "init", "zfnet", "-o", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(delay * (4 if sanitized else 1))
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+    left += [f for f in os.listdir(P("init-term")) if ".tmp." in f]
+    if os.path.exists(out):
+        try:
+            zt.st_load(out)
+        except Exception:  # noqa: BLE001 (any failure to read it back)
+            broken.append(out)
+    if os.path.exists(out):
+        os.remove(out)
+check(not left and not broken, f"SIGTERM during init's write: no temporary file ({left}), no "
+      f"partial output ({broken})")
 
 # a full disk: a 160 KiB tmpfs, filled after the first epoch
 disk = P("disk")

@@ -185,8 +185,12 @@ static int on_epoch(void *ctx, const zf_epoch_report *r) {
 static volatile int stop_signal;
 
 static void on_stop_signal(int sig) {
+    if (stop_signal) { /* the second: at once, without half-written files */
+        zf_remove_partial_files();
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     stop_signal = sig;
-    signal(sig, SIG_DFL);
 }
 
 /* Train (the callbacks print the lines); the final lines; 0 or the exit code. */
@@ -195,11 +199,12 @@ static int train(zf_train_options *c) {
     c->cb = cli_callbacks(stdout);
     c->on_start = on_start, c->on_epoch = on_epoch, c->ctx = &view;
     c->stop = &stop_signal;
-    signal(SIGINT, on_stop_signal), signal(SIGTERM, on_stop_signal);
+    void (*old_int)(int) = signal(SIGINT, on_stop_signal);
+    void (*old_term)(int) = signal(SIGTERM, on_stop_signal);
     zf_train_result r;
     zf_error err;
     zf_status st = zf_train(c, &r, &err);
-    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, old_int), signal(SIGTERM, old_term);
     if (st && stop_signal) return cli_error("%s", err.msg), 128 + stop_signal;
     if (st) return cli_fail(&err);
     if (!r.trained && r.has_test) printf("%s: all %d epochs done\n", c->out, r.epochs);

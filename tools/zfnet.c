@@ -2,7 +2,16 @@
 #include "cli.h"
 #include "draw.h"
 
+#include <signal.h>
 #include <string.h>
+
+/* SIGINT / SIGTERM (train has its own: it saves its state first): no half-written temporary
+ * file is left beside an output, then the signal's usual end. */
+static void on_signal(int sig) {
+    zf_remove_partial_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static const cli_cmd commands[] = {
     {"summary", "per-layer shapes, parameters, multiply-adds and receptive fields", cmd_summary},
@@ -76,6 +85,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(commands[i].name, name)) {
             cli_set_command(argc - 1, argv + 1);
+            signal(SIGINT, on_signal), signal(SIGTERM, on_signal);
             int rc = commands[i].run(argc - 1, argv + 1);
             if (rc) unmake_dirs();
             return rc;

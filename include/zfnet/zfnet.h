@@ -339,6 +339,9 @@ ZF_API zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *
 
 /* A whole buffer into `path`, atomically: the old file or the whole new one, never a part. */
 ZF_API zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
+/* Remove the temporary files of the atomic writes in progress (async-signal-safe: for a
+ * SIGINT/SIGTERM handler that then ends the process; the targets keep their old contents). */
+ZF_API void zf_remove_partial_files(void);
 
 /* ---- images ------------------------------------------------------------------------------- */
 
