@@ -39,10 +39,8 @@ static inline int zf_shape_equal(zf_shape a, zf_shape b) {
 
 /* ---- files ------------------------------------------------------------------------------ */
 
-/* A file opened to read: a regular file only (a FIFO, a device or a folder is refused at once,
- * never waited on). -1 / NULL with err set. */
+/* zf_fopen_read's file descriptor (zfnet.h). -1 with err set. */
 int zf_open_read(const char *path, zf_error *err);
-FILE *zf_fopen_read(const char *path, zf_error *err);
 
 /* Atomic writes: the data goes to a temporary file beside `path`, is synced and renamed over
  * it, so readers see the old file or the whole new one. A failed write leaves no file. */

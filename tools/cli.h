@@ -118,9 +118,6 @@ int cli_fail(const zf_error *err);
  * each replaced file once per process, INFO lines to `info` (stdout or stderr; NULL: none). */
 zf_callbacks cli_callbacks(FILE *info);
 double cli_now(void);
-/* A file opened to read: a regular file only (a FIFO or a device is refused at once, never
- * waited on: errno EINVAL then). NULL with errno set. */
-FILE *cli_fopen_read(const char *path);
 /* An output file can be written there: not a folder, its folder exists and is writable.
  * 0, or the error printed (checked before long work, so that it fails at once). */
 int cli_check_output(const char *path);

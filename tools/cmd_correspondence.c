@@ -65,10 +65,9 @@ static int part_rects(const char *path, const char *name, json_t *a, int n, zf_r
 
 static int read_parts(corr_job *j) {
     json_error_t je;
-    FILE *f = cli_fopen_read(j->parts_path);
-    if (!f)
-        return cli_error("%s: %s", j->parts_path,
-                         errno == EINVAL ? "not a regular file" : strerror(errno));
+    zf_error err;
+    FILE *f = zf_fopen_read(j->parts_path, &err);
+    if (!f) return cli_error("%s", err.msg);
     json_t *root = json_loadf(f, 0, &je), *parts;
     fclose(f);
     if (!root) return cli_error("%s:%d: %s", j->parts_path, je.line, je.text);

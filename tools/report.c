@@ -75,13 +75,17 @@ json_t *run_json(report *r, const char *rel) {
     if (!run_has(r, rel)) return NULL;
     char path[8400];
     snprintf(path, sizeof path, "%s/%s", r->run, rel);
-    json_error_t e = {.line = 0, .text = "not a regular file"};
-    FILE *in = cli_fopen_read(path);
+    json_error_t e;
+    zf_error oe;
+    FILE *in = zf_fopen_read(path, &oe);
     json_t *j = in ? json_loadf(in, JSON_DECODE_ANY, &e) : NULL;
     if (in) fclose(in);
     if (!j) {
-        fprintf(stderr, "zfnet report: note: %s:%d: %s; left out of the report\n", path, e.line,
-                e.text);
+        if (in)
+            fprintf(stderr, "zfnet report: note: %s:%d: %s; left out of the report\n", path, e.line,
+                    e.text);
+        else
+            fprintf(stderr, "zfnet report: note: %s; left out of the report\n", oe.msg);
         r->notes++;
     }
     return j;
@@ -108,10 +112,9 @@ int run_asset(report *r, const char *rel, char *url, size_t cap) {
     char enc[8400];
     url_encode(enc, sizeof enc, rel);
     snprintf(url, cap, "assets/%s", enc);
-    FILE *f = cli_fopen_read(src);
-    if (!f)
-        return cli_error("%s: cannot read: %s", src,
-                         errno == EINVAL ? "not a regular file" : strerror(errno));
+    zf_error err;
+    FILE *f = zf_fopen_read(src, &err);
+    if (!f) return cli_error("%s", err.msg);
     char *buf = NULL;
     size_t len = 0, got;
     FILE *m = open_memstream(&buf, &len);
@@ -120,7 +123,6 @@ int run_asset(report *r, const char *rel, char *url, size_t cap) {
     int bad = ferror(f);
     fclose(f);
     if (m) fclose(m);
-    zf_error err;
     int rc = !m || bad                            ? cli_error("%s: cannot read", src)
              : make_parents(dst)                  ? 1
              : zf_write_file(dst, buf, len, &err) ? cli_error("%s", err.msg)
@@ -321,7 +323,7 @@ static char *headline(report *r) {
     if (r->params[0]) fprintf(f, "<div><b>%s</b>parameters</div>", r->params);
     char ten[8400];
     snprintf(ten, sizeof ten, "%s/eval/ten-crop.json", r->run);
-    FILE *in = cli_fopen_read(ten);
+    FILE *in = zf_fopen_read(ten, NULL);
     json_t *c = in ? json_loadf(in, 0, NULL) : NULL; /* a bad one is said by its section */
     if (in) fclose(in);
     if (c) {

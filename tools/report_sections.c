@@ -127,7 +127,7 @@ static double percent(const json_t *v) {
 static void read_metrics(report *r, curves *c) {
     char path[8400], line[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->run);
-    FILE *f = cli_fopen_read(path);
+    FILE *f = zf_fopen_read(path, NULL);
     json_t *all = json_array();
     while (f && all && fgets(line, sizeof line, f)) {
         json_t *o = json_loads(line, 0, NULL);

@@ -10,6 +10,7 @@
 #define ZFNET_ZFNET_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -339,6 +340,9 @@ ZF_API zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *
 
 /* A whole buffer into `path`, atomically: the old file or the whole new one, never a part. */
 ZF_API zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
+/* A file opened to read: a regular file only (a FIFO, a device or a folder is refused at once
+ * with "PATH: not a regular file", never waited on). NULL with err set (err may be NULL). */
+ZF_API FILE *zf_fopen_read(const char *path, zf_error *err);
 /* Remove the temporary files of the atomic writes in progress (async-signal-safe: for a
  * SIGINT/SIGTERM handler that then ends the process; the targets keep their old contents). */
 ZF_API void zf_remove_partial_files(void);

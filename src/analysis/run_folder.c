@@ -8,9 +8,23 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const counter_keys[] = {
-    "epoch_done", "next_batch",   "lr",           "best",    "plateau_best", "plateau_wait",
-    "loss_sum",   "loss_batches", "renorm_fired", "elapsed", "best_epoch"};
+/* The counters kept in the state's metadata, each with the range a run can reach and whether
+ * it is a whole number (a tampered or damaged state is refused before a value is used). */
+static const struct counter {
+    const char *key;
+    double lo, hi;
+    int whole;
+} counters[] = {{"epoch_done", 0, 100000, 1},
+                {"next_batch", 0, 2147483647, 1},
+                {"lr", 0, 10, 0},
+                {"best", -1, 1, 0},
+                {"plateau_best", -1, 1, 0},
+                {"plateau_wait", 0, 1000, 1},
+                {"loss_sum", -1e300, 1e300, 0},
+                {"loss_batches", 0, 2147483647, 1},
+                {"renorm_fired", 0, 1e15, 1},
+                {"elapsed", 0, 1e12, 0},
+                {"best_epoch", 0, 100000, 1}};
 enum { NCOUNTERS = 11 };
 
 zf_status trainer_own_strings(trainer *t, zf_error *err) {
@@ -92,30 +106,23 @@ static int config_from_json(zf_train_options *c, json_t *o) {
 
 /* ---- state.safetensors -------------------------------------------------------------------- */
 
-/* Each counter's range: what a run can reach (a tampered or damaged state is refused before a
- * value is converted or used). */
-static const double counter_range[NCOUNTERS][2] = {
-    {0, 100000},     {0, 2147483647}, {0, 10},   {-1, 1},   {-1, 1},    {0, 1000},
-    {-1e300, 1e300}, {0, 2147483647}, {0, 1e15}, {0, 1e12}, {0, 100000}};
-static const char counter_whole[NCOUNTERS] = {1, 1, 0, 0, 0, 1, 0, 1, 1, 0, 1};
-
 static zf_status read_counters(run_state *r, const zf_st_file *f, const char *path, zf_error *err) {
     double v[NCOUNTERS];
     for (int k = 0; k < NCOUNTERS; k++) {
-        const char *s = zf_st_meta(f, counter_keys[k]);
+        const char *s = zf_st_meta(f, counters[k].key);
         char *end;
         v[k] = s ? strtod(s, &end) : 0;
         if (!s || *end || s == end)
             return zf_fail(err, ZF_ERR_FORMAT, "%s: metadata '%s' is missing or malformed", path,
-                           counter_keys[k]);
-        if (!(v[k] >= counter_range[k][0] && v[k] <= counter_range[k][1]) ||
-            (counter_whole[k] && v[k] != floor(v[k])))
+                           counters[k].key);
+        const struct counter *c = &counters[k];
+        if (!(v[k] >= c->lo && v[k] <= c->hi) || (c->whole && v[k] != floor(v[k])))
             return zf_fail(err, ZF_ERR_RANGE, "%s: metadata '%s' = %s is out of range [%g, %g]",
-                           path, counter_keys[k], s, counter_range[k][0], counter_range[k][1]);
+                           path, c->key, s, c->lo, c->hi);
     }
     if (v[10] > v[0])
         return zf_fail(err, ZF_ERR_RANGE, "%s: best epoch %s after the last finished epoch %s",
-                       path, zf_st_meta(f, counter_keys[10]), zf_st_meta(f, counter_keys[0]));
+                       path, zf_st_meta(f, counters[10].key), zf_st_meta(f, counters[0].key));
     *r = (run_state){.epoch_done = (int)v[0],
                      .next_batch = (int)v[1],
                      .lr = v[2],
@@ -191,7 +198,7 @@ zf_status train_state_save(trainer *t, zf_error *err) {
     const char *meta[2 * NCOUNTERS + 5] = {"train_state", TRAIN_STATE_FORMAT, "train_config",
                                            cfg ? cfg : "{}"};
     for (int k = 0; k < NCOUNTERS; k++)
-        meta[4 + 2 * k] = counter_keys[k], meta[5 + 2 * k] = nums[k];
+        meta[4 + 2 * k] = counters[k].key, meta[5 + 2 * k] = nums[k];
     zf_checkpoint_data d = {.prep = &t->prep, .meta = meta, .momentum = 1};
     snprintf(t->path, sizeof t->path, "%s/state.safetensors", t->c.out);
     zf_status st = cfg ? zf_checkpoint_write(t->net, t->path, &d, err)

@@ -20,8 +20,8 @@
  * 2: a JPEG needs at least 2 bits per 8x8 block (a DC code and an end of block), a PNG one
  * byte of deflate per 1032 of 1-bit rows. A header claiming more is damaged or hostile, and is
  * refused before its pixels are allocated. */
-#define JPEG_MAX_PIXELS(n) ((uint64_t)(n)*512)
-#define PNG_MAX_PIXELS(n)  ((uint64_t)(n)*16512)
+#define JPEG_PIXELS_PER_BYTE 512
+#define PNG_PIXELS_PER_BYTE  16512
 
 zf_image_format zf_image_sniff(const uint8_t *b, size_t n) {
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ZF_IMAGE_JPEG;
@@ -44,6 +44,19 @@ static int has_adobe_marker(const uint8_t *b, size_t n) {
     return 0;
 }
 
+/* A header's size against the limits and, with file_len > 0 (the whole file is there: not a
+ * probe of its first bytes), against what file_len bytes of that format can hold. */
+static zf_status check_size(const char *name, const char *format, uint64_t w, uint64_t h,
+                            uint64_t max_per_byte, size_t file_len, zf_error *err) {
+    if (!w || !h || w > MAX_SIDE || h > MAX_SIDE || w * h > MAX_PIXELS)
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: %s of %llux%llu pixels is too large", name, format,
+                       (unsigned long long)w, (unsigned long long)h);
+    if (file_len && w * h > max_per_byte * file_len)
+        return zf_fail(err, ZF_ERR_FORMAT, "%s: its %s header claims %llux%llu pixels in %zu bytes",
+                       name, format, (unsigned long long)w, (unsigned long long)h, file_len);
+    return ZF_OK;
+}
+
 static zf_status decode_jpeg(const uint8_t *buf, size_t len, int min_short, zf_image *out,
                              const char *name, zf_error *err) {
     tjhandle tj = tjInitDecompress();
@@ -52,11 +65,9 @@ static zf_status decode_jpeg(const uint8_t *buf, size_t len, int min_short, zf_i
     zf_status st = ZF_OK;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &sub, &cs))
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: bad JPEG header: %s", name, tjGetErrorStr2(tj));
-    else if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE || (uint64_t)w * h > MAX_PIXELS)
-        st = zf_fail(err, ZF_ERR_FORMAT, "%s: JPEG of %dx%d pixels is too large", name, w, h);
-    else if ((uint64_t)w * h > JPEG_MAX_PIXELS(len))
-        st = zf_fail(err, ZF_ERR_FORMAT, "%s: its JPEG header claims %dx%d pixels in %zu bytes",
-                     name, w, h, len);
+    else
+        st = check_size(name, "JPEG", w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0,
+                        JPEG_PIXELS_PER_BYTE, len, err);
     if (st) {
         tjDestroy(tj);
         return st;
@@ -111,15 +122,11 @@ static zf_status decode_png(const uint8_t *buf, size_t len, zf_image *out, const
     uint8_t *px = NULL;
     int e = spng_set_png_buffer(ctx, buf, len);
     if (!e) e = spng_get_ihdr(ctx, &ih);
-    if (!e && (uint64_t)ih.width * ih.height > MAX_PIXELS) {
+    zf_status st =
+        e ? ZF_OK : check_size(name, "PNG", ih.width, ih.height, PNG_PIXELS_PER_BYTE, len, err);
+    if (st) {
         spng_ctx_free(ctx);
-        return zf_fail(err, ZF_ERR_FORMAT, "%s: PNG of %ux%u pixels is too large", name, ih.width,
-                       ih.height);
-    }
-    if (!e && (uint64_t)ih.width * ih.height > PNG_MAX_PIXELS(len)) {
-        spng_ctx_free(ctx);
-        return zf_fail(err, ZF_ERR_FORMAT, "%s: its PNG header claims %ux%u pixels in %zu bytes",
-                       name, ih.width, ih.height, len);
+        return st;
     }
     if (!e) e = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size);
     if (!e && !(px = malloc(size))) {
@@ -167,24 +174,19 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
         tjhandle tj = tjInitDecompress();
         int w, h, sub, cs,
             bad = !tj || tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &sub, &cs);
-        if (bad)
-            zf_fail(err, ZF_ERR_FORMAT, "%s: bad JPEG header: %s", name,
-                    tj ? tjGetErrorStr2(tj) : "no decoder");
-        else if (w > MAX_SIDE || h > MAX_SIDE || (uint64_t)w * h > MAX_PIXELS)
-            bad = 1,
-            zf_fail(err, ZF_ERR_FORMAT, "%s: JPEG of %dx%d pixels is too large", name, w, h);
+        zf_status st = bad ? zf_fail(err, ZF_ERR_FORMAT, "%s: bad JPEG header: %s", name,
+                                     tj ? tjGetErrorStr2(tj) : "no decoder")
+                           : check_size(name, "JPEG", w > 0 ? (uint64_t)w : 0,
+                                        h > 0 ? (uint64_t)h : 0, 0, 0, err);
         if (tj) tjDestroy(tj);
-        return bad ? ZF_ERR_FORMAT : ZF_OK;
+        return st;
     }
     spng_ctx *ctx = spng_ctx_new(0);
     struct spng_ihdr ih;
     int e = ctx ? spng_set_png_buffer(ctx, buf, len) : SPNG_EMEM;
     if (!e) e = spng_get_ihdr(ctx, &ih);
     spng_ctx_free(ctx);
-    if (!e && (ih.width > MAX_SIDE || ih.height > MAX_SIDE ||
-               (uint64_t)ih.width * ih.height > MAX_PIXELS))
-        return zf_fail(err, ZF_ERR_FORMAT, "%s: PNG of %ux%u pixels is too large", name, ih.width,
-                       ih.height);
+    if (!e) return check_size(name, "PNG", ih.width, ih.height, 0, 0, err);
     return e ? zf_fail(err, ZF_ERR_FORMAT, "%s: bad PNG header: %s", name, spng_strerror(e))
              : ZF_OK;
 }
