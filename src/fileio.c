@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,9 +64,13 @@ zf_status zf_atomic_begin(zf_atomic *a, const char *path, zf_error *err) {
     *a = (zf_atomic){.fd = -1, .path = path, .slot = -1};
     if (!(a->tmp = malloc(strlen(path) + 16))) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     sprintf(a->tmp, "%s.tmp.XXXXXX", path);
-    a->slot = partial_add(a->tmp); /* before the file exists: a signal may come any time */
-    if ((a->fd = mkstemp(a->tmp)) < 0) {
-        partial_remove(a->slot);
+    /* the file and its entry in the table appear together: SIGINT and SIGTERM wait meanwhile */
+    sigset_t stop, old;
+    sigemptyset(&stop), sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    if ((a->fd = mkstemp(a->tmp)) >= 0) a->slot = partial_add(a->tmp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (a->fd < 0) {
         zf_status st = zf_fail(err, ZF_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(a->tmp);
         a->tmp = NULL;
