@@ -14,11 +14,13 @@
 set -euo pipefail
 
 pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev
-      libturbojpeg0-dev libspng-dev liblinear-dev dataset-fashion-mnist)
+      libturbojpeg0-dev libspng-dev liblinear-dev libprotobuf-c-dev protobuf-c-compiler
+      libonnx-dev dataset-fashion-mnist)
 digits=0
 case "${1:-}" in
 --tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil python3-sklearn
-                clang-format chromium tidy clang libclang-rt-dev libomp-dev)
+                clang-format chromium tidy clang libclang-rt-dev libomp-dev
+                python3-onnx libonnx-testdata nodejs npm)
          digits=1 ;;
 --digits) digits=1 ;;
 --bench) pkgs+=(python3 python3-numpy python3-torch python3-pil libopenblas0-pthread libjemalloc2 darknet) ;;

@@ -60,6 +60,10 @@ void zf_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, int an
 /* A whole file into a malloc'd buffer. */
 zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err);
 
+/* class_names (a JSON array of strings, or NULL: none) into p; errors name path. */
+zf_status zf_data_prep_read_names(zf_data_prep *p, const char *json, const char *path,
+                                  zf_error *err);
+
 /* ---- net internals the checkpoint code shares ------------------------------------------- */
 
 float *zf_net_momentum(zf_net *net); /* NULL before the first step */
@@ -82,6 +86,7 @@ typedef struct conv_params {
 
 typedef struct pool_params {
     int size, stride, pad, ceil_mode;
+    int pad_end; /* more padding at the bottom and right than `pad` (may be < 0) */
 } pool_params;
 
 typedef struct lrn_params {

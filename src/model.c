@@ -291,6 +291,7 @@ static char *canonical_text(const zf_model *m) {
         for (int j = 0; ops->keys[j].name; j++) {
             const key_spec *k = &ops->keys[j];
             const char *field = (const char *)d + k->offset;
+            if (k->quiet && k->type == KEY_INT && *(const int *)field == (int)k->def) continue;
             char num[40];
             switch (k->type) {
             case KEY_DOUBLE:

@@ -15,7 +15,8 @@ void zf_data_prep_free(zf_data_prep *p) {
 }
 
 /* class_names: a JSON array of strings (empty: no names) */
-static zf_status read_names(zf_data_prep *p, const char *json, const char *path, zf_error *err) {
+zf_status zf_data_prep_read_names(zf_data_prep *p, const char *json, const char *path,
+                                  zf_error *err) {
     if (!json) return ZF_OK;
     json_t *a = json_loads(json, 0, NULL), *v;
     size_t k;
@@ -74,7 +75,7 @@ zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
         st = zf_fail(err, ZF_ERR_FORMAT, "%s: crop_pad '%s' is not a whole number in [0, 256]",
                      path, pad);
     if (!st && m) st = read_mean(p, m, path, err);
-    if (!st) st = read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES), path, err);
+    if (!st) st = zf_data_prep_read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES), path, err);
     if (!st && !(p->source = strdup(path))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     zf_st_close(f);
     if (st) zf_data_prep_free(p);

@@ -158,6 +158,8 @@ int cmd_top9(int argc, char **argv);
 int cmd_filters(int argc, char **argv);
 int cmd_evolution(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,

@@ -559,6 +559,19 @@ ZF_API zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_erro
 ZF_API zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
                                     const zf_net_options *no, zf_error *err);
 
+/* ---- ONNX (docs/onnx.md) --------------------------------------------------------------- */
+
+/* Write the net as an ONNX graph of opset `opset` (7..17; 0: 13): one node per layer named as
+ * the layer, the parameters as initializers with PyTorch's names, and prep's data preparation
+ * (may be NULL) as metadata; atomically. */
+ZF_API zf_status zf_onnx_export(const zf_net *net, const zf_data_prep *prep, int opset,
+                                const char *path, zf_error *err);
+/* An ONNX graph (opsets 7..17) of the ops zfnet computes, as a net (created with `no`, may be
+ * NULL) holding its weights, and (prep non-NULL) the data preparation an exported file records
+ * (none: an empty one). Anything else is refused, naming the node, its op type and why. */
+ZF_API zf_status zf_onnx_import(const char *path, const zf_net_options *no, zf_net **net,
+                                zf_data_prep *prep, zf_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,13 +5,13 @@
 
 #define K(f) offsetof(layer_def, p.conv.f)
 static const key_spec conv_keys[] = {
-    {"filters", KEY_INT, K(filters), 1, 1, 1 << 20, 0, NULL},
-    {"size", KEY_INT, K(size), 1, 1, 1024, 0, NULL},
-    {"stride", KEY_INT, K(stride), 0, 1, 1024, 1, NULL},
-    {"pad", KEY_INT, K(pad), 0, 0, 1024, 0, NULL},
-    {"groups", KEY_INT, K(groups), 0, 1, 1 << 20, 1, NULL},
-    {"bias", KEY_BOOL, K(bias), 0, 0, 1, 1, NULL},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"filters", KEY_INT, K(filters), 1, 1, 1 << 20, 0, NULL, 0},
+    {"size", KEY_INT, K(size), 1, 1, 1024, 0, NULL, 0},
+    {"stride", KEY_INT, K(stride), 0, 1, 1024, 1, NULL, 0},
+    {"pad", KEY_INT, K(pad), 0, 0, 1024, 0, NULL, 0},
+    {"groups", KEY_INT, K(groups), 0, 1, 1 << 20, 1, NULL, 0},
+    {"bias", KEY_BOOL, K(bias), 0, 0, 1, 1, NULL, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 static zf_status conv_plan(layer *l, zf_error *err) {

@@ -7,8 +7,8 @@
 
 #define K(f) offsetof(layer_def, p.dropout.f)
 static const key_spec dropout_keys[] = {
-    {"p", KEY_DOUBLE, K(p), 0, 0, 0.999, 0.5, NULL},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"p", KEY_DOUBLE, K(p), 0, 0, 0.999, 0.5, NULL, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 static zf_status dropout_plan(layer *l, zf_error *err) {

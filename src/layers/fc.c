@@ -6,9 +6,9 @@
 #define K(f) offsetof(layer_def, p.fc.f)
 static const key_spec fc_keys[] = {
     /* outputs may also be the word `classes`: the [net] classes value (stored as -1) */
-    {"outputs", KEY_INT, K(outputs), 1, 1, 1 << 24, 0, NULL},
-    {"bias", KEY_BOOL, K(bias), 0, 0, 1, 1, NULL},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"outputs", KEY_INT, K(outputs), 1, 1, 1 << 24, 0, NULL, 0},
+    {"bias", KEY_BOOL, K(bias), 0, 0, 1, 1, NULL, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 static zf_status fc_plan(layer *l, zf_error *err) {

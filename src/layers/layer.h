@@ -18,6 +18,7 @@ typedef struct key_spec {
     double min, max;          /* inclusive bounds for numbers */
     double def;               /* default when not required */
     const char *const *enums; /* KEY_ENUM: names, index is the stored int */
+    int quiet;                /* left out of the canonical text while at its default */
 } key_spec;
 
 typedef struct layer {

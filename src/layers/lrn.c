@@ -10,12 +10,12 @@ static const char *const alpha_modes[] = {"absolute", "per_size", NULL};
 
 #define K(f) offsetof(layer_def, p.lrn.f)
 static const key_spec lrn_keys[] = {
-    {"size", KEY_INT, K(size), 0, 1, 1024, 5, NULL},
-    {"alpha", KEY_DOUBLE, K(alpha), 0, 0, 1e9, 1e-4, NULL},
-    {"beta", KEY_DOUBLE, K(beta), 0, 0, 1e3, 0.75, NULL},
-    {"k", KEY_DOUBLE, K(k), 0, 1e-12, 1e9, 2.0, NULL},
-    {"alpha_mode", KEY_ENUM, K(alpha_per_size), 0, 0, 1, 1, alpha_modes},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"size", KEY_INT, K(size), 0, 1, 1024, 5, NULL, 0},
+    {"alpha", KEY_DOUBLE, K(alpha), 0, 0, 1e9, 1e-4, NULL, 0},
+    {"beta", KEY_DOUBLE, K(beta), 0, 0, 1e3, 0.75, NULL, 0},
+    {"k", KEY_DOUBLE, K(k), 0, 1e-12, 1e9, 2.0, NULL, 0},
+    {"alpha_mode", KEY_ENUM, K(alpha_per_size), 0, 0, 1, 1, alpha_modes, 0},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 static zf_status lrn_plan(layer *l, zf_error *err) {

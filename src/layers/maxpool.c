@@ -8,11 +8,12 @@ static const char *const pool_modes[] = {"floor", "ceil", NULL};
 
 #define K(f) offsetof(layer_def, p.pool.f)
 static const key_spec pool_keys[] = {
-    {"size", KEY_INT, K(size), 1, 1, 1024, 0, NULL},
-    {"stride", KEY_INT, K(stride), 1, 1, 1024, 0, NULL},
-    {"pad", KEY_INT, K(pad), 0, 0, 1024, 0, NULL},
-    {"mode", KEY_ENUM, K(ceil_mode), 0, 0, 1, 0, pool_modes},
-    {NULL, 0, 0, 0, 0, 0, 0, NULL},
+    {"size", KEY_INT, K(size), 1, 1, 1024, 0, NULL, 0},
+    {"stride", KEY_INT, K(stride), 1, 1, 1024, 0, NULL, 0},
+    {"pad", KEY_INT, K(pad), 0, 0, 1024, 0, NULL, 0},
+    {"mode", KEY_ENUM, K(ceil_mode), 0, 0, 1, 0, pool_modes, 0},
+    {"pad_end", KEY_INT, K(pad_end), 0, -1024, 1024, 0, NULL, 1},
+    {NULL, 0, 0, 0, 0, 0, 0, NULL, 0},
 };
 
 static zf_status pool_plan(layer *l, zf_error *err) {
@@ -20,8 +21,13 @@ static zf_status pool_plan(layer *l, zf_error *err) {
     if (2 * p->pad > p->size)
         return zf_fail(err, ZF_ERR_SHAPE, "[maxpool] %s: pad=%d is more than half of size=%d",
                        l->def->name, p->pad, p->size);
-    int ho = zf_window_out(l->in.h, p->size, p->stride, p->pad, p->ceil_mode);
-    int wo = zf_window_out(l->in.w, p->size, p->stride, p->pad, p->ceil_mode);
+    if (p->pad + p->pad_end < 0 || p->pad + p->pad_end >= p->size)
+        return zf_fail(err, ZF_ERR_SHAPE,
+                       "[maxpool] %s: pad_end=%d makes the end padding %d: it must be in [0, %d]",
+                       l->def->name, p->pad_end, p->pad + p->pad_end, p->size - 1);
+    /* the end padding beyond `pad` counts as input the windows may reach */
+    int ho = zf_window_out(l->in.h + p->pad_end, p->size, p->stride, p->pad, p->ceil_mode);
+    int wo = zf_window_out(l->in.w + p->pad_end, p->size, p->stride, p->pad, p->ceil_mode);
     if (ho < 1 || wo < 1)
         return zf_fail(err, ZF_ERR_SHAPE,
                        "[maxpool] %s: a %dx%d window does not fit its %dx%d input", l->def->name,

@@ -2,7 +2,7 @@
  * rectifier and the forward mask): gradient, DeconvNet rectification, guided. */
 #include "layer.h"
 
-static const key_spec relu_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL}};
+static const key_spec relu_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL, 0}};
 
 static zf_status relu_plan(layer *l, zf_error *err) {
     (void)err;

@@ -3,7 +3,7 @@
  * softmax Jacobian applied to a given signal). */
 #include "layer.h"
 
-static const key_spec softmax_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL}};
+static const key_spec softmax_keys[] = {{NULL, 0, 0, 0, 0, 0, 0, NULL, 0}};
 
 static zf_status softmax_plan(layer *l, zf_error *err) {
     if (l->in.h != 1 || l->in.w != 1)
