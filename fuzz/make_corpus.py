@@ -119,9 +119,52 @@ def images(zfnet, out, work):
         "--channels", "1", "--lossless", "--threads", "1")
 
 
+def onnx_seeds(zfnet, out, work):
+    """The tiny model exported at several opsets, PyTorch's export of a small net (its LRN as
+    primitive nodes, its flatten as Shape/Gather/Concat/Reshape), and a zoo-style graph (Reshape
+    by a constant shape, MatMul + Add, explicit end pads)."""
+    tiny = os.path.join(HERE, "seeds", "tiny.cfg")
+    weights = os.path.join(work, "onnx-init.safetensors")
+    run(zfnet, "init", tiny, "-o", weights)
+    for opset in (7, 9, 11, 13, 17):
+        run(zfnet, "export", "--weights", weights, "-o",
+            os.path.join(out, "onnx", "tiny-opset%d" % opset), "--opset", str(opset))
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(3, 1e-4,
+                        0.75, 2.0), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Flatten(),
+                        nn.Linear(3 * 6 * 6, 4), nn.Softmax(dim=1))
+    for dynamic in (0, 1):
+        torch.onnx.export(net, torch.zeros(1, 1, 12, 12),
+                          os.path.join(out, "onnx", "torch-%s" % ("dynamic" if dynamic else
+                                                                  "fixed")),
+                          input_names=["input"], opset_version=13,
+                          dynamic_axes={"input": {0: "N"}} if dynamic else None)
+    import numpy as np
+    from onnx import helper, numpy_helper, TensorProto
+    rng = np.random.RandomState(0)
+    inits = [numpy_helper.from_array(rng.randn(*s).astype(np.float32), n) for n, s in
+             (("w1", (3, 1, 3, 3)), ("b1", (3,)), ("w2", (75, 4)), ("b2", (4,)))]
+    inits.append(numpy_helper.from_array(np.array([1, 75], np.int64), "shape"))
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("LRN", ["r"], ["n"], size=3, bias=2.0),
+             helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[0, 0, 1, 1]),
+             helper.make_node("Reshape", ["p", "shape"], ["f"]),
+             helper.make_node("MatMul", ["f", "w2"], ["m"]),
+             helper.make_node("Add", ["m", "b2"], ["y"])]
+    g = helper.make_graph(nodes, "zoo", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                        [1, 1, 12, 12])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
+    write(os.path.join(out, "onnx", "zoo-style"), m.SerializeToString())
+
+
 def main():
     zfnet, out = os.path.abspath(sys.argv[1]), sys.argv[2]
-    for t in ("model", "safetensors", "state", "idx", "cifar", "shard", "image"):
+    for t in ("model", "safetensors", "state", "idx", "cifar", "shard", "image", "onnx"):
         os.makedirs(os.path.join(out, t), exist_ok=True)
     work = os.path.join(out, ".work")
     shutil.rmtree(work, ignore_errors=True)
@@ -130,6 +173,7 @@ def main():
     idx_and_training(zfnet, out, work)
     cifar(out)
     images(zfnet, out, work)
+    onnx_seeds(zfnet, out, work)
     shutil.rmtree(work)
     for t in sorted(os.listdir(out)):
         print("%-12s %d seeds" % (t, len(os.listdir(os.path.join(out, t)))))

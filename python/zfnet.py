@@ -171,6 +171,8 @@ _PROTOTYPES = {
     "zf_net_set_input": (ctypes.c_int, [_P, _F32, ctypes.c_int, ctypes.POINTER(_Err)]),
     "zf_net_forward": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Err)]),
     "zf_net_read_output": (ctypes.c_int, [_P, ctypes.c_int, _F32, ctypes.POINTER(_Err)]),
+    "zf_onnx_export": (ctypes.c_int, [_P, _P, ctypes.c_int, ctypes.c_char_p, _P]),
+    "zf_onnx_import": (ctypes.c_int, [ctypes.c_char_p, _P, _P, _P, _P]),
     "zf_checkpoint_open": (ctypes.c_int, [ctypes.POINTER(_P), _P, ctypes.c_char_p,
                                           ctypes.POINTER(_NetOptions), ctypes.POINTER(_Err)]),
     "zf_checkpoint_write": (ctypes.c_int, [_P, ctypes.c_char_p, _P, ctypes.POINTER(_Err)]),
@@ -291,6 +293,24 @@ class Net:
         _check(lib.zf_checkpoint_open(ctypes.byref(h), ctypes.byref(prep), path.encode(),
                                       ctypes.byref(no), ctypes.byref(err)), err)
         return cls(h, prep)
+
+    @classmethod
+    def from_onnx(cls, path, threads=0):
+        """An ONNX graph of the ops zfnet computes (what `zfnet import` reads), with its
+        weights and the data preparation a file zfnet exported records."""
+        lib, err, h = library(), _Err(), _P()
+        no, prep = _NetOptions(0, threads, 0), _Prep()
+        _check(lib.zf_onnx_import(path.encode(), ctypes.byref(no), ctypes.byref(h),
+                                  ctypes.byref(prep), ctypes.byref(err)), err)
+        return cls(h, prep)
+
+    def export_onnx(self, path, opset=13):
+        """The net as an ONNX graph (what `zfnet export` writes), with the checkpoint's data
+        preparation as metadata."""
+        err = _Err()
+        prep = ctypes.byref(self._prep) if self._prep is not None else None
+        _check(library().zf_onnx_export(self._h, prep, opset, path.encode(), ctypes.byref(err)),
+               err)
 
     def close(self):
         if self._h:
