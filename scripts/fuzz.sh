@@ -19,7 +19,9 @@ dir=build-fuzz
 CC=clang cmake -S . -B $dir -G Ninja -DZF_FUZZ=ON -DBUILD_TESTING=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C $dir >/dev/null
-if [ ! -d $dir/corpus/model ]; then
+missing=0
+for t in "${targets[@]}"; do [ -d $dir/corpus/$t ] || missing=1; done
+if [ $missing -eq 1 ]; then
     echo "== seed corpora"
     ASAN_OPTIONS=detect_leaks=0 /usr/bin/python3 fuzz/make_corpus.py $dir/zfnet $dir/corpus
 fi

@@ -3,8 +3,9 @@
 #   scripts/install-deps.sh          what building and running zfnet needs
 #   scripts/install-deps.sh --tests  also what the test suite needs (cmocka, PyTorch, numpy,
 #                                    scikit-learn, Chromium and tidy for the report, clang
-#                                    with libFuzzer and libomp for the fuzz targets) and the
-#                                    digits below
+#                                    with libFuzzer and libomp for the fuzz targets, the ONNX
+#                                    test data, python3-onnx, Node.js and npm's onnxruntime-node
+#                                    for the ONNX checks) and the digits below
 #   scripts/install-deps.sh --digits OpenCV's digits sheet (the dataset "digits"): only
 #                                    examples/data/digits.png is taken from Debian's opencv-doc
 #                                    (a 96 MB package of documentation) and put where it puts it
@@ -32,7 +33,21 @@ for p in "${pkgs[@]}"; do
 done
 digits_png=/usr/share/doc/opencv-doc/examples/data/digits.png
 [ $digits -eq 1 ] && [ ! -s $digits_png ] && need_digits=1 || need_digits=0
-[ ${#missing[@]} -eq 0 ] && [ $need_digits -eq 0 ] && exit 0
+# onnxruntime, the peer runtime of the ONNX checks: npm's onnxruntime-node (its CPU library is in
+# the package; --ignore-scripts skips the install script, which would fetch GPU files), pinned by
+# tests/ort/package-lock.json, into tests/ort/node_modules
+ort_dir=$(cd "$(dirname "$0")/../tests/ort" && pwd)
+need_ort=0
+[ "${1:-}" = --tests ] && [ ! -d "$ort_dir/node_modules/onnxruntime-node" ] && need_ort=1
+install_ort() {
+    echo "install-deps: onnxruntime-node from npm into tests/ort/node_modules"
+    (cd "$ort_dir" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund \
+        --loglevel=error >/dev/null)
+}
+if [ ${#missing[@]} -eq 0 ] && [ $need_digits -eq 0 ]; then
+    [ $need_ort -eq 1 ] && install_ort
+    exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
     as_root=()
@@ -58,3 +73,5 @@ if [ $need_digits -eq 1 ]; then
     "${as_root[@]}" install -D -m 644 "$tmp$digits_png" "$digits_png"
     rm -rf "$tmp"
 fi
+[ $need_ort -eq 1 ] && install_ort
+exit 0

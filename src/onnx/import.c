@@ -820,9 +820,9 @@ static zf_status check_order(importer *im) {
             int p = producer(im, t);
             if (p >= (int)i)
                 return refuse(im, n,
-                              "it reads '%s', written by node %d after it: the graph has a "
-                              "cycle or is not in topological order",
-                              t, p);
+                              "it reads '%s', written by node '%s' after it: the graph has "
+                              "a cycle or is not in topological order",
+                              t, im->g->node[p]->name ? im->g->node[p]->name : "");
             int known = p >= 0;
             for (size_t j = 0; !known && j < im->g->n_initializer; j++)
                 known = tensor_is(im->g->initializer[j]->name, t);
