@@ -275,14 +275,11 @@ static void metadata(exporter *e, Onnx__ModelProto *m, const zf_data_prep *p) {
     free(mean), free(names);
 }
 
-/* the IR version each opset came with */
+/* the IR version each opset came with; at least 4, the first where initializers need not be
+ * listed among the graph inputs */
 static int64_t ir_version(int opset) {
-    return opset <= 8    ? 3
-           : opset == 9  ? 4
-           : opset == 10 ? 5
-           : opset == 11 ? 6
-           : opset <= 14 ? 7
-                         : 8;
+    static const int64_t ir[ZF_ONNX_OPSET_MAX + 1] = {[7] = 4, 4, 4, 5, 6, 7, 7, 7, 8, 8, 8};
+    return ir[opset];
 }
 
 static Onnx__ModelProto *build(exporter *e, const zf_data_prep *prep) {

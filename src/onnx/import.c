@@ -440,11 +440,12 @@ static zf_status softmax(importer *im, const Onnx__NodeProto *n) {
 
 /* Flatten from axis 1: zfnet's fc reads its input flattened, so no layer is needed. */
 static zf_status flatten(importer *im, const Onnx__NodeProto *n) {
-    int64_t axis = attr_i(n, "axis", 1);
-    if (axis < 0) axis += im->rank;
+    int64_t given = attr_i(n, "axis", 1), axis = given < 0 ? given + im->rank : given;
     if (axis != 1)
-        return refuse(im, n, "axis %lld: only the flattening of each image (axis 1) is read",
-                      (long long)axis);
+        return refuse(im, n,
+                      "axis %lld of a %d-D tensor: only the flattening of each image "
+                      "(axis 1) is read",
+                      (long long)given, im->rank);
     im->rank = 2;
     return ZF_OK;
 }
