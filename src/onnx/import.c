@@ -160,7 +160,9 @@ static float *tensor_floats(importer *im, const Onnx__NodeProto *n, const char *
                NULL;
     float *d = malloc(have ? have : 1);
     if (!d) return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory"), NULL;
-    memcpy(d, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data, have);
+    if (have)
+        memcpy(d, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data,
+               have);
     *count = c;
     return d;
 }
