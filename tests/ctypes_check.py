@@ -100,6 +100,26 @@ check(curves[0]["distance"].shape == (2, 4) and curves[0]["distance"][:, 0].max(
 d = net.correspondence(xo, [[2, 2, 10, 10], [2, 2, 10, 10]], ["conv5"])
 check(d.shape == (1,) and 0 <= d[0] <= 1, f"correspondence through ctypes: Delta {d[0]:.4f}")
 
+# ONNX through ctypes: the same calls as zfnet export / import
+onnx_path = os.path.join(work, "mini.onnx")
+net.export_onnx(onnx_path, opset=11)
+back = zfnet.Net.from_onnx(onnx_path)
+check(back.input_shape == net.input_shape and back.classes == net.classes
+      and np.array_equal(back.forward(x), net.forward(x)),
+      "ONNX through ctypes: export_onnx then from_onnx gives the same outputs, bit for bit")
+subprocess.run([zf, "import", onnx_path, "-o", os.path.join(work, "mini-imported")], check=True,
+               capture_output=True)
+imported = zt.st_load(os.path.join(work, "mini-imported", "weights.safetensors"))[0]
+check(sorted(imported) == sorted(weights)
+      and all(np.asarray(imported[k]).tobytes() == np.asarray(weights[k]).tobytes()
+              for k in weights),
+      "zfnet import of the ctypes export: every weight bit for bit")
+try:
+    zfnet.Net.from_onnx(os.path.join(work, "occ.safetensors"))
+    check(False, "a safetensors file given as ONNX raises")
+except zfnet.Error as e:
+    check("not an ONNX model" in str(e), f"a safetensors file given as ONNX raises: {e}")
+
 try:
     net.project(x, "conv9")
     check(False, "an unknown layer raises")
