@@ -32,7 +32,7 @@ g. Damaged files: truncated, foreign bytes, empty, broken protobuf lengths, shor
 onnxruntime is onnxruntime-node run by tests/ort_run.js (cd tests/ort && npm ci
 --ignore-scripts); without it the onnxruntime checks fail, they are not skipped.
 
-Usage: onnx_check.py ZFNET WORKDIR [--sanitized] [--parts abcdefg] [--keep]
+Usage: onnx_check.py ZFNET WORKDIR [--sanitized] [--parts abcdefgh] [--keep]
 (--keep: leave the large files (200+ MB models, copies, imports) in WORKDIR)
 """
 import glob
@@ -57,7 +57,7 @@ import zftorch as zt  # noqa: E402
 
 zfnet, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 sanitized = "--sanitized" in sys.argv
-PARTS = sys.argv[sys.argv.index("--parts") + 1] if "--parts" in sys.argv else "abcdefg"
+PARTS = sys.argv[sys.argv.index("--parts") + 1] if "--parts" in sys.argv else "abcdefgh"
 SLOW = 5 if sanitized else 1             # sanitizer builds: longer timeouts
 KEEP = "--keep" in sys.argv
 TESTDATA = "/usr/share/libonnx-testdata/data/node"
@@ -1250,13 +1250,58 @@ def part_g():
 
 
 # =============================================================================================
+# h. maxpool's pad_end (the model format's explicit end padding) against PyTorch and onnxruntime
+# =============================================================================================
+def part_h():
+    import torch
+    rng = np.random.default_rng(11)
+    # (pad, pad_end, mode, size, stride, side): SAME_LOWER's one-sided begin padding, the zoo's
+    # [0,0,1,1], both sides, a ceil window that would start in the end padding (dropped, as
+    # onnxruntime does), a cut end
+    for pad, pe, mode, k, s, side in ((1, -1, "floor", 2, 1, 9), (0, 1, "floor", 3, 2, 13),
+                                      (1, 1, "floor", 3, 2, 12), (0, 2, "ceil", 3, 2, 10),
+                                      (1, 1, "ceil", 3, 2, 11), (2, -1, "floor", 5, 2, 11)):
+        tag = f"h_p{pad}e{pe}{mode}k{k}s{s}h{side}"
+        text = (f"[net]\nchannels=2\nheight={side}\nwidth={side}\n\n[maxpool]\nname=pool\n"
+                f"size={k}\nstride={s}\npad={pad}\nmode={mode}\npad_end={pe}\n")
+        cfg, w, onnx_path = P(tag + ".cfg"), P(tag + ".safetensors"), P(tag + ".onnx")
+        with open(cfg, "w") as f:
+            f.write(text)
+        if not check(zf(["init", cfg, "-o", w]).returncode == 0, f"{tag}: zfnet init"):
+            continue
+        x = rng.standard_normal((2, 2, side, side)).astype(np.float32)
+        y = forward(cfg, w, x, tag)
+        _, mods = zt.build(text)
+        with torch.no_grad():
+            ref = mods[0][2](torch.from_numpy(x)).numpy()
+        ok = y is not None and y["pool"].shape == ref.shape and np.array_equal(y["pool"], ref)
+        check(ok, f"{tag}: zfnet = PyTorch (-inf padding, then pooling): "
+                  f"{None if y is None else y['pool'].shape} vs {ref.shape}")
+        # the downward pass: unpooling through the switches = max pooling's gradient
+        sig = rng.standard_normal(ref.shape).astype(np.float32)
+        d = forward(cfg, w, x, tag + "_down", signal=sig, project="pool")
+        xt = torch.from_numpy(x).requires_grad_()
+        (mods[0][2](xt) * torch.from_numpy(sig)).sum().backward()
+        check(d is not None and np.allclose(d["projection"], xt.grad.numpy(), atol=1e-6),
+              f"{tag}: unpooling through the switches = PyTorch's gradient of the pooling")
+        r = zf(["export", "--weights", w, "-o", onnx_path])
+        o = ort_run(onnx_path, {"input": x}, ["pool"], tag) if r.returncode == 0 else None
+        check(o is not None and o["pool"].shape == ref.shape and np.array_equal(o["pool"], ref),
+              f"{tag}: the export in onnxruntime = zfnet ({show(r)})")
+        r = import_onnx(onnx_path, P(tag + ".d"))
+        check(r.returncode == 0 and f"pad_end={pe}\n" in imported(P(tag + ".d"))[2],
+              f"{tag}: imported back with pad_end={pe} ({show(r)})")
+
+
+# =============================================================================================
 PART_FUNCS = {"a": ("a. libonnx-testdata node cases", part_a),
               "b": ("b. ConvTranspose / MaxUnpool: zfnet's downward pass", part_b),
               "c": ("c. export: checker, contract, onnxruntime per layer", part_c),
               "d": ("d. round trip: export -> import", part_d),
               "e": ("e. model-zoo-shaped graphs", part_e),
               "f": ("f. PyTorch's export of zfnet-mini", part_f),
-              "g": ("g. damaged files", part_g)}
+              "g": ("g. damaged files", part_g),
+              "h": ("h. maxpool pad_end against PyTorch and onnxruntime", part_h)}
 
 T0 = time.time()
 TIMES = {}

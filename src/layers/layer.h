@@ -83,6 +83,8 @@ const layer_ops *zf_layer_ops_by_name(const char *section);
 
 /* Shared geometry for sliding windows (conv and pooling). */
 int zf_window_out(int in, int k, int stride, int pad, int ceil_mode);
+/* Max pooling's output: zf_window_out over the input and pad_end more rows (columns) after it */
+int zf_pool_out(int in, int k, int stride, int pad, int pad_end, int ceil_mode);
 /* Receptive field after a window op with kernel k, stride s, padding p; l->rf_* hold the
  * previous layer's values on entry (the net sets them before plan). */
 void zf_rf_window(layer *l, int k, int s, int p);

@@ -35,6 +35,15 @@ int zf_window_out(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
+int zf_pool_out(int in, int k, int stride, int pad, int pad_end, int ceil_mode) {
+    /* the end padding beyond `pad` counts as input the windows may reach ... */
+    int out = zf_window_out(in + pad_end, k, stride, pad, ceil_mode);
+    /* ... but, as in PyTorch and onnxruntime, the last window starts inside the input or the
+     * padding before it, never in the padding after it */
+    if (ceil_mode && out > 1 && (out - 1) * stride >= in + pad) out--;
+    return out;
+}
+
 /* Receptive-field figures held within +-2^30 (beyond any real input; they cannot wrap). */
 static int rf_clamp(int64_t v) {
     return v > (1 << 30) ? (1 << 30) : v < -(1 << 30) ? -(1 << 30) : (int)v;

@@ -25,9 +25,8 @@ static zf_status pool_plan(layer *l, zf_error *err) {
         return zf_fail(err, ZF_ERR_SHAPE,
                        "[maxpool] %s: pad_end=%d makes the end padding %d: it must be in [0, %d]",
                        l->def->name, p->pad_end, p->pad + p->pad_end, p->size - 1);
-    /* the end padding beyond `pad` counts as input the windows may reach */
-    int ho = zf_window_out(l->in.h + p->pad_end, p->size, p->stride, p->pad, p->ceil_mode);
-    int wo = zf_window_out(l->in.w + p->pad_end, p->size, p->stride, p->pad, p->ceil_mode);
+    int ho = zf_pool_out(l->in.h, p->size, p->stride, p->pad, p->pad_end, p->ceil_mode);
+    int wo = zf_pool_out(l->in.w, p->size, p->stride, p->pad, p->pad_end, p->ceil_mode);
     if (ho < 1 || wo < 1)
         return zf_fail(err, ZF_ERR_SHAPE,
                        "[maxpool] %s: a %dx%d window does not fit its %dx%d input", l->def->name,

@@ -296,8 +296,8 @@ static zf_status window(importer *im, const Onnx__NodeProto *n, int64_t k0, int 
 /* the map a window op leaves (begin padding pb, end padding pe) */
 static zf_status window_out(importer *im, const Onnx__NodeProto *n, int k, int s, int pb, int pe,
                             int ceil_mode) {
-    int h = zf_window_out(im->shape.h + pe - pb, k, s, pb, ceil_mode);
-    int w = zf_window_out(im->shape.w + pe - pb, k, s, pb, ceil_mode);
+    int h = zf_pool_out(im->shape.h, k, s, pb, pe - pb, ceil_mode);
+    int w = zf_pool_out(im->shape.w, k, s, pb, pe - pb, ceil_mode);
     if (h < 1 || w < 1)
         return refuse(im, n, "a %dx%d window does not fit its %dx%d input", k, k, im->shape.h,
                       im->shape.w);

@@ -87,6 +87,28 @@ class LRN(nn.Module):
         return self.inner(x)
 
 
+class PadEnd(nn.Module):
+    """zfnet's maxpool with pad_end: the input padded with -inf by pad before and pad + pad_end
+    after (along H and W), then pooled without padding; in ceil mode a last window that would
+    start in the padding after the input is dropped (zfnet's and onnxruntime's rule)."""
+
+    def __init__(self, size, stride, pad, pad_end, ceil):
+        super().__init__()
+        self.pads = (pad, pad + pad_end, pad, pad + pad_end)
+        self.stride, self.pad, self.ceil = stride, pad, ceil
+        self.pool = nn.MaxPool2d(size, stride, 0, ceil_mode=ceil)
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        y = self.pool(nn.functional.pad(x, self.pads, value=float("-inf")))
+        oh, ow = y.shape[2], y.shape[3]
+        while self.ceil and oh > 1 and (oh - 1) * self.stride >= h + self.pad:
+            oh -= 1
+        while self.ceil and ow > 1 and (ow - 1) * self.stride >= w + self.pad:
+            ow -= 1
+        return y[:, :, :oh, :ow]
+
+
 class Flatten(nn.Module):
     def forward(self, x):
         return x.reshape(x.shape[0], -1)
@@ -122,6 +144,9 @@ def build(text, classes=None, input_size=None):
         elif kind == "maxpool":
             m = nn.MaxPool2d(int(p["size"]), int(p["stride"]), int(p["pad"]),
                              ceil_mode=p["mode"] == "ceil")
+            if int(p.get("pad_end", "0")):
+                m = PadEnd(int(p["size"]), int(p["stride"]), int(p["pad"]), int(p["pad_end"]),
+                           p["mode"] == "ceil")
         elif kind == "lrn":
             m = LRN(int(p["size"]), float(p["alpha"]), float(p["beta"]), float(p["k"]),
                     p["alpha_mode"] == "per_size")
