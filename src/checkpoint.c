@@ -181,14 +181,6 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
 
 /* The recorded data preparation feeds this model: its channels, and images that (padded)
  * cover the model's input. */
-static zf_status prep_fits(const zf_data_prep *p, zf_shape in, const char *path, zf_error *err) {
-    zf_shape s = p->shape;
-    if (s.c == in.c && s.h + 2 * p->pad >= in.h && s.w + 2 * p->pad >= in.w) return ZF_OK;
-    return zf_fail(err, ZF_ERR_SHAPE,
-                   "%s: data.mean is %dx%dx%d (crop padding %d) but the model takes %dx%dx%d", path,
-                   s.c, s.h, s.w, p->pad, in.c, in.h, in.w);
-}
-
 zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
                              const zf_net_options *no, zf_error *err) {
     *net = NULL;
@@ -213,13 +205,7 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
     zf_model_free(m);
     if (!st) st = zf_checkpoint_load(*net, path, err);
     if (!st && prep) st = zf_data_prep_load(prep, path, err);
-    if (!st && prep && prep->mean && (st = prep_fits(prep, zf_net_input_shape(*net), path, err)))
-        zf_data_prep_free(prep);
-    if (!st && prep && prep->classes && prep->classes != zf_net_classes(*net)) {
-        st = zf_fail(err, ZF_ERR_SHAPE, "%s: %d class names for a model of %d classes", path,
-                     prep->classes, zf_net_classes(*net));
-        zf_data_prep_free(prep);
-    }
+    if (!st && prep && (st = zf_data_prep_check(prep, *net, path, err))) zf_data_prep_free(prep);
     if (st) {
         zf_net_free(*net);
         *net = NULL;

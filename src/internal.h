@@ -64,6 +64,11 @@ zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *
 zf_status zf_data_prep_read_names(zf_data_prep *p, const char *json, const char *path,
                                   zf_error *err);
 
+/* The preparation fits the net: a finite mean of 1 or 3 square channels that covers its input
+ * (with the crop padding), as many class names as classes; errors name path. */
+zf_status zf_data_prep_check(const zf_data_prep *p, const zf_net *net, const char *path,
+                             zf_error *err);
+
 /* ---- net internals the checkpoint code shares ------------------------------------------- */
 
 float *zf_net_momentum(zf_net *net); /* NULL before the first step */

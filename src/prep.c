@@ -82,6 +82,28 @@ zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
     return st;
 }
 
+zf_status zf_data_prep_check(const zf_data_prep *p, const zf_net *net, const char *path,
+                             zf_error *err) {
+    zf_shape s = p->shape, in = zf_net_input_shape(net);
+    size_t n = (size_t)s.c * s.h * s.w;
+    if (p->mean && ((s.c != 1 && s.c != 3) || s.h < 1 || s.h > 65536 || s.w != s.h))
+        return zf_fail(err, ZF_ERR_FORMAT,
+                       "%s: data.mean is %dx%dx%d, not 1 or 3 channels with h = w", path, s.c, s.h,
+                       s.w);
+    for (size_t i = 0; p->mean && i < n; i++)
+        if (!isfinite(p->mean[i]))
+            return zf_fail(err, ZF_ERR_FORMAT, "%s: data.mean holds %g at value %zu", path,
+                           p->mean[i], i);
+    if (p->mean && (s.c != in.c || s.h + 2 * p->pad < in.h || s.w + 2 * p->pad < in.w))
+        return zf_fail(err, ZF_ERR_SHAPE,
+                       "%s: data.mean is %dx%dx%d (crop padding %d) but the model takes %dx%dx%d",
+                       path, s.c, s.h, s.w, p->pad, in.c, in.h, in.w);
+    if (p->classes && p->classes != zf_net_classes(net))
+        return zf_fail(err, ZF_ERR_SHAPE, "%s: %d class names for a model of %d classes", path,
+                       p->classes, zf_net_classes(net));
+    return ZF_OK;
+}
+
 zf_status zf_data_prep_need_mean(const zf_data_prep *p, zf_error *err) {
     if (p->mean) return ZF_OK;
     return zf_fail(err, ZF_ERR_STATE,

@@ -76,7 +76,7 @@ int cmd_import(int argc, char **argv) {
     size_t len = strlen(dir) + 32;
     char *cfg = malloc(len), *w = malloc(len);
     const char *text = zf_model_text(zf_net_model(net));
-    zf_checkpoint_data d = {.prep = prep.mean || prep.classes ? &prep : NULL};
+    zf_checkpoint_data d = {.prep = &prep};
     rc = !cfg || !w ? cli_error("out of memory") : make_dir(dir);
     if (!rc)
         snprintf(cfg, len, "%s/model.cfg", dir), snprintf(w, len, "%s/weights.safetensors", dir);

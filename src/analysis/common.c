@@ -127,7 +127,8 @@ zf_status zf_net_slice(zf_net *parent, int first, int last, zf_shape in, int win
     for (int i = 0; window && i < nl; i++) {
         layer_def *d = &m->layers[i];
         if (d->kind == ZF_LAYER_CONV) d->p.conv.pad = 0;
-        if (d->kind == ZF_LAYER_MAXPOOL) d->p.pool.pad = 0, d->p.pool.ceil_mode = 0;
+        if (d->kind == ZF_LAYER_MAXPOOL)
+            d->p.pool.pad = 0, d->p.pool.ceil_mode = 0, d->p.pool.pad_end = 0;
     }
     zf_net_options no = zf_net_options_of(parent);
     zf_status st = zf_net_create(out, m, &no, err);

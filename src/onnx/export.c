@@ -14,7 +14,14 @@ typedef struct exporter {
     zf_net *net;
     const char *cur; /* the tensor the next node reads */
     int rank;        /* its rank: 4 (N, C, H, W) or 2 (N, K) */
+    zf_status st;    /* the first layer that cannot be written */
+    zf_error *err;
 } exporter;
+
+/* A layer ONNX cannot express as zfnet computes it: the export stops with this message. */
+static void cannot(exporter *e, const layer_def *d, const char *why) {
+    if (!e->st) e->st = zf_fail(e->err, ZF_ERR_ARG, "layer '%s': %s; not exported", d->name, why);
+}
 
 static Onnx__AttributeProto *attr(exporter *e, Onnx__NodeProto *n, const char *name,
                                   Onnx__AttributeProto__AttributeType type) {
@@ -93,7 +100,7 @@ static void params(exporter *e, int layer, const char *out[2]) {
         zf_net_param_info(e->net, i, &p);
         if (p.layer != layer) continue;
         initializer(e, p.name, zf_net_params(e->net) + p.offset, p.ndim, p.shape);
-        out[p.is_bias] = e->g->initializer[e->g->n_initializer - 1]->name;
+        if (!e->a.failed) out[p.is_bias] = e->g->initializer[e->g->n_initializer - 1]->name;
     }
 }
 
@@ -116,19 +123,26 @@ static void pool_node(exporter *e, const layer_def *d, const zf_layer_info *li) 
     const pool_params *p = &d->p.pool;
     Onnx__NodeProto *n = node(e, "MaxPool", d->name, e->cur, NULL, NULL);
     if (!n) return;
-    int end = p->pad + p->pad_end, ceil_mode = p->ceil_mode && e->opset >= 10;
+    int end_h = p->pad + p->pad_end, end_w = end_h, ceil_mode = p->ceil_mode && e->opset >= 10;
     if (p->ceil_mode && !ceil_mode) {
-        int need = (li->out.h - 1) * p->stride + p->size - li->in.h - p->pad;
-        end = need > end ? need : end;
+        int need_h = (li->out.h - 1) * p->stride + p->size - li->in.h - p->pad;
+        int need_w = (li->out.w - 1) * p->stride + p->size - li->in.w - p->pad;
+        end_h = need_h > end_h ? need_h : end_h, end_w = need_w > end_w ? need_w : end_w;
     }
     attr_ints(e, n, "kernel_shape", p->size, 0);
     attr_ints(e, n, "strides", p->stride, 0);
-    attr_ints(e, n, "pads", p->pad, end);
+    Onnx__AttributeProto *pads = attr(e, n, "pads", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *v = onnx_alloc(&e->a, 4 * sizeof *v);
+    if (!pads || !v) return;
+    v[0] = v[1] = p->pad, v[2] = end_h, v[3] = end_w;
+    pads->n_ints = 4, pads->ints = v;
     if (ceil_mode) attr_int(e, n, "ceil_mode", 1);
 }
 
 static void lrn_node(exporter *e, const layer_def *d) {
     const lrn_params *p = &d->p.lrn;
+    if (p->size % 2 == 0)
+        return cannot(e, d, "an even LRN size: ONNX's window for it is one channel off zfnet's");
     Onnx__NodeProto *n = node(e, "LRN", d->name, e->cur, NULL, NULL);
     if (!n) return;
     attr_int(e, n, "size", p->size);
@@ -184,6 +198,12 @@ static void layer_node(exporter *e, int i) {
     const layer_def *d = &zf_net_model(e->net)->layers[i];
     zf_layer_info li;
     zf_net_layer_info(e->net, i, &li);
+    int spatial =
+        d->kind == ZF_LAYER_CONV || d->kind == ZF_LAYER_MAXPOOL || d->kind == ZF_LAYER_LRN;
+    if (spatial && e->rank == 2)
+        return cannot(e, d,
+                      "a window layer after an fc layer (ONNX's needs an N x C x H x W "
+                      "tensor)");
     switch (d->kind) {
     case ZF_LAYER_CONV:
         conv_node(e, d, i);
@@ -300,7 +320,7 @@ static Onnx__ModelProto *build(exporter *e, const zf_data_prep *prep) {
     g->name = onnx_strdup(&e->a, zf_model_name(zf_net_model(e->net)));
     g->input[g->n_input++] = value_info(e, "input", 4, zf_net_input_shape(e->net));
     e->cur = "input", e->rank = 4;
-    for (int i = 0; i < nl && !e->a.failed; i++) layer_node(e, i);
+    for (int i = 0; i < nl && !e->a.failed && !e->st; i++) layer_node(e, i);
     zf_layer_info last;
     zf_net_layer_info(e->net, nl - 1, &last);
     g->output[g->n_output++] = value_info(e, e->cur, e->rank, last.out);
@@ -314,17 +334,39 @@ static Onnx__ModelProto *build(exporter *e, const zf_data_prep *prep) {
     return e->a.failed ? NULL : m;
 }
 
+/* Every tensor name once: the input, node outputs and initializers (a layer named "input" or
+ * "conv1.weight" would otherwise make two tensors of one name, an invalid graph). */
+static void unique_names(exporter *e) {
+    const Onnx__GraphProto *g = e->g;
+    size_t n = g->n_node + g->n_initializer + 1, k = 0;
+    const char **names = malloc(n * sizeof *names);
+    if (!names) return (void)(e->a.failed = 1);
+    names[k++] = "input";
+    for (size_t i = 0; i < g->n_node; i++) names[k++] = g->node[i]->output[0];
+    for (size_t i = 0; i < g->n_initializer; i++) names[k++] = g->initializer[i]->name;
+    for (size_t i = 0; i < k && !e->st; i++)
+        for (size_t j = i + 1; j < k && !e->st; j++)
+            if (!strcmp(names[i], names[j]))
+                e->st = zf_fail(e->err, ZF_ERR_ARG,
+                                "the graph would hold two tensors named '%s' (a layer's name is "
+                                "also the input's or a parameter's); rename the layer",
+                                names[i]);
+    free(names);
+}
+
 zf_status zf_onnx_export(const zf_net *net, const zf_data_prep *prep, int opset, const char *path,
                          zf_error *err) {
     if (!opset) opset = ZF_ONNX_OPSET_DEFAULT;
     if (opset < ZF_ONNX_OPSET_MIN || opset > ZF_ONNX_OPSET_MAX)
         return zf_fail(err, ZF_ERR_RANGE, "opset %d: zfnet writes opsets %d to %d", opset,
                        ZF_ONNX_OPSET_MIN, ZF_ONNX_OPSET_MAX);
-    exporter e = {.opset = opset, .net = (zf_net *)net}; /* parameters are only read */
+    exporter e = {.opset = opset, .net = (zf_net *)net, .err = err}; /* parameters: read only */
     Onnx__ModelProto *m = build(&e, prep);
+    if (m && !e.st) unique_names(&e);
+    if (e.st || e.a.failed) m = NULL;
     size_t len = m ? onnx__model_proto__get_packed_size(m) : 0;
     uint8_t *buf = m ? malloc(len ? len : 1) : NULL;
-    zf_status st = buf ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    zf_status st = e.st ? e.st : buf ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) {
         onnx__model_proto__pack(m, buf);
         st = zf_write_file(path, buf, len, err);

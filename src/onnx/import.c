@@ -13,6 +13,7 @@
 #define MAX_NODES   4096
 #define MAX_WEIGHTS 512
 #define BATCH       INT64_MIN /* the symbolic batch dimension while evaluating shapes */
+#define IMAX        16        /* integers in one evaluated shape or pads constant */
 
 typedef struct weight {
     char name[80]; /* the zfnet parameter: LAYER.weight / LAYER.bias */
@@ -36,6 +37,13 @@ typedef struct importer {
     int nw, nlayers, counter[ZF_LAYER_KIND_COUNT];
     char names[256][32];
     int classes, softmax_seen;
+    int failed;      /* out of memory while writing the text */
+    int evals;       /* shape evaluations so far (bounded: a hostile graph could nest them) */
+    struct written { /* who writes each tensor, sorted by name */
+        const char *name;
+        int node;
+    } * writers;
+    size_t nwriters;
 } importer;
 
 static const char *op_of(const Onnx__NodeProto *n) {
@@ -64,8 +72,8 @@ static void emit(importer *im, const char *fmt, ...) {
             im->len += (size_t)k;
             return;
         }
-        char *t = realloc(im->text, im->cap * 2 + (size_t)k + 64);
-        if (!t) return; /* the text stays short; the model will not parse */
+        char *t = im->failed ? NULL : realloc(im->text, im->cap * 2 + (size_t)k + 64);
+        if (!t) return (void)(im->failed = 1);
         im->text = t, im->cap = im->cap * 2 + (size_t)k + 64;
     }
 }
@@ -106,16 +114,46 @@ static int attr_2d(const Onnx__NodeProto *n, const char *name, int64_t *out, int
     return 1;
 }
 
+/* the same tensor (an empty name is an absent optional input: never the same) */
 static int tensor_is(const char *a, const char *b) {
-    return a && b && !strcmp(a, b);
+    return a && b && *a && !strcmp(a, b);
 }
 
 /* The node writing `name` (-1: none) */
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const struct written *)a)->name, ((const struct written *)b)->name);
+}
+
 static int producer(const importer *im, const char *name) {
+    if (!name || !*name) return -1;
+    struct written key = {name, -1};
+    const struct written *w = bsearch(&key, im->writers, im->nwriters, sizeof key, by_name);
+    return w ? w->node : -1;
+}
+
+/* The index of every node output; refused: a tensor written twice, nodes of over 256 inputs or
+ * outputs. */
+static zf_status index_writers(importer *im) {
+    size_t n = 0;
+    for (size_t i = 0; i < im->g->n_node; i++) {
+        const Onnx__NodeProto *nd = im->g->node[i];
+        if (nd->n_input > 256 || nd->n_output > 256)
+            return refuse(im, nd, "%zu inputs and %zu outputs: more than 256", nd->n_input,
+                          nd->n_output);
+        n += nd->n_output;
+    }
+    if (!(im->writers = malloc((n ? n : 1) * sizeof *im->writers)))
+        return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < im->g->n_node; i++)
         for (size_t o = 0; o < im->g->node[i]->n_output; o++)
-            if (tensor_is(im->g->node[i]->output[o], name)) return (int)i;
-    return -1;
+            if (im->g->node[i]->output[o] && *im->g->node[i]->output[o])
+                im->writers[im->nwriters++] = (struct written){im->g->node[i]->output[o], (int)i};
+    qsort(im->writers, im->nwriters, sizeof *im->writers, by_name);
+    for (size_t i = 1; i < im->nwriters; i++)
+        if (!strcmp(im->writers[i].name, im->writers[i - 1].name))
+            return refuse(im, im->g->node[im->writers[i].node],
+                          "it writes '%s', which another node writes too", im->writers[i].name);
+    return ZF_OK;
 }
 
 /* A constant tensor: an initializer or a Constant node's value (the node is then used). */
@@ -181,10 +219,10 @@ static double scalar(importer *im, const char *name) {
     return x;
 }
 
-/* An integer constant (a shape, axes, indices): up to 8 values; -1 when it is not one. */
+/* An integer constant (a shape, axes, indices): up to IMAX values; -1 when it is not one. */
 static int tensor_ints(const Onnx__TensorProto *t, int64_t *out) {
     int64_t c = t ? tensor_count(t) : -1;
-    if (c < 0 || c > 8 || !t->has_data_type) return -1;
+    if (c < 0 || c > IMAX || !t->has_data_type) return -1;
     int wide = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     if (!wide && t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32) return -1;
     size_t size = wide ? 8 : 4;
@@ -262,8 +300,10 @@ static zf_status window(importer *im, const Onnx__NodeProto *n, int64_t k0, int 
     if (have_k < 0 || attr_2d(n, "strides", st, 2, 1) < 0 ||
         attr_2d(n, "dilations", dil, 2, 1) < 0 || attr_2d(n, "pads", pads, 4, 0) < 0 ||
         im->rank != 4)
-        return refuse(im, n, "a %d-D input or window: zfnet reads 2-D windows over N x C x H x W",
-                      im->rank == 4 ? 3 : im->rank - 2);
+        return refuse(im, n,
+                      "a window over a %d-D input or of other than 2 sides: zfnet reads "
+                      "2-D windows over N x C x H x W",
+                      im->rank);
     if (!have_k && k0 <= 0) return refuse(im, n, "no kernel_shape");
     if (ks[0] != ks[1] || ks[0] < 1 || ks[0] > 1024)
         return refuse(im, n, "kernel %lldx%lld: zfnet's windows are square, 1 to 1024",
@@ -310,8 +350,16 @@ static zf_status conv(importer *im, const Onnx__NodeProto *n) {
     if (!w)
         return refuse(im, n, "its weight '%s' is neither an initializer nor a Constant",
                       n->n_input > 1 ? n->input[1] : "");
-    int64_t g = attr_i(n, "group", 1);
-    if (w->n_dims != 4 || w->dims[2] != w->dims[3] || g < 1 || w->dims[0] % g ||
+    int64_t g = attr_i(n, "group", 1), ks[2];
+    if (tensor_count(w) < 1 || w->n_dims != 4)
+        return refuse(im, n, "weight '%s' is not a 4-D tensor of at most 2^31 values",
+                      w->name ? w->name : "");
+    if (attr_2d(n, "kernel_shape", ks, 2, w->dims[2]) > 0 &&
+        (ks[0] != w->dims[2] || ks[1] != w->dims[3]))
+        return refuse(im, n, "kernel_shape %lldx%lld differs from its weight's %lldx%lld",
+                      (long long)ks[0], (long long)ks[1], (long long)w->dims[2],
+                      (long long)w->dims[3]);
+    if (w->n_dims != 4 || w->dims[2] != w->dims[3] || g < 1 || g > (1 << 20) || w->dims[0] % g ||
         w->dims[1] * g != im->shape.c)
         return refuse(im, n,
                       "weight '%s' of %zu dims does not fit a %d-channel input in %lld "
@@ -404,10 +452,16 @@ static zf_status relu(importer *im, const Onnx__NodeProto *n) {
     return ZF_OK;
 }
 
+static int readers(const importer *im, const char *t, int skip_shape, int *first);
+
 /* Dropout at inference: the ratio (an attribute before opset 12, an input from it); a mask
  * output or a training_mode that is not a constant false is refused. */
 static zf_status dropout(importer *im, const Onnx__NodeProto *n) {
-    if (n->n_output > 1 && *n->output[1]) return refuse(im, n, "its mask output is not read");
+    int first, graph_out = 0;
+    for (size_t i = 0; n->n_output > 1 && i < im->g->n_output; i++)
+        graph_out |= tensor_is(im->g->output[i]->name, n->output[1]);
+    if (n->n_output > 1 && *n->output[1] && (graph_out || readers(im, n->output[1], 0, &first)))
+        return refuse(im, n, "its mask output is used: zfnet's dropout has none");
     double p = attr_f(n, "ratio", 0.5);
     if (im->opset >= 12 && n->n_input > 1 && *n->input[1] && isnan(p = scalar(im, n->input[1])))
         return refuse(im, n, "its ratio '%s' is not a float constant", n->input[1]);
@@ -456,12 +510,13 @@ static zf_status flatten(importer *im, const Onnx__NodeProto *n) {
  * tensor as PyTorch writes x.view(x.size(0), -1)) ------------------------------------------- */
 
 static int eval_ints(importer *im, const char *name, int64_t *out, int depth) {
+    if (++im->evals > 10000) return -1;
     int c = tensor_ints(constant(im, name), out);
     int p = c >= 0 || depth > 16 ? -1 : producer(im, name);
     if (c >= 0 || p < 0) return c;
     const Onnx__NodeProto *n = im->g->node[p];
     const char *op = op_of(n);
-    int64_t a[8], b[8];
+    int64_t a[IMAX], b[IMAX];
     if (!strcmp(op, "Shape") && n->n_input == 1 && tensor_is(n->input[0], im->cur)) {
         int64_t dims[4] = {BATCH, im->shape.c, im->shape.h, im->shape.w};
         if (im->rank == 2) dims[1] = (int64_t)im->shape.c * im->shape.h * im->shape.w;
@@ -482,7 +537,7 @@ static int eval_ints(importer *im, const char *name, int64_t *out, int depth) {
         c = 0;
         for (size_t i = 0; i < n->n_input && c >= 0; i++) {
             int k = eval_ints(im, n->input[i], a, depth + 1);
-            if (k < 0 || c + k > 8) return -1;
+            if (k < 0 || c + k > IMAX) return -1;
             memcpy(out + c, a, (size_t)k * sizeof *a), c += k;
         }
     } else if ((!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze") || !strcmp(op, "Cast") ||
@@ -496,12 +551,12 @@ static int eval_ints(importer *im, const char *name, int64_t *out, int depth) {
 }
 
 static zf_status reshape(importer *im, const Onnx__NodeProto *n) {
-    int64_t t[8];
+    int64_t t[IMAX];
     int c = -1;
     const Onnx__AttributeProto *sa = attr(n, "shape"); /* before opset 5 */
     if (n->n_input > 1)
         c = eval_ints(im, n->input[1], t, 0);
-    else if (sa && sa->n_ints <= 8)
+    else if (sa && sa->n_ints <= IMAX)
         for (c = 0; c < (int)sa->n_ints; c++) t[c] = sa->ints[c];
     int64_t chw = (int64_t)im->shape.c * im->shape.h * im->shape.w;
     int first = c == 2 && (t[0] == BATCH || t[0] == 0 || (t[0] == -1 && t[1] == chw) ||
@@ -640,100 +695,240 @@ static zf_status matmul(importer *im, const Onnx__NodeProto *n) {
 }
 
 /* ---- PyTorch's LRN: torch.onnx.export (1.13) writes nn.LocalResponseNorm as ~40 primitive
- * nodes: Div(x, Pow(Add(Mul(avg, alpha), k), beta)) where avg is an AveragePool (size, 1, 1) of
- * x*x padded along the channels, reshaped through Shape/Gather/Concat/If nodes. ---------------- */
+ * nodes. Its data path is matched node by node:
+ *   s = Mul(x, x) -> Unsqueeze(axis 1) -> Reshape(N, 1, C, H, -1) -> Pad(channels: size/2
+ *   before, (size-1)/2 after; zeros) ... -> AveragePool(size, 1, 1) -> If(Squeeze | Identity)
+ *   -> Reshape(N, C, H, W) -> Mul(alpha) -> Add(k) -> Pow(beta) -> Div(x, .)
+ * with every shape and pad amount evaluated; the rest (Shape, Gather, Concat, Equal, ...) only
+ * computes those shapes, pads and the If's condition. Nothing outside may read the pattern. */
 
-static const char *const torch_lrn_ops[] = {
-    "Mul",         "Unsqueeze", "Shape",   "Gather",
-    "Constant",    "Concat",    "Reshape", "ConstantOfShape",
-    "Slice",       "Transpose", "Cast",    "Pad",
-    "AveragePool", "Equal",     "If",      "Squeeze",
-    "Identity",    "Add",       "Pow",     NULL};
+/* an integer matrix (rows x cols) while evaluating Pad's amounts */
+typedef struct imat {
+    int64_t v[IMAX];
+    int rows, cols;
+} imat;
 
-/* the node writing t when it is an `op` node, else -1 */
+static int eval_mat(importer *im, const char *name, imat *m, uint8_t *set, int depth) {
+    int n = tensor_ints(constant(im, name), m->v), p = n < 0 ? producer(im, name) : -1;
+    if (n >= 0 || p < 0 || depth > 16 || ++im->evals > 10000) {
+        m->rows = n, m->cols = 1;
+        return n;
+    }
+    const Onnx__NodeProto *nd = im->g->node[p];
+    const char *op = op_of(nd);
+    imat a = {0}, b = {0};
+    int k = nd->n_input ? eval_mat(im, nd->input[0], &a, set, depth + 1) : -1;
+    if (k < 0) return -1;
+    set[p] = 1, *m = a;
+    if (!strcmp(op, "Cast") || (!strcmp(op, "Reshape") && nd->n_input == 2 &&
+                                eval_mat(im, nd->input[1], &b, set, depth + 1) >= 1)) {
+        if (!strcmp(op, "Reshape")) /* [-1, 2] or [-1] */
+            m->cols = b.rows == 2 && b.v[1] > 0 && k % b.v[1] == 0 ? (int)b.v[1] : 1,
+            m->rows = k / m->cols;
+        return k;
+    }
+    if (!strcmp(op, "ConstantOfShape") && k == 1 && a.v[0] >= 0 && a.v[0] <= IMAX) {
+        const Onnx__AttributeProto *v = attr(nd, "value");
+        int64_t z[IMAX];
+        if (v && v->t && (tensor_ints(v->t, z) != 1 || z[0])) return -1;
+        memset(m->v, 0, sizeof m->v), m->rows = (int)a.v[0], m->cols = 1;
+        return m->rows;
+    }
+    if (!strcmp(op, "Concat") && !attr_i(nd, "axis", 0) && a.cols == 1) {
+        for (size_t i = 1; i < nd->n_input; i++) {
+            int kb = eval_mat(im, nd->input[i], &b, set, depth + 1);
+            if (kb < 0 || b.cols != 1 || m->rows + kb > IMAX) return -1;
+            memcpy(m->v + m->rows, b.v, (size_t)kb * sizeof *b.v), m->rows += kb;
+        }
+        return m->rows;
+    }
+    if (!strcmp(op, "Transpose") && a.cols > 1) {
+        for (int r = 0; r < a.rows; r++)
+            for (int c = 0; c < a.cols; c++) m->v[c * a.rows + r] = a.v[r * a.cols + c];
+        m->rows = a.cols, m->cols = a.rows;
+        return k;
+    }
+    if (!strcmp(op, "Slice") && nd->n_input == 5) { /* all rows reversed: starts -1, steps -1 */
+        int64_t st[IMAX], en[IMAX], ax[IMAX], sp[IMAX];
+        if (eval_ints(im, nd->input[1], st, 0) != 1 || eval_ints(im, nd->input[2], en, 0) != 1 ||
+            eval_ints(im, nd->input[3], ax, 0) != 1 || eval_ints(im, nd->input[4], sp, 0) != 1 ||
+            st[0] != -1 || en[0] > -a.rows - 1 || ax[0] != 0 || sp[0] != -1)
+            return -1;
+        for (int r = 0; r < a.rows; r++)
+            memcpy(m->v + r * a.cols, a.v + (a.rows - 1 - r) * a.cols, (size_t)a.cols * 8);
+        return k;
+    }
+    return -1;
+}
+
+/* the one node, not a Shape, that reads t (-1: none or several) */
+static int sole_reader(const importer *im, const char *t) {
+    int first;
+    return t && readers(im, t, 1, &first) == 1 ? first : -1;
+}
+
+/* The pattern node reading t if it is an `op` (marked in set), else NULL. */
+static const Onnx__NodeProto *next_op(importer *im, const char *t, const char *op, uint8_t *set) {
+    int r = sole_reader(im, t);
+    if (r < 0 || strcmp(op_of(im->g->node[r]), op) || !im->g->node[r]->n_output) return NULL;
+    set[r] = 1;
+    return im->g->node[r];
+}
+
+/* Pad nodes along the channels of the 5-D tensor: (before, after) summed; -1: other padding */
+static const char *lrn_pads(importer *im, const char *t, uint8_t *set, int64_t *before,
+                            int64_t *after) {
+    const Onnx__NodeProto *pad;
+    int r;
+    *before = *after = 0;
+    while ((r = sole_reader(im, t)) >= 0 && !strcmp(op_of(im->g->node[r]), "Pad")) {
+        pad = next_op(im, t, "Pad", set);
+        imat m = {0};
+        int ok = pad && pad->n_input >= 2 &&
+                 (!attr(pad, "mode") || attr_is(pad, "mode", "constant")) &&
+                 eval_mat(im, pad->input[1], &m, set, 0) == 10;
+        if (ok && pad->n_input > 2 && *pad->input[2]) ok = scalar(im, pad->input[2]) == 0;
+        for (int i = 0; ok && i < 10; i++) ok = i == 2 || i == 7 ? m.v[i] >= 0 : m.v[i] == 0;
+        if (!ok) return NULL;
+        *before += m.v[2], *after += m.v[7], t = pad->output[0];
+    }
+    return t;
+}
+/* the node writing t when it is an `op` node of two inputs, else -1 */
 static int made_by(const importer *im, const char *t, const char *op) {
     int p = producer(im, t);
     return p >= 0 && !strcmp(op_of(im->g->node[p]), op) && im->g->node[p]->n_input == 2 ? p : -1;
 }
 
-/* Every node from x up to t (in `set`); the AveragePool's window in *size. -1: not the
- * pattern. */
-static int lrn_nodes(importer *im, const char *t, uint8_t *set, int *size, int depth) {
-    if (depth > 200) return -1;
-    if (!t || !*t || tensor_is(t, im->cur) || constant(im, t)) return 0;
-    int p = producer(im, t);
-    if (p < 0) return -1; /* another graph input */
-    if (set[p]) return 0;
-    const Onnx__NodeProto *n = im->g->node[p];
-    int known = 0;
-    for (int i = 0; torch_lrn_ops[i]; i++) known |= !strcmp(op_of(n), torch_lrn_ops[i]);
-    if (!known) return -1;
-    set[p] = 1;
-    if (!strcmp(op_of(n), "AveragePool")) {
-        const Onnx__AttributeProto *k = attr(n, "kernel_shape");
-        if (*size || !k || k->n_ints != 3 || k->ints[1] != 1 || k->ints[2] != 1) return -1;
-        *size = (int)k->ints[0];
+/* The If torch writes after the AveragePool (its branches Squeeze or pass on `avg`), with the
+ * nodes computing its condition from avg's shape; NULL: not that. */
+static const Onnx__NodeProto *lrn_if(importer *im, const char *avg, uint8_t *set) {
+    for (size_t i = 0; i < im->g->n_node; i++) {
+        const Onnx__NodeProto *n = im->g->node[i];
+        const Onnx__AttributeProto *b[2] = {attr(n, "then_branch"), attr(n, "else_branch")};
+        if (im->visited[i] || strcmp(op_of(n), "If") || !b[0] || !b[1] || !b[0]->g || !b[1]->g ||
+            n->n_input != 1 || n->n_output != 1)
+            continue;
+        int ok = 1;
+        for (int k = 0; k < 2; k++) { /* (Constant +) Squeeze(avg, 1) or Identity(avg) */
+            const Onnx__GraphProto *g = b[k]->g;
+            const Onnx__NodeProto *last = g->n_node ? g->node[g->n_node - 1] : NULL;
+            ok &= g->n_node >= 1 && g->n_node <= 2 && g->n_output == 1 && last->n_output == 1 &&
+                  last->n_input >= 1 && tensor_is(last->input[0], avg) &&
+                  tensor_is(last->output[0], g->output[0]->name) &&
+                  (!strcmp(op_of(last), "Identity") || !strcmp(op_of(last), "Squeeze")) &&
+                  (g->n_node == 1 || !strcmp(op_of(g->node[0]), "Constant"));
+        }
+        /* the condition: Equal(Gather(Shape(avg), 1), 1) */
+        int eq = producer(im, n->input[0]);
+        int ga = eq < 0 ? -1 : made_by(im, im->g->node[eq]->input[0], "Gather");
+        int sh = ga < 0 ? -1 : producer(im, im->g->node[ga]->input[0]);
+        if (!ok || eq < 0 || strcmp(op_of(im->g->node[eq]), "Equal") || ga < 0 || sh < 0 ||
+            strcmp(op_of(im->g->node[sh]), "Shape") || !tensor_is(im->g->node[sh]->input[0], avg))
+            continue;
+        set[i] = set[eq] = set[ga] = set[sh] = 1;
+        return n;
     }
-    for (size_t i = 0; i < n->n_input; i++)
-        if (lrn_nodes(im, n->input[i], set, size, depth + 1) < 0) return -1;
-    return 0;
+    return NULL;
 }
 
-/* the constant operand of a two-input node (the other one in *other) */
-static double operand(importer *im, const Onnx__NodeProto *n, const char **other) {
-    double a = scalar(im, n->input[1]);
-    *other = n->input[0];
-    if (isnan(a)) a = scalar(im, n->input[0]), *other = n->input[1];
-    return a;
+/* Reshape(t) to the tensor x's own shape (N, C, H, W) */
+static int back_to_x(importer *im, const Onnx__NodeProto *r) {
+    int64_t v[IMAX];
+    int n = r && r->n_input == 2 ? eval_ints(im, r->input[1], v, 0) : -1;
+    return n == 4 && (v[0] == BATCH || (im->batch > 0 && v[0] == im->batch)) &&
+           v[1] == im->shape.c && v[2] == im->shape.h && v[3] == im->shape.w;
 }
 
-/* Nothing outside the pattern reads what its nodes write. */
+/* Mul(alpha) -> Add(k) -> Pow(beta) -> Div(x, .) after t; the Div, or NULL */
+static const Onnx__NodeProto *lrn_tail(importer *im, const char *t, uint8_t *set, double c[3]) {
+    static const char *const ops[4] = {"Mul", "Add", "Pow", "Div"};
+    const Onnx__NodeProto *n = NULL;
+    for (int i = 0; i < 4; i++) {
+        if (!(n = next_op(im, t, ops[i], set)) || n->n_input != 2) return NULL;
+        if (i == 3) return tensor_is(n->input[0], im->cur) && tensor_is(n->input[1], t) ? n : NULL;
+        const char *other = tensor_is(n->input[0], t) ? n->input[1] : n->input[0];
+        if (i == 2 && !tensor_is(n->input[0], t)) return NULL; /* Pow(t, beta) */
+        if (isnan(c[i] = scalar(im, other))) return NULL;
+        t = n->output[0];
+    }
+    return NULL;
+}
+
+/* Nothing outside the pattern reads what its nodes write (but the Div's output). */
 static int lrn_closed(const importer *im, const uint8_t *set, int div) {
     for (size_t j = 0; j < im->g->n_node; j++) {
-        if (set[j] || (int)j == div) continue;
         const Onnx__NodeProto *r = im->g->node[j];
-        for (size_t k = 0; k < r->n_input; k++)
-            for (size_t i = 0; i < im->g->n_node; i++)
-                for (size_t o = 0; set[i] && o < im->g->node[i]->n_output; o++)
-                    if (tensor_is(r->input[k], im->g->node[i]->output[o])) return 0;
+        for (size_t k = 0; !set[j] && (int)j != div && k < r->n_input; k++) {
+            int p = producer(im, r->input[k]);
+            if (p >= 0 && set[p] && p != div) return 0;
+        }
     }
-    for (size_t i = 0; i < im->g->n_output; i++)
-        for (size_t n = 0; n < im->g->n_node; n++)
-            for (size_t o = 0; set[n] && o < im->g->node[n]->n_output; o++)
-                if (tensor_is(im->g->output[i]->name, im->g->node[n]->output[o])) return 0;
+    for (size_t i = 0; i < im->g->n_output; i++) {
+        int p = producer(im, im->g->output[i]->name);
+        if (p >= 0 && set[p] && p != div) return 0;
+    }
     return 1;
+}
+
+/* The data path from Mul(x, x) to the AveragePool; its output tensor, or NULL. *size: the
+ * window, from the AveragePool, checked against the padding. */
+static const char *lrn_head(importer *im, int square, uint8_t *set, int *size) {
+    const Onnx__NodeProto *u = next_op(im, im->g->node[square]->output[0], "Unsqueeze", set);
+    int64_t axes[IMAX], shape[IMAX], before, after;
+    const Onnx__AttributeProto *ax = u ? attr(u, "axes") : NULL;
+    int na = !u                ? -1
+             : ax              ? (ax->n_ints == 1 ? (axes[0] = ax->ints[0], 1) : -1)
+             : u->n_input == 2 ? eval_ints(im, u->input[1], axes, 0)
+                               : -1;
+    const Onnx__NodeProto *r =
+        na == 1 && axes[0] == 1 ? next_op(im, u->output[0], "Reshape", set) : NULL;
+    int ns = r && r->n_input == 2 ? eval_ints(im, r->input[1], shape, 0) : -1;
+    if (ns != 5 || shape[1] != 1 || shape[2] != im->shape.c || shape[3] != im->shape.h ||
+        (shape[4] != -1 && shape[4] != im->shape.w))
+        return NULL;
+    const char *t = lrn_pads(im, r->output[0], set, &before, &after);
+    const Onnx__NodeProto *a = t ? next_op(im, t, "AveragePool", set) : NULL;
+    const Onnx__AttributeProto *k = a ? attr(a, "kernel_shape") : NULL;
+    int64_t st[IMAX], pd[IMAX];
+    if (!k || k->n_ints != 3 || k->ints[1] != 1 || k->ints[2] != 1 || k->ints[0] < 1 ||
+        k->ints[0] > 1023 || attr_i(a, "ceil_mode", 0) || !attr_is(a, "auto_pad", "NOTSET"))
+        return NULL;
+    const Onnx__AttributeProto *sa = attr(a, "strides"), *pa = attr(a, "pads");
+    for (size_t i = 0; sa && i < sa->n_ints && i < IMAX; i++) st[i] = sa->ints[i];
+    for (size_t i = 0; pa && i < pa->n_ints && i < IMAX; i++) pd[i] = pa->ints[i];
+    for (size_t i = 0; sa && i < sa->n_ints; i++)
+        if (i >= IMAX || st[i] != 1) return NULL;
+    for (size_t i = 0; pa && i < pa->n_ints; i++)
+        if (i >= IMAX || pd[i] != 0) return NULL;
+    *size = (int)k->ints[0];
+    return before == *size / 2 && after == (*size - 1) / 2 ? a->output[0] : NULL;
 }
 
 static zf_status torch_lrn(importer *im, int square) {
     const Onnx__NodeProto *sq = im->g->node[square];
-    int div = -1, size = 0;
-    for (size_t i = 0; i < im->g->n_node && div < 0; i++) {
-        const Onnx__NodeProto *n = im->g->node[i];
-        if (!im->visited[i] && !strcmp(op_of(n), "Div") && n->n_input == 2 &&
-            tensor_is(n->input[0], im->cur))
-            div = (int)i;
-    }
-    const char *rest = NULL, *avg = NULL;
-    int pw = div < 0 ? -1 : made_by(im, im->g->node[div]->input[1], "Pow");
-    double beta = pw < 0 ? NAN : scalar(im, im->g->node[pw]->input[1]);
-    int ad = pw < 0 ? -1 : made_by(im, im->g->node[pw]->input[0], "Add");
-    double k = ad < 0 ? NAN : operand(im, im->g->node[ad], &rest);
-    int ml = ad < 0 ? -1 : made_by(im, rest, "Mul");
-    double alpha = ml < 0 ? NAN : operand(im, im->g->node[ml], &avg);
     uint8_t *set = calloc(im->g->n_node, 1);
     if (!set) return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory");
-    int ok = !isnan(beta) && !isnan(k) && !isnan(alpha) &&
-             lrn_nodes(im, im->g->node[div]->input[1], set, &size, 0) == 0 && set[square] && size &&
-             lrn_closed(im, set, div);
+    set[square] = 1;
+    int size = 0;
+    double c[3] = {NAN, NAN, NAN};
+    const char *avg = lrn_head(im, square, set, &size);
+    const Onnx__NodeProto *cond = avg ? lrn_if(im, avg, set) : NULL;
+    const Onnx__NodeProto *back = cond ? next_op(im, cond->output[0], "Reshape", set) : NULL;
+    const Onnx__NodeProto *div =
+        back && back_to_x(im, back) ? lrn_tail(im, back->output[0], set, c) : NULL;
+    int di = -1;
+    for (size_t i = 0; div && i < im->g->n_node; i++)
+        if (im->g->node[i] == div) di = (int)i;
+    int ok = div && lrn_closed(im, set, di);
     for (size_t i = 0; ok && i < im->g->n_node; i++) im->visited[i] |= set[i];
     free(set);
     if (!ok)
         return refuse(im, sq,
-                      "x*x that does not begin PyTorch's LRN pattern (Div(x, Pow(Add(Mul("
-                      "AveragePool(...), alpha), k), beta))): not read");
-    im->visited[div] = 1;
-    zf_status st = lrn_layer(im, sq, size, alpha, beta, k, 0);
-    if (!st) advance(im, im->g->node[div]);
+                      "x*x that is not PyTorch's LRN pattern (Div(x, Pow(Add(Mul("
+                      "AveragePool(Pad(x*x)), alpha), k), beta)), centred): not read");
+    zf_status st = lrn_layer(im, sq, size, c[0], c[2], c[1], 0);
+    if (!st) advance(im, div);
     return st;
 }
 
@@ -745,6 +940,9 @@ static zf_status step(importer *im, int i) {
     if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
         return refuse(im, n, "an op of domain '%s': not read", n->domain);
     if (im->softmax_seen) return refuse(im, n, "it follows the Softmax: zfnet's softmax is last");
+    if (!n->n_input || !tensor_is(n->input[0], im->cur) || !n->n_output || !*n->output[0])
+        return refuse(im, n, "it reads '%s' other than as its first input, or writes nothing",
+                      im->cur);
     im->visited[i] = 1;
     zf_status st;
     if (!strcmp(op, "Conv"))
@@ -795,6 +993,9 @@ static zf_status walk(importer *im) {
                 main = main < 0 ? (int)i : main, count++;
         }
         zf_status st = ZF_OK;
+        if (im->nlayers >= 255 && (square >= 0 || count))
+            return refuse(im, im->g->node[square >= 0 ? square : main],
+                          "more than 255 layers: zfnet's models hold at most 256");
         if (square >= 0)
             st = torch_lrn(im, square);
         else if (count > 1)
@@ -907,6 +1108,7 @@ static zf_status check_end(importer *im) {
 /* ---- the net -------------------------------------------------------------------------------- */
 
 static zf_status make_net(importer *im, const zf_net_options *no, zf_net **net) {
+    if (im->failed) return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory");
     const char *gname = im->g->name ? im->g->name : "";
     int named = *gname && strlen(gname) < 32;
     for (const char *p = gname; named && *p; p++)
@@ -1001,7 +1203,9 @@ zf_status zf_onnx_import(const char *path, const zf_net_options *no, zf_net **ne
                     m->graph->n_initializer, MAX_NODES);
     if (!st && !(im->visited = calloc(m->graph->n_node + 1, 1)))
         st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    if (!st && (im->text = malloc(im->cap = 4096))) im->text[0] = 0;
+    if (!st && !(im->text = calloc(im->cap = 4096, 1)))
+        st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!st) st = index_writers(im);
     if (!st) st = check_order(im);
     if (!st) st = image_input(im);
     zf_shape input = im ? im->shape : (zf_shape){0};
@@ -1009,10 +1213,11 @@ zf_status zf_onnx_import(const char *path, const zf_net_options *no, zf_net **ne
     if (!st) st = check_end(im);
     if (!st) im->shape = input, st = make_net(im, no, net);
     if (!st && prep) st = read_prep(im, m, prep);
+    if (!st && prep) st = zf_data_prep_check(prep, *net, path, err);
     if (st && prep) zf_data_prep_free(prep);
     if (st && *net) zf_net_free(*net), *net = NULL;
     for (int i = 0; im && i < im->nw; i++) free(im->w[i].data);
-    if (im) free(im->visited), free(im->text);
+    if (im) free(im->visited), free(im->text), free(im->writers);
     free(im);
     onnx__model_proto__free_unpacked(m, NULL);
     return st;
