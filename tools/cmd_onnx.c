@@ -78,8 +78,11 @@ int cmd_import(int argc, char **argv) {
     const char *text = zf_model_text(zf_net_model(net));
     zf_checkpoint_data d = {.prep = &prep};
     rc = !cfg || !w ? cli_error("out of memory") : make_dir(dir);
+    int dl = (int)strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--; /* "out/" names out/model.cfg */
     if (!rc)
-        snprintf(cfg, len, "%s/model.cfg", dir), snprintf(w, len, "%s/weights.safetensors", dir);
+        snprintf(cfg, len, "%.*s/model.cfg", dl, dir),
+            snprintf(w, len, "%.*s/weights.safetensors", dl, dir);
     if (!rc && zf_write_file(cfg, text, strlen(text), &err)) rc = cli_fail(&err);
     if (!rc && zf_checkpoint_write(net, w, &d, &err)) rc = cli_fail(&err);
     char p[32];
