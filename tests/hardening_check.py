@@ -368,10 +368,11 @@ r = run(["train", "-o", out] + LONG +
         (["--resume"] if os.path.exists(os.path.join(out, "state.safetensors")) else []))
 left = [f for f in os.listdir(out) if ".tmp." in f]
 done = [json.loads(line)["epoch"] for line in open(os.path.join(out, "metrics.jsonl"))]
-check(r.returncode == 0 and kills >= 10 and not left and done == [1, 2, 3] and
-      same_weights(LONG_REF, os.path.join(out, "last.safetensors")),
-      f"{kills} SIGKILLs, each resumed: the uninterrupted run's weights and metrics, "
-      f"no temporary file left")
+same = r.returncode == 0 and same_weights(LONG_REF, os.path.join(out, "last.safetensors"))
+check(r.returncode == 0 and kills >= 5 and not left and done == [1, 2, 3] and same,
+      f"{kills} SIGKILLs (of 20 tries; at least 5 needed), each resumed: the uninterrupted run's "
+      f"weights ({same}) and metrics (epochs {done}), no temporary file left ({left}); "
+      f"rc={r.returncode} {r.stderr.strip()[:200]!r}")
 
 # SIGTERM while a big file is written (init of zfnet: 250 MB): the signal is sent once the
 # temporary file is there, at several points of its writing; no temporary file stays, and the
