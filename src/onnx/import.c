@@ -934,6 +934,11 @@ static zf_status torch_lrn(importer *im, int square) {
 
 /* ---- the walk ------------------------------------------------------------------------------ */
 
+static zf_status identity(importer *im, const Onnx__NodeProto *n) {
+    (void)im, (void)n;
+    return ZF_OK;
+}
+
 static zf_status step(importer *im, int i) {
     const Onnx__NodeProto *n = im->g->node[i];
     const char *op = op_of(n), *before = im->cur;
@@ -944,29 +949,18 @@ static zf_status step(importer *im, int i) {
         return refuse(im, n, "it reads '%s' other than as its first input, or writes nothing",
                       im->cur);
     im->visited[i] = 1;
-    zf_status st;
-    if (!strcmp(op, "Conv"))
-        st = conv(im, n);
-    else if (!strcmp(op, "Relu"))
-        st = relu(im, n);
-    else if (!strcmp(op, "MaxPool"))
-        st = maxpool(im, n);
-    else if (!strcmp(op, "LRN"))
-        st = lrn(im, n);
-    else if (!strcmp(op, "Gemm"))
-        st = gemm(im, n);
-    else if (!strcmp(op, "MatMul"))
-        st = matmul(im, n);
-    else if (!strcmp(op, "Flatten"))
-        st = flatten(im, n);
-    else if (!strcmp(op, "Reshape"))
-        st = reshape(im, n);
-    else if (!strcmp(op, "Dropout"))
-        st = dropout(im, n);
-    else if (!strcmp(op, "Softmax"))
-        st = softmax(im, n);
-    else if (!strcmp(op, "Identity"))
-        st = ZF_OK;
+    static const struct {
+        const char *op;
+        zf_status (*read)(importer *, const Onnx__NodeProto *);
+    } ops[] = {{"Conv", conv},       {"Relu", relu},        {"MaxPool", maxpool},
+               {"LRN", lrn},         {"Gemm", gemm},        {"MatMul", matmul},
+               {"Flatten", flatten}, {"Reshape", reshape},  {"Dropout", dropout},
+               {"Softmax", softmax}, {"Identity", identity}};
+    zf_status st = ZF_ERR_FORMAT;
+    size_t k = 0;
+    while (k < sizeof ops / sizeof *ops && strcmp(op, ops[k].op)) k++;
+    if (k < sizeof ops / sizeof *ops)
+        st = ops[k].read(im, n);
     else
         return refuse(im, n,
                       "%s is not an op zfnet computes (Conv, Relu, MaxPool, LRN, Gemm, "
