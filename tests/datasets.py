@@ -118,6 +118,14 @@ open(p, "wb").write(blob[:100] + bytes(40) + blob[140:])
 r = run(["data", p, "--dump", os.path.join(work, "bad-pixels.safetensors")])
 check(r.returncode == 0 and "unreadable: " in r.stdout and "23 images written" in r.stdout,
       "an image damaged inside a shard is reported by name and left out")
+p = os.path.join(work, "big-claim.zfs")  # header says 8192: the small images are not blown up
+open(p, "wb").write(blob[:24] + (8192).to_bytes(4, "little") + blob[28:])
+r = run(["data", p, "--dump", os.path.join(work, "big-claim.safetensors")])
+check(r.returncode == 1 and "none of the 24 images could be read" in r.stderr
+      and not os.path.exists(os.path.join(work, "big-claim.safetensors"))
+      and f"x{S} image where the shard holds images of short side 8192"
+      in r.stdout + r.stderr and "Traceback" not in r.stderr,
+      "a shard whose header claims another image size than its images is refused, naming both")
 
 # training and evaluation on the folder and the shard
 for spec, extra in ((root, ["--data-size", str(S)]), (shard, [])):

@@ -76,6 +76,8 @@ static int dump(const zf_dataset *d, int first, const char *path) {
         json_array_append_new(items, json_string(name));
     }
     int kept = m - bad;
+    if (!rc && m && !kept)
+        rc = cli_error("none of the %d images could be read; nothing written", m);
     char *names = json_dumps(items, JSON_COMPACT);
     zf_st_writer *w = zf_st_writer_new();
     int64_t ishape[4] = {kept, s.c, s.h, s.w}, lshape[1] = {kept};

@@ -113,7 +113,8 @@ static zf_status probe_file(const char *path, zf_error *err) {
     uint8_t *b = malloc(PROBE_BYTES);
     size_t n = b ? fread(b, 1, PROBE_BYTES, f) : 0;
     fclose(f);
-    zf_status st = b ? zf_image_probe(b, n, path, err) : zf_fail(err, ZF_ERR_NOMEM, "no memory");
+    zf_status st =
+        b ? zf_image_probe(b, n, path, NULL, NULL, err) : zf_fail(err, ZF_ERR_NOMEM, "no memory");
     free(b);
     return st;
 }

@@ -165,7 +165,8 @@ zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, zf_imag
     }
 }
 
-zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_error *err) {
+zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, int *w_out, int *h_out,
+                         zf_error *err) {
     zf_image_format f = zf_image_sniff(buf, len);
     if (f == ZF_IMAGE_UNKNOWN)
         return zf_fail(err, ZF_ERR_FORMAT, "%s: not a JPEG or PNG image (%s)", name,
@@ -179,6 +180,7 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
                            : check_size(name, "JPEG", w > 0 ? (uint64_t)w : 0,
                                         h > 0 ? (uint64_t)h : 0, 0, 0, err);
         if (tj) tjDestroy(tj);
+        if (!st && w_out) *w_out = w, *h_out = h;
         return st;
     }
     spng_ctx *ctx = spng_ctx_new(0);
@@ -186,9 +188,10 @@ zf_status zf_image_probe(const uint8_t *buf, size_t len, const char *name, zf_er
     int e = ctx ? spng_set_png_buffer(ctx, buf, len) : SPNG_EMEM;
     if (!e) e = spng_get_ihdr(ctx, &ih);
     spng_ctx_free(ctx);
-    if (!e) return check_size(name, "PNG", ih.width, ih.height, 0, 0, err);
-    return e ? zf_fail(err, ZF_ERR_FORMAT, "%s: bad PNG header: %s", name, spng_strerror(e))
-             : ZF_OK;
+    if (e) return zf_fail(err, ZF_ERR_FORMAT, "%s: bad PNG header: %s", name, spng_strerror(e));
+    zf_status st = check_size(name, "PNG", ih.width, ih.height, 0, 0, err);
+    if (!st && w_out) *w_out = (int)ih.width, *h_out = (int)ih.height;
+    return st;
 }
 
 zf_status zf_read_file(const char *path, uint8_t **data, size_t *len, zf_error *err) {

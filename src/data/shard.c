@@ -31,8 +31,17 @@ static zf_status shard_read(const zf_dataset *d, int i, uint8_t *dst, zf_error *
     const uint8_t *e = s->index + 16 * (size_t)i;
     char name[4200];
     snprintf(name, sizeof name, "%s#%d (%s)", s->path, i, s->items[i]);
-    return zf_image_load_mem(s->map + get_le(e, 8), (size_t)get_le(e + 8, 4), d->shape.h,
-                             d->shape.c, dst, name, err);
+    const uint8_t *buf = s->map + get_le(e, 8);
+    size_t len = (size_t)get_le(e + 8, 4);
+    /* pack stores every image at the shard's short side: any other size is damage (and a tiny
+     * image under a large claimed size would otherwise be blown up at great cost) */
+    int w, h, side = d->shape.h;
+    zf_status st = zf_image_probe(buf, len, name, &w, &h, err);
+    if (!st && (w < h ? w : h) != side)
+        st = zf_fail(err, ZF_ERR_FORMAT,
+                     "%s: a %dx%d image where the shard holds images of short side %d", name, w, h,
+                     side);
+    return st ? st : zf_image_load_mem(buf, len, side, d->shape.c, dst, name, err);
 }
 
 static void shard_item(const zf_dataset *d, int i, char *buf, size_t cap) {
