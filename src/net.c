@@ -44,6 +44,9 @@ struct zf_net {
     int inplace_relu;
     int borrowed;    /* params belong to another net */
     float *lr_scale; /* (nlayers) the rate's factor per layer, NULL: all 1 */
+    int row0, total; /* rows row0.. of a global batch of total (0: this batch is all) */
+    zf_backward_hook hook;
+    void *hook_ctx;
 };
 
 /* The net's thread count, set before each piece of work (OpenMP's is per process). */
@@ -372,6 +375,19 @@ void zf_net_reseed(zf_net *net, uint64_t seed) {
     zf_rng_seed(&net->rng, seed);
 }
 
+void zf_net_set_batch_part(zf_net *net, int row0, int total) {
+    net->row0 = row0 > 0 ? row0 : 0, net->total = total > 0 ? total : 0;
+}
+
+void zf_net_set_backward_hook(zf_net *net, zf_backward_hook fn, void *ctx) {
+    net->hook = fn, net->hook_ctx = ctx;
+}
+
+/* the loss's denominator: the global batch when this is a part of one */
+static int loss_rows(const zf_net *net) {
+    return net->total ? net->total : net->n;
+}
+
 static void sgd_span(float *restrict w, float *restrict v, const float *restrict g, size_t n,
                      float lr, float momentum, float weight_decay) {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -589,6 +605,7 @@ static layer_ctx make_ctx(zf_net *net) {
                        .n = net->n,
                        .mode = net->mode,
                        .rng = &net->rng,
+                       .row0 = net->row0,
                        .params = net->params,
                        .grads = net->grads};
 }
@@ -636,7 +653,7 @@ zf_status zf_net_loss(zf_net *net, double *loss, zf_error *err) {
         double p = net->probs[(size_t)i * classes + net->labels[i]];
         s -= log(p > 1e-38 ? p : 1e-38);
     }
-    *loss = s / net->n;
+    *loss = s / loss_rows(net);
     return ZF_OK;
 }
 
@@ -654,6 +671,7 @@ static void run_down(zf_net *net, int from, int to, zf_rule rule, zf_lrn_rule lr
         float *dx = i == 0 && net->no_input_grad ? NULL : net->sig[1 - cur];
         l->ops->backward(l, &c, rule, dx, net->sig[cur], layer_input(net, i));
         if (net->profiling) net->times[2 * i + 1] += zf_now() - t0;
+        if (c.grads && net->hook) net->hook(net->hook_ctx, i);
         cur = 1 - cur;
     }
     net->signal_at = to, net->signal_buf = cur;
@@ -665,13 +683,13 @@ zf_status zf_net_backward(zf_net *net, zf_error *err) {
     if (st) return st;
     const layer *last = &net->layers[net->nlayers - 1];
     int n = net->n, classes = last->out.c;
-    /* d(mean cross-entropy)/d(logits) = (p - onehot) / n */
+    /* d(mean cross-entropy)/d(logits) = (p - onehot) / n (n: the global batch's rows) */
     float *g = net->probs;
     net->be->to_nchw(g, last->y, n, classes, 1, 1);
     for (int i = 0; i < n; i++) {
         float *gi = g + (size_t)i * classes;
         gi[net->labels[i]] -= 1.0f;
-        for (int j = 0; j < classes; j++) gi[j] /= (float)n;
+        for (int j = 0; j < classes; j++) gi[j] /= (float)loss_rows(net);
     }
     net->be->from_nchw(net->sig[0], g, n, classes, 1, 1);
     if (net->nlayers >= 2)

@@ -146,8 +146,64 @@ static void test_inplace_relu(void **state) {
     zf_net_free(nets[0]), zf_net_free(nets[1]);
 }
 
+/* A batch split in parts (zf_net_set_batch_part, as data-parallel ranks run it): each part's
+ * dropout masks are the whole batch's rows, its loss and gradients sum to the whole's, and the
+ * backward hook sees every layer from the top down. */
+static int hook_calls[16], nhook;
+static void on_layer(void *ctx, int layer) {
+    (void)ctx;
+    if (nhook < 16) hook_calls[nhook++] = layer;
+}
+
+static void test_batch_parts(void **state) {
+    (void)state;
+    enum { N = 4 };
+    float x[N] = {0.5f, -1, 2, 0.25f};
+    int64_t labels[N] = {0, 3, 1, 2};
+    zf_net *whole = build(drop_model, 9, N),
+           *part[2] = {build(drop_model, 9, 2), build(drop_model, 9, 2)};
+    zf_error err;
+    double loss, lp[2];
+    assert_int_equal(zf_net_set_input(whole, x, N, &err), ZF_OK);
+    assert_int_equal(zf_net_set_labels(whole, labels, N, &err), ZF_OK);
+    assert_int_equal(zf_net_forward(whole, ZF_MODE_TRAIN, -1, &err), ZF_OK);
+    assert_int_equal(zf_net_loss(whole, &loss, &err), ZF_OK);
+    zf_net_zero_grads(whole);
+    assert_int_equal(zf_net_backward(whole, &err), ZF_OK);
+    int drop = zf_net_find_layer(whole, "drop");
+    float *dw = malloc(sizeof(float) * N * 4000), *dp = malloc(sizeof(float) * 2 * 4000);
+    zf_net_read_output(whole, drop, dw, NULL);
+    size_t np = zf_net_num_params(whole);
+    for (int k = 0; k < 2; k++) {
+        zf_net_set_batch_part(part[k], 2 * k, N);
+        zf_net_set_backward_hook(part[k], on_layer, NULL);
+        nhook = 0;
+        assert_int_equal(zf_net_set_input(part[k], x + 2 * k, 2, &err), ZF_OK);
+        assert_int_equal(zf_net_set_labels(part[k], labels + 2 * k, 2, &err), ZF_OK);
+        assert_int_equal(zf_net_forward(part[k], ZF_MODE_TRAIN, -1, &err), ZF_OK);
+        assert_int_equal(zf_net_loss(part[k], &lp[k], &err), ZF_OK);
+        zf_net_zero_grads(part[k]);
+        assert_int_equal(zf_net_backward(part[k], &err), ZF_OK);
+        zf_net_read_output(part[k], drop, dp, NULL);
+        assert_memory_equal(dp, dw + 2 * k * 4000, sizeof(float) * 2 * 4000); /* its rows */
+        assert_int_equal(nhook, 3); /* out, drop, fc: below the softmax, from the top down */
+        assert_int_equal(hook_calls[0], 2), assert_int_equal(hook_calls[2], 0);
+    }
+    assert_true(fabs(lp[0] + lp[1] - loss) < 1e-6 * fabs(loss));
+    const float *g = zf_net_grads(whole), *g0 = zf_net_grads(part[0]), *g1 = zf_net_grads(part[1]);
+    double worst = 0;
+    for (size_t i = 0; i < np; i++) {
+        double d = fabs((double)g0[i] + g1[i] - g[i]);
+        worst = d > worst ? d : worst;
+    }
+    assert_true(worst < 1e-6); /* float32 summation in another order */
+    free(dw), free(dp);
+    zf_net_free(whole), zf_net_free(part[0]), zf_net_free(part[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_parts),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_states_and_labels),
         cmocka_unit_test(test_inplace_relu),

@@ -84,7 +84,8 @@ static void train_options(cli_opt *t, zf_train_options *c) {
          .parse = parse_init},
         {NULL, CLI_HEADING, NULL, NULL, "recipe:"},
         {"epochs", CLI_INT, &c->epochs, "N", "epochs (30)", 1, 100000},
-        {"batch", CLI_INT, &c->batch, "N", "images per step (128)", 1, 4096},
+        {"batch", CLI_INT, &c->batch, "N",
+         "images per step (128); under mpirun, per process: the step is N x np", 1, 4096},
         {"lr", CLI_DOUBLE, &c->lr, "X", "learning rate (0.05)", 0, 10},
         {"momentum", CLI_DOUBLE, &c->momentum, "X", "SGD momentum (0.9)", 0, 0.9999},
         {"weight-decay", CLI_DOUBLE, &c->weight_decay, "X", "weight decay (0.0005)", 0, 1},
@@ -125,14 +126,21 @@ static void train_options(cli_opt *t, zf_train_options *c) {
 
 /* train and demo: their own options, the model overrides and the training options. */
 static int parse(const cli_command *cmd, int argc, char **argv, zf_train_options *c,
-                 int *epochs_given) {
+                 int *epochs_given, int mpi_opts) {
     cli_opt own[] = {
         {"resume", CLI_FLAG, &c->resume, NULL,
          "continue the run in DIR exactly where it stopped (its saved options\n"
-         "are used; --epochs may extend it)"},
+         "are used; --epochs may extend it; under mpirun, with any number of\n"
+         "processes that divides the run's batch)"},
         {"overwrite", CLI_FLAG, &c->overwrite, NULL, "start again even if DIR holds a run"},
         CLI_OUTPUT(&c->out, "the run folder (train: zfnet-run, demo: zfnet-demo)"),
+        {NULL, CLI_HEADING, NULL, NULL, "under mpirun (docs/distributed.md):"},
+        {"bucket-mb", CLI_DOUBLE, &c->bucket_mb, "MB",
+         "gradients are summed over the processes in buckets of MB (25)", 0.001, 4096},
+        {"no-overlap", CLI_FLAG, &c->no_overlap, NULL,
+         "sum them after the backward pass, not during it (for measuring)"},
         {0}};
+    if (!mpi_opts) own[3] = (cli_opt){0};
     cli_opt tg[NTRAIN_OPTS + 3]; /* the training options, then the model overrides */
     train_options(tg, c);
     for (int i = 0; tg[i].kind; i++)
@@ -193,8 +201,37 @@ static void on_stop_signal(int sig) {
     stop_signal = sig;
 }
 
+/* Under mpirun, rank 0: what the gradient sums cost */
+static void print_dist(const zf_train_result *r, int ranks) {
+    if (!r->steps) return;
+    printf("%d processes: gradients (%.1f MB) summed in %d bucket%s; per step %.1f ms backward, "
+           "then %.1f ms waiting for the sums\n",
+           ranks, r->grad_bytes / 1e6, r->buckets, r->buckets > 1 ? "s" : "",
+           1e3 * r->backward_s / r->steps, 1e3 * r->allreduce_wait_s / r->steps);
+}
+
+/* Under mpirun: the failure worth showing (the lowest failing rank's; a rank's own, unknown to
+ * the others, is shown and ends the job); then leave the job. */
+static int dist_end(zf_dist *d, zf_status st, const zf_train_result *r, const zf_error *err,
+                    int rc) {
+    int rank = zf_dist_rank(d);
+    if (st && err->status != ZF_ERR_CANCELLED && (r->error_rank < 0 || r->error_rank == rank)) {
+        if (rank)
+            cli_error("rank %d of %d: %s", rank, zf_dist_size(d), err->msg);
+        else
+            cli_error("%s", err->msg);
+    }
+    fflush(stdout), fflush(stderr);
+    zf_dist_finish(d, st && r->error_rank < 0);
+    return rc;
+}
+
 /* Train (the callbacks print the lines); the final lines; 0 or the exit code. */
 static int train(zf_train_options *c) {
+    zf_error err;
+    zf_dist *dist;
+    if (zf_dist_init(&dist, &err)) return cli_fail(&err);
+    c->dist = dist;
     run_view view;
     c->cb = cli_callbacks(stdout);
     c->on_start = on_start, c->on_epoch = on_epoch, c->ctx = &view;
@@ -202,17 +239,21 @@ static int train(zf_train_options *c) {
     void (*old_int)(int) = signal(SIGINT, on_stop_signal);
     void (*old_term)(int) = signal(SIGTERM, on_stop_signal);
     zf_train_result r;
-    zf_error err;
     zf_status st = zf_train(c, &r, &err);
     signal(SIGINT, old_int), signal(SIGTERM, old_term);
-    if (st && stop_signal) return cli_error("%s", err.msg), 128 + stop_signal;
+    int rc = st ? stop_signal ? 128 + stop_signal : 1 : 0;
+    if (dist) {
+        if (!st && !zf_dist_rank(dist)) print_dist(&r, zf_dist_size(dist));
+        if (st || zf_dist_rank(dist)) return dist_end(dist, st, &r, &err, rc);
+    }
+    if (st && stop_signal) return cli_error("%s", err.msg), rc;
     if (st) return cli_fail(&err);
     if (!r.trained && r.has_test) printf("%s: all %d epochs done\n", c->out, r.epochs);
     if (r.has_test) printf("test accuracy: %.2f%%\n", 100 * r.test_accuracy);
     if (r.has_test) printf("best: %.2f%% after epoch %d\n", 100 * r.best_accuracy, r.best_epoch);
     printf("run folder %s: last.safetensors%s, state.safetensors, metrics.jsonl, curves.svg\n",
            c->out, r.has_test ? ", best.safetensors" : "");
-    return 0;
+    return dist ? dist_end(dist, ZF_OK, &r, &err, 0) : 0;
 }
 
 static const cli_command train_cmd = {
@@ -228,7 +269,7 @@ int cmd_train(int argc, char **argv) {
     zf_train_options c;
     zf_train_defaults(&c);
     int epochs_given = 0;
-    int rc = parse(&train_cmd, argc, argv, &c, &epochs_given);
+    int rc = parse(&train_cmd, argc, argv, &c, &epochs_given, 1);
     if (rc >= 0) return rc;
     if (c.resume && !epochs_given) c.epochs = 0; /* only an --epochs given now changes it */
     return train(&c);
@@ -270,7 +311,7 @@ int cmd_demo(int argc, char **argv) {
     const int snaps[] = {1, 2, 5, 10, 20, 30};
     for (int k = 0; k < 6; k++) c.snapshots[c.nsnapshots++] = snaps[k];
     int epochs_given = 0;
-    int rc = parse(&demo_cmd, argc, argv, &c, &epochs_given);
+    int rc = parse(&demo_cmd, argc, argv, &c, &epochs_given, 0);
     if (rc >= 0) return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/state.safetensors", c.out);

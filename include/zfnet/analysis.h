@@ -46,13 +46,15 @@ typedef struct zf_eval_options {
     int loader_threads; /* (2) */
     int threads;        /* compute threads (0: all) */
     zf_callbacks cb;
+    int parts, part; /* data-parallel: this process's part of each batch (0: all) */
 } zf_eval_options;
 
 #define ZF_EVAL_DEFAULTS                                                                           \
     { .crop = ZF_CROP_CENTER, .batch = 64, .loader_threads = 2 }
 
 /* The net's softmax over every image of d (the view's average for ten crops), added into
- * probs (count, classes). */
+ * probs (count, classes); with parts, only this part's rows of each batch (the parts' probs
+ * summed are the whole's). */
 ZF_API zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_dataset *d,
                                     const zf_eval_options *o, float *probs, zf_error *err);
 /* Top-1 and top-5 accuracy (0..1) of probs (count, classes) against d's labels; ties go to
@@ -75,6 +77,21 @@ typedef struct zf_eval_result {
 ZF_API zf_status zf_evaluate(const char *const *checkpoints, int n, const char *data,
                              const zf_eval_options *o, zf_eval_result *r, zf_error *err);
 ZF_API void zf_eval_result_free(zf_eval_result *r);
+
+/* ---- data-parallel training over MPI ---------------------------------------------------- */
+
+/* A process's place in the MPI job mpirun started (docs/distributed.md). */
+typedef struct zf_dist zf_dist;
+/* Whether this library was built with MPI. */
+ZF_API int zf_dist_built(void);
+/* Join the job when mpirun started this process (MPI_Init_thread); *d stays NULL, with ZF_OK,
+ * when nothing did (one process). Built without MPI, a launch of more than one process fails. */
+ZF_API zf_status zf_dist_init(zf_dist **d, zf_error *err);
+ZF_API int zf_dist_rank(const zf_dist *d); /* 0 for NULL */
+ZF_API int zf_dist_size(const zf_dist *d); /* 1 for NULL */
+/* Leave the job (MPI_Finalize); failed: end every rank now (MPI_Abort), as one whose failure the
+ * others do not know of must (they would wait for it). Frees d. */
+ZF_API void zf_dist_finish(zf_dist *d, int failed);
 
 /* ---- the training run --------------------------------------------------------------------- */
 
@@ -152,6 +169,14 @@ typedef struct zf_train_options {
      * state saved. */
     int (*on_epoch)(void *ctx, const zf_epoch_report *r);
     void *ctx;
+    /* Data-parallel over MPI (zf_dist_init; NULL: one process): every rank calls zf_train with
+     * the same options; batch is each rank's part (the global batch is batch x ranks, and the
+     * run is the one process's run with that batch); rank 0 alone writes `out` and calls cb,
+     * on_start and on_epoch. Gradients are summed in buckets of bucket_mb (25) MB, each started
+     * while the backward pass goes on below it unless no_overlap. */
+    zf_dist *dist;
+    int no_overlap;
+    double bucket_mb;
 } zf_train_options;
 
 /* The demo-scale defaults above, as a designated initialiser and as a call (for bindings). */
@@ -174,6 +199,14 @@ typedef struct zf_train_result {
     double best_accuracy; /* the best epoch's, written as best.safetensors */
     int best_epoch;
     double seconds; /* the run's training time (with its per-epoch evaluation), over resumes */
+    /* data-parallel: the lowest rank that failed (-1: none; the others' errors follow from
+     * it: only its message is worth showing); steps this call trained, the seconds of their
+     * backward passes and this rank's wait for the gradient sums after them; the buckets */
+    int error_rank;
+    int steps;
+    double backward_s, allreduce_wait_s;
+    int buckets;
+    double grad_bytes;
 } zf_train_result;
 
 /* Train (SGD with momentum and weight decay, step or plateau schedule, the paper's filter

@@ -260,6 +260,15 @@ ZF_API zf_status zf_net_set_lr_scale(zf_net *net, int layer, float scale, zf_err
 ZF_API int zf_net_renormalize_filters(zf_net *net, double radius);
 /* Reseed the net's dropout stream (training runs reseed per step for exact resumes). */
 ZF_API void zf_net_reseed(zf_net *net, uint64_t seed);
+/* Data-parallel parts: this net's batch is rows row0 .. row0 + n - 1 of a global batch of
+ * `total` rows (total 0: the batch is the whole). The loss and its gradient are divided by
+ * total, so the parts' gradients summed are the global batch's, and dropout draws each row's
+ * mask from the step's seed and the row's global index, as the whole batch would. */
+ZF_API void zf_net_set_batch_part(zf_net *net, int row0, int total);
+/* Called during zf_net_backward after layer `layer`'s parameter gradients are final (layers
+ * from the top down): where a data-parallel run starts reducing them. NULL: none. */
+typedef void (*zf_backward_hook)(void *ctx, int layer);
+ZF_API void zf_net_set_backward_hook(zf_net *net, zf_backward_hook fn, void *ctx);
 
 /* Per-layer wall time, accumulated over forward and downward passes while profiling is on. */
 ZF_API void zf_net_set_profiling(zf_net *net, int on);
@@ -456,6 +465,10 @@ typedef struct zf_loader_options {
     uint64_t seed;
     int threads;     /* decoding threads (default 2); they prefetch ahead of the consumer */
     int stop_on_bad; /* a file that fails to decode stops the loader instead of being replaced */
+    /* Data-parallel parts (0 or 1: the whole): each global batch of batch * parts images is split
+     * in parts; this loader gives rows part * batch .. part * batch + batch - 1 of each, with the
+     * order, crops and mirrors one loader of batch * parts images would give them. */
+    int parts, part;
 } zf_loader_options;
 
 typedef struct zf_loader zf_loader;
@@ -472,6 +485,8 @@ ZF_API void zf_loader_start(zf_loader *l, int epoch, int first);
 ZF_API zf_status zf_loader_next(zf_loader *l, const float **x, const int64_t **labels, int *n,
                                 zf_error *err);
 ZF_API double zf_loader_wait_seconds(const zf_loader *l); /* consumer time spent waiting */
+/* The epoch position (index in the epoch's order) of the last batch's first image; -1: none. */
+ZF_API int zf_loader_position(const zf_loader *l);
 /* Files that failed to decode and were replaced (reported once each). */
 ZF_API int zf_loader_num_bad(const zf_loader *l);
 ZF_API const char *zf_loader_bad(const zf_loader *l, int i);

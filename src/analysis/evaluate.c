@@ -23,6 +23,7 @@ zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_datase
     zf_status st = zf_check_prepared(net, p, d, err);
     if (st) return st;
     zf_loader_options lo = zf_views(net, p, o->crop, batch, o->loader_threads);
+    lo.parts = o->parts, lo.part = o->part;
     zf_loader *l = NULL;
     if ((st = zf_net_reserve(net, batch * views, err)) || (st = zf_loader_create(&l, d, &lo, err)))
         return st;
@@ -42,9 +43,10 @@ zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_datase
             (st = zf_net_forward(net, ZF_MODE_INFER, -1, err)) ||
             (st = zf_net_read_output(net, last, rows, err)))
             break;
-        add_views(probs + (size_t)done * classes, rows, n, views, classes);
+        add_views(probs + (size_t)zf_loader_position(l) * classes, rows, n, views, classes);
         done += n;
-        zf_progress(&o->cb, "evaluating", done, zf_dataset_count(d), NULL);
+        int all = zf_dataset_count(d), shown = done * (o->parts > 1 ? o->parts : 1); /* about */
+        zf_progress(&o->cb, "evaluating", shown < all ? shown : all, all, NULL);
     }
     zf_progress(&o->cb, NULL, 0, 0, NULL);
     zf_notice_replaced(&o->cb, l, &reported);

@@ -159,8 +159,15 @@ zf_status train_state_load(trainer *t, zf_error *err) {
         t->c.lower_on_diverge = keep.lower_on_diverge, t->c.stop = keep.stop;
         t->c.out = keep.out, t->c.cb = keep.cb;
         t->c.on_start = keep.on_start, t->c.on_epoch = keep.on_epoch, t->c.ctx = keep.ctx;
+        t->c.dist = keep.dist, t->c.no_overlap = keep.no_overlap, t->c.bucket_mb = keep.bucket_mb;
         t->c.resume = 1, t->c.overwrite = 0;
-        st = trainer_own_strings(t, err);
+        if (t->c.batch % t->ranks || t->c.batch < t->ranks)
+            st = zf_fail(err, ZF_ERR_ARG,
+                         "%s: the run's batch of %d does not split evenly over %d processes",
+                         t->path, t->c.batch, t->ranks);
+        else
+            t->c.batch /= t->ranks; /* saved: the global batch, whatever the ranks were */
+        if (!st) st = trainer_own_strings(t, err);
     }
     json_decref(o);
     zf_st_close(f);
@@ -182,7 +189,13 @@ zf_status train_state_save(trainer *t, zf_error *err) {
     const run_state *r = &t->rs;
     if (!zf_net_momentum_alloc(t->net)) /* zeros before the first step: the same step */
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum");
-    char *cfg = config_json(&t->c);
+    if (t->rank) {
+        t->saved_epoch = r->epoch_done, t->saved_batch = r->next_batch, t->saved = 1;
+        return ZF_OK;
+    }
+    zf_train_options global = t->c;
+    global.batch *= t->ranks;
+    char *cfg = config_json(&global);
     char nums[NCOUNTERS][40];
     snprintf(nums[0], 40, "%d", r->epoch_done);
     snprintf(nums[1], 40, "%d", r->next_batch);
@@ -209,6 +222,7 @@ zf_status train_state_save(trainer *t, zf_error *err) {
 }
 
 zf_status train_save_weights(trainer *t, const char *name, int epoch, double acc, zf_error *err) {
+    if (t->rank) return ZF_OK;
     zf_checkpoint_data d = {.prep = &t->prep, .epoch = epoch, .test_accuracy = acc};
     snprintf(t->path, sizeof t->path, "%s/%s", t->c.out, name);
     return zf_checkpoint_write(t->net, t->path, &d, err);
@@ -264,6 +278,7 @@ static zf_status reload_metrics(const char *path, int upto, history *h, zf_error
 }
 
 zf_status train_metrics_open(trainer *t, int resume, zf_error *err) {
+    if (t->rank) return ZF_OK;
     snprintf(t->path, sizeof t->path, "%s/metrics.jsonl", t->c.out);
     zf_status st = resume ? reload_metrics(t->path, t->rs.epoch_done, &t->h, err)
                           : zf_write_file(t->path, "", 0, err);
@@ -274,6 +289,7 @@ zf_status train_metrics_open(trainer *t, int resume, zf_error *err) {
 }
 
 zf_status train_metrics_add(trainer *t, const zf_epoch_report *r, zf_error *err) {
+    if (t->rank) return ZF_OK;
     fprintf(t->metrics,
             "{\"epoch\": %d, \"lr\": %g, \"train_loss\": %.6f, \"test_accuracy\": %.6f, "
             "\"test_top5\": %.6f, \"img_per_s\": %.1f, \"data_wait_s\": %.2f, "

@@ -224,6 +224,10 @@ static void unmake_out(trainer *t, zf_status st) {
 }
 
 static void announce(trainer *t) {
+    if (t->ranks > 1)
+        zf_notice(&t->c.cb, ZF_NOTICE_INFO,
+                  "data-parallel over MPI: %d processes x batch %d = batch %d per step", t->ranks,
+                  t->c.batch, t->ranks * t->c.batch);
     if (!t->c.on_start) return;
     zf_train_info info = {.model_name = zf_model_name(zf_net_model(t->net)),
                           .input = zf_net_input_shape(t->net),
@@ -260,11 +264,12 @@ static zf_status start_weights(trainer *t, zf_error *err) {
     }
     zf_init_options io = {.scheme = c->init, .std = c->init_std, .seed = c->seed};
     zf_net_init_params(t->net, &io);
+    t->rs = (run_state){.lr = lr_at(c, 1), .best = -1, .plateau_best = -1};
+    if (t->rank) return ZF_OK; /* rank 0's weights and mean are broadcast */
     double t0 = zf_now();
     zf_status st = zf_dataset_mean(t->tr, c->mean_images, c->loader_threads, t->prep.mean, err);
     if (!st && zf_now() - t0 > 1)
         zf_notice(&c->cb, ZF_NOTICE_INFO, "per-pixel mean: %.1f s", zf_now() - t0);
-    t->rs = (run_state){.lr = lr_at(c, 1), .best = -1, .plateau_best = -1};
     return st;
 }
 
@@ -283,12 +288,15 @@ static zf_status make_loader(trainer *t, zf_error *err) {
                             .mean = t->prep.mean,
                             .seed = c->seed,
                             .threads = c->loader_threads,
-                            .stop_on_bad = c->stop_on_bad};
+                            .stop_on_bad = c->stop_on_bad,
+                            .parts = t->ranks,
+                            .part = t->rank};
     zf_status st = zf_loader_create(&t->loader, t->tr, &lo, err);
     if (st) return st;
     if (zf_loader_batches(t->loader) == 0)
-        return zf_fail(err, ZF_ERR_ARG, "%s: %d images make no batch of %d",
-                       zf_dataset_description(t->tr), zf_dataset_count(t->tr), c->batch);
+        return zf_fail(err, ZF_ERR_ARG, "%s: %d images make no batch of %d%s",
+                       zf_dataset_description(t->tr), zf_dataset_count(t->tr), c->batch * t->ranks,
+                       t->ranks > 1 ? " (the batch x the processes)" : "");
     if (t->rs.next_batch > zf_loader_batches(t->loader))
         return zf_fail(err, ZF_ERR_RANGE,
                        "%s/state.safetensors: saved batch %d is beyond the epoch's %d batches",
@@ -335,9 +343,18 @@ static zf_status step(trainer *t, int epoch, int b, int nb, int *renorm_fired, z
         (st = zf_net_forward(t->net, ZF_MODE_TRAIN, -1, err)) ||
         (st = zf_net_loss(t->net, &loss, err)))
         return st;
-    if (!isfinite(loss)) return diverged(t, epoch, b, "the loss", "", err);
+    t->step_stop = c->stop && *c->stop;
+    if (t->ranks == 1 && !isfinite(loss)) return diverged(t, epoch, b, "the loss", "", err);
     zf_net_zero_grads(t->net);
+    if (t->red) dist_reducer_begin(t->red);
     if ((st = zf_net_backward(t->net, err))) return st;
+    if (t->red) { /* the gradients, the loss and the stop requests summed over the ranks */
+        dist_reducer_finish(t->red);
+        double v[2] = {loss, t->step_stop};
+        dist_sum_doubles(t->c.dist, v, 2);
+        loss = v[0], t->step_stop = v[1];
+        if (!isfinite(loss)) return diverged(t, epoch, b, "the loss", "", err);
+    }
     if ((bad = zf_net_first_nonfinite(t->net, 1)) >= 0)
         return diverged(t, epoch, b, "the gradient of ", param_name(t->net, bad), err);
     if ((st = zf_net_sgd_step(t->net, (float)t->rs.lr, (float)c->momentum, (float)c->weight_decay,
@@ -376,9 +393,9 @@ static zf_status run_batches(trainer *t, int epoch, double run_t0, double *last_
         zf_notice_replaced(&c->cb, t->loader, reported);
         double el = zf_now() - t0;
         snprintf(extra, sizeof extra, "loss %.4f  %.0f img/s", r->loss_sum / r->loss_batches,
-                 el > 0 ? (b + 1 - first) * (double)c->batch / el : 0);
+                 el > 0 ? (b + 1 - first) * (double)c->batch * t->ranks / el : 0);
         zf_progress(&c->cb, label, b + 1, nb, extra);
-        if (c->stop && *c->stop) {
+        if (t->step_stop) {
             zf_progress(&c->cb, NULL, 0, 0, NULL);
             if (!(st = save_mid_epoch(t, b + 1, run_t0, &renorm_epoch, err)))
                 st = zf_fail(err, ZF_ERR_CANCELLED,
@@ -423,9 +440,12 @@ static zf_status evaluate(trainer *t, double *top1, double *top5, zf_error *err)
     zf_eval_options eo = {.crop = ZF_CROP_CENTER,
                           .batch = t->c.batch,
                           .loader_threads = t->c.loader_threads,
-                          .cb = t->c.cb};
+                          .cb = t->c.cb,
+                          .parts = t->ranks,
+                          .part = t->rank};
     zf_status st = zf_eval_accumulate(t->net, &t->prep, t->te, &eo, t->acc, err);
     if (st) return st;
+    dist_sum_floats(t->c.dist, t->acc, (size_t)zf_dataset_count(t->te) * classes);
     zf_eval_score(t->acc, t->te, classes, top1, top5, NULL);
     return zf_net_reserve(t->net, t->c.batch, err);
 }
@@ -470,7 +490,7 @@ static zf_status end_epoch(trainer *t, int epoch, int first, double t0, double w
                            .lr = r->lr,
                            .loss = r->loss_sum / (r->loss_batches ? r->loss_batches : 1),
                            .has_test = t->te != NULL,
-                           .img_per_s = (nb - first) * (double)t->c.batch / train_s,
+                           .img_per_s = (nb - first) * (double)t->c.batch * t->ranks / train_s,
                            .data_wait_s = wait,
                            .renorm = t->c.renorm > 0,
                            .renorm_fired = r->renorm_fired,
@@ -486,12 +506,48 @@ static zf_status end_epoch(trainer *t, int epoch, int first, double t0, double w
     plateau(t, &rep);
     rep.n = t->h.n, rep.hist_epoch = t->h.epoch, rep.hist_loss = t->h.loss;
     rep.hist_acc = t->h.acc;
-    if (t->c.on_epoch && t->c.on_epoch(t->c.ctx, &rep))
+    int stop = t->c.on_epoch && t->c.on_epoch(t->c.ctx, &rep);
+    if (dist_any(t->c.dist, stop)) /* rank 0's answer, for every rank */
         st = zf_fail(err, ZF_ERR_CANCELLED, "training stopped after epoch %d", epoch);
     r->epoch_done = epoch, r->next_batch = 0, r->loss_sum = 0, r->loss_batches = 0;
     r->elapsed = zf_now() - run_t0;
     zf_status saved = train_state_save(t, err);
     return st ? st : saved;
+}
+
+/* Data-parallel: every rank's setup status; a failure anywhere fails every rank (only the lowest
+ * failing rank's message is worth showing: res->error_rank). */
+static zf_status agree(trainer *t, zf_status st, zf_train_result *res, zf_error *err) {
+    int first;
+    dist_statuses(t->c.dist, st, &first);
+    res->error_rank = first;
+    if (first >= 0 && !st) st = zf_fail(err, ZF_ERR_ARG, "rank %d could not start", first);
+    return st;
+}
+
+/* Data-parallel: rank 0's weights and data mean to every rank (each resumed rank read the same
+ * state); each rank's part of the batch; the gradient reducer on the backward pass. */
+static zf_status start_ranks(trainer *t, zf_error *err) {
+    zf_shape s = t->prep.shape;
+    dist_bcast_floats(t->c.dist, zf_net_params(t->net), zf_net_num_params(t->net));
+    dist_bcast_floats(t->c.dist, t->prep.mean, (size_t)s.c * s.h * s.w);
+    zf_net_set_batch_part(t->net, t->rank * t->c.batch, t->ranks * t->c.batch);
+    double mb = t->c.bucket_mb > 0 ? t->c.bucket_mb : 25;
+    zf_status st =
+        dist_reducer_new(&t->red, t->c.dist, t->net, (size_t)(mb * 1e6), !t->c.no_overlap, err);
+    if (st) return st;
+    void *ctx;
+    zf_backward_hook hook = dist_reducer_hook(t->red, &ctx);
+    zf_net_set_backward_hook(t->net, hook, ctx);
+    return ZF_OK;
+}
+
+static void dist_result(const trainer *t, zf_train_result *res) {
+    dist_stats ds;
+    if (!t->red) return;
+    dist_reducer_stats(t->red, &ds);
+    res->steps = ds.steps, res->backward_s = ds.backward_s, res->allreduce_wait_s = ds.wait_s;
+    res->buckets = ds.buckets, res->grad_bytes = (double)ds.bytes;
 }
 
 static zf_status train_epochs(trainer *t, zf_train_result *res, zf_error *err) {
@@ -529,6 +585,7 @@ static void trainer_free(trainer *t) {
     if (t->metrics) fclose(t->metrics);
     free(t->acc), free(t->h.epoch), free(t->h.loss), free(t->h.acc);
     zf_loader_free(t->loader);
+    dist_reducer_free(t->red);
     zf_data_prep_free(&t->prep);
     zf_net_free(t->net);
     zf_dataset_free(t->tr), zf_dataset_free(t->te);
@@ -536,10 +593,13 @@ static void trainer_free(trainer *t) {
 }
 
 zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *err) {
-    trainer t = {.c = *o};
+    trainer t = {.c = *o, .rank = zf_dist_rank(o->dist), .ranks = zf_dist_size(o->dist)};
     zf_train_result none;
     if (!res) res = &none;
     memset(res, 0, sizeof *res);
+    res->error_rank = -1;
+    if (t.rank) /* rank 0 reports */
+        t.c.cb = (zf_callbacks){0}, t.c.on_start = NULL, t.c.on_epoch = NULL;
     if (!o->out || !o->model || !o->train)
         return zf_fail(err, ZF_ERR_ARG,
                        "a training run needs a model, a training set and a folder");
@@ -558,16 +618,21 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
         snprintf(where, sizeof where, "%s: saved option ", t.path);
         st = train_check_options(&t.c, where, err);
     }
-    if (!st) st = out_writable(t.c.out, err);
+    if (!st && !t.rank) st = out_writable(t.c.out, err);
     if (!st) st = open_all(&t, err);
     if (!st) st = start_weights(&t, err);
     if (!st) st = make_loader(&t, err);
-    if (!st) st = make_out(&t, err);
+    if (!st && !t.rank) st = make_out(&t, err);
     if (!st) announce(&t);
     if (!st) st = train_metrics_open(&t, t.c.resume, err);
     if (!st && !t.c.resume) st = train_state_save(&t, err); /* resumable from the start */
+    if (t.ranks > 1 && !(st = agree(&t, st, res, err))) st = start_ranks(&t, err);
     if (!st) st = train_epochs(&t, res, err);
+    if (st && t.ranks > 1 && res->error_rank < 0 &&
+        (st == ZF_ERR_DIVERGED || st == ZF_ERR_CANCELLED))
+        res->error_rank = 0; /* found by every rank alike */
     if (st) unmake_out(&t, st);
+    dist_result(&t, res);
     res->epochs = t.c.epochs, res->epochs_done = t.rs.epoch_done, res->has_test = t.te != NULL;
     res->best_accuracy = t.rs.best, res->best_epoch = t.rs.best_epoch;
     res->seconds = t.rs.elapsed;

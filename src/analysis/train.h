@@ -3,6 +3,7 @@
 #define ZF_ANALYSIS_TRAIN_H
 
 #include "analysis.h"
+#include "../dist/dist.h"
 
 #include <stdio.h>
 
@@ -42,6 +43,11 @@ typedef struct trainer {
     int lowered;                         /* rate divisions after a divergence */
     int made_out;                        /* this run created c.out */
     char path[4200];
+    /* data-parallel: this process is rank `rank` of `ranks`; c.batch is its part of each batch
+     * (the global batch is c.batch * ranks); rank 0 alone writes the run folder */
+    int rank, ranks;
+    dist_reducer *red;
+    double step_stop; /* the step's stop requests, summed over the ranks */
 } trainer;
 
 /* The ranges `zfnet train` accepts, for options from any source; `where` starts the message
@@ -50,12 +56,14 @@ zf_status train_check_options(const zf_train_options *c, const char *where, zf_e
 /* c's strings copied into t->owned (they may point into a parsed state) */
 zf_status trainer_own_strings(trainer *t, zf_error *err);
 /* The saved configuration and counters of OUT/state.safetensors into t->c (keeping epochs when
- * > 0, threads, loader threads, out and callbacks) and t->rs. */
+ * > 0, threads, loader threads, out, callbacks and the MPI job) and t->rs; the saved (global)
+ * batch is split over t->ranks. */
 zf_status train_state_load(trainer *t, zf_error *err);
 zf_status train_state_save(trainer *t, zf_error *err);
 /* The weights, momentum and counters of OUT/state.safetensors (the configuration stays). */
 zf_status train_state_reload(trainer *t, zf_error *err);
-/* OUT/NAME: the weights with the data preparation, the epoch and its test accuracy. */
+/* OUT/NAME: the weights with the data preparation, the epoch and its test accuracy. The
+ * writers of the run folder write on rank 0 only (the others keep the bookkeeping). */
 zf_status train_save_weights(trainer *t, const char *name, int epoch, double acc, zf_error *err);
 /* metrics.jsonl: emptied for a fresh run; for a resumed one, kept up to the saved epoch (read
  * into the history); then opened for appending. */

@@ -14,6 +14,7 @@ typedef struct slot {
     float *x;
     int64_t *labels;
     int n, batch; /* batch index it holds, -1 when empty */
+    int i0;       /* the epoch position of its first image */
     int ready;
     zf_status st;
     char msg[1024];
@@ -101,8 +102,9 @@ static zf_status read_at(zf_loader *l, int pos, uint8_t *buf, int *label, zf_err
 
 static void fill(zf_loader *l, slot *sl, int b, uint8_t *buf) {
     const zf_loader_options *o = &l->o;
-    int count = l->d->count, i0 = b * o->batch;
+    int count = l->d->count, i0 = (b * o->parts + o->part) * o->batch;
     int n = count - i0 < o->batch ? count - i0 : o->batch;
+    if (n < 0) n = 0; /* this part of a last, short global batch is empty */
     zf_shape s = l->d->shape;
     int rh = s.h + 2 * o->pad - o->height, rw = s.w + 2 * o->pad - o->width;
     zf_error e;
@@ -129,7 +131,7 @@ static void fill(zf_loader *l, slot *sl, int b, uint8_t *buf) {
         } else
             make_view(l, buf, rh / 2, rw / 2, 0, x);
     }
-    sl->n = n;
+    sl->n = n, sl->i0 = i0;
 }
 
 static void *worker(void *arg) {
@@ -179,9 +181,12 @@ zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader
     *out = NULL;
     zf_loader_options o = *opt;
     zf_shape s = d->shape;
-    if (o.batch < 1 || o.height < 1 || o.width < 1 || o.pad < 0 || o.threads < 0)
-        return zf_fail(err, ZF_ERR_ARG, "loader: bad batch %d, input %dx%d, pad %d or threads %d",
-                       o.batch, o.height, o.width, o.pad, o.threads);
+    if (o.parts < 1) o.parts = 1, o.part = 0;
+    if (o.batch < 1 || o.height < 1 || o.width < 1 || o.pad < 0 || o.threads < 0 || o.part < 0 ||
+        o.part >= o.parts || (int64_t)o.batch * o.parts > INT32_MAX / 16)
+        return zf_fail(err, ZF_ERR_ARG,
+                       "loader: bad batch %d, input %dx%d, pad %d, threads %d or part %d of %d",
+                       o.batch, o.height, o.width, o.pad, o.threads, o.part, o.parts);
     if (s.h + 2 * o.pad < o.height || s.w + 2 * o.pad < o.width)
         return zf_fail(err, ZF_ERR_SHAPE,
                        "%s: its images (%dx%d) are smaller than the net's input (%dx%d)", d->desc,
@@ -192,7 +197,8 @@ zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader
     if (!l) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     l->d = d, l->o = o, l->views = o.crop == ZF_CROP_TEN ? 10 : 1;
     l->per_in = (size_t)s.c * o.height * o.width, l->per_src = (size_t)s.c * s.h * s.w;
-    l->nbatches = o.drop_last ? d->count / o.batch : (d->count + o.batch - 1) / o.batch;
+    int global = o.batch * o.parts;
+    l->nbatches = o.drop_last ? d->count / global : (d->count + global - 1) / global;
     l->nslots = o.threads + 2, l->nthreads = o.threads, l->held = -1;
     l->order = malloc(sizeof(int) * (size_t)(d->count ? d->count : 1));
     l->is_bad = calloc((size_t)d->count + 1, 1);
@@ -272,6 +278,14 @@ zf_status zf_loader_next(zf_loader *l, const float **x, const int64_t **labels, 
     if (sl->st) return zf_fail(err, sl->st, "%s", sl->msg);
     *x = sl->x, *labels = sl->labels, *n = sl->n;
     return ZF_OK;
+}
+
+int zf_loader_position(const zf_loader *cl) {
+    zf_loader *l = (zf_loader *)cl; /* the lock only */
+    pthread_mutex_lock(&l->mu);
+    int i0 = l->held >= 0 ? l->slots[l->held % l->nslots].i0 : -1;
+    pthread_mutex_unlock(&l->mu);
+    return i0;
 }
 
 double zf_loader_wait_seconds(const zf_loader *l) {

@@ -1,5 +1,6 @@
 /* Inverted dropout: in training each unit is kept with probability 1-p and scaled by 1/(1-p),
- * the mask drawn from the net's seeded generator; in inference it is the identity. */
+ * the mask drawn per row from the net's seeded generator and the row's global index; in inference
+ * it is the identity. */
 #include "layer.h"
 
 #include <stddef.h>
@@ -45,7 +46,16 @@ static void dropout_forward(layer *l, const layer_ctx *c, const float *x) {
     double p = l->def->p.dropout.p;
     float keep = (float)(1.0 / (1.0 - p));
     float *mask = l->aux;
-    for (size_t i = 0; i < count; i++) mask[i] = zf_rng_uniform(c->rng) >= p ? keep : 0.0f;
+    /* each row's mask from (the step's draw, its global row): a batch split over processes
+     * draws what the whole batch draws */
+    uint64_t base = zf_rng_next(c->rng);
+    size_t per = count / (size_t)c->n;
+    for (int r = 0; r < c->n; r++) {
+        zf_rng rr;
+        zf_rng_seed(&rr, zf_mix64(base, (uint64_t)(c->row0 + r)));
+        float *m = mask + per * (size_t)r;
+        for (size_t i = 0; i < per; i++) m[i] = zf_rng_uniform(&rr) >= p ? keep : 0.0f;
+    }
     c->be->mul(count, l->y, x, mask);
 }
 

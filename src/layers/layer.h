@@ -51,6 +51,7 @@ typedef struct layer_ctx {
     int n;
     zf_mode mode;
     zf_rng *rng;
+    int row0;         /* the global row of this batch's first (data-parallel parts) */
     float *params;    /* flat parameter block */
     float *grads;     /* flat gradient block; NULL when the pass computes no parameter
                          gradients (every rule but GRADIENT): the one place that gates them */
