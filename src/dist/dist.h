@@ -31,8 +31,9 @@ zf_backward_hook dist_reducer_hook(dist_reducer *r, void **ctx);
 void dist_reducer_begin(dist_reducer *r);
 /* After zf_net_backward: starts what has not started, waits for every bucket. */
 void dist_reducer_finish(dist_reducer *r);
-/* Seconds this rank spent waiting in dist_reducer_finish (the communication the backward
- * pass did not hide), and buckets and bytes per step. */
+/* Over the steps after the first two: seconds of backward passes (with the reductions pushed
+ * on between layers) and of waiting in dist_reducer_finish after them (the communication the
+ * backward pass did not hide); buckets and bytes per step. */
 typedef struct dist_stats {
     double wait_s, backward_s;
     int steps, buckets;
