@@ -175,6 +175,10 @@ check(r.returncode != 0 and len(lines) == 1 and "absent.gz" in lines[0]
       and not os.path.exists(P("absent-run")),
       "a missing training set under mpirun -np 2: one zfnet line, no run folder")
 
+r = zf(["demo", "-o", P("demo-run")], np_=2)
+check(r.returncode == 2 and "the demo runs as one process" in r.stderr
+      and not os.path.exists(P("demo-run")), "zfnet demo under mpirun refuses, in one line")
+
 # ---- a rank killed mid-epoch --------------------------------------------------------------------
 out = P("kill")
 cmd = ["mpirun", "-np", "2", ZFNET, "train", "--train", SMALL, "--test", "none", "--epochs", "50",

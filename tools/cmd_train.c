@@ -226,11 +226,19 @@ static int dist_end(zf_dist *d, zf_status st, const zf_train_result *r, const zf
     return rc;
 }
 
-/* Train (the callbacks print the lines); the final lines; 0 or the exit code. */
-static int train(zf_train_options *c) {
+/* Train (the callbacks print the lines); the final lines; 0 or the exit code. The demo (not
+ * `distributed`) refuses to run under mpirun. */
+static int train(zf_train_options *c, int distributed) {
     zf_error err;
     zf_dist *dist;
     if (zf_dist_init(&dist, &err)) return cli_fail(&err);
+    if (dist && !distributed) {
+        if (!zf_dist_rank(dist))
+            cli_error("the demo runs as one process: for data-parallel training, mpirun -np N "
+                      "zfnet train");
+        zf_dist_finish(dist, 0);
+        return 2;
+    }
     c->dist = dist;
     run_view view;
     c->cb = cli_callbacks(stdout);
@@ -272,7 +280,7 @@ int cmd_train(int argc, char **argv) {
     int rc = parse(&train_cmd, argc, argv, &c, &epochs_given, 1);
     if (rc >= 0) return rc;
     if (c.resume && !epochs_given) c.epochs = 0; /* only an --epochs given now changes it */
-    return train(&c);
+    return train(&c, 1);
 }
 
 static const cli_command demo_cmd = {
@@ -318,7 +326,7 @@ int cmd_demo(int argc, char **argv) {
     struct stat sb; /* a run there is continued (or only evaluated); train says what is wrong */
     c.resume = !c.overwrite && !lstat(path, &sb);
     double t0 = cli_now();
-    if ((rc = train(&c)) || (rc = visualise(&c))) return rc;
+    if ((rc = train(&c, 0)) || (rc = visualise(&c))) return rc;
     printf("\ndemo finished in %.0f s; the report: %s/report/index.html\n", cli_now() - t0, c.out);
     return 0;
 }

@@ -419,6 +419,10 @@ static zf_status recover(trainer *t, int epoch, zf_status why, zf_error *err) {
     if (!t->c.lower_on_diverge || t->lowered >= 3 || !t->saved) return why;
     double lr = t->rs.lr;
     zf_status st = train_state_reload(t, err);
+    int first; /* every rank has read the state before rank 0 writes the next one */
+    dist_statuses(t->c.dist, st, &first);
+    if (first >= 0 && !st)
+        st = zf_fail(err, ZF_ERR_IO, "rank %d could not reload the state", first);
     if (st) return st;
     t->lowered++;
     t->c.lr /= 10, t->rs.lr /= 10;
@@ -533,6 +537,7 @@ static zf_status start_ranks(trainer *t, zf_error *err) {
     dist_bcast_floats(t->c.dist, t->prep.mean, (size_t)s.c * s.h * s.w);
     zf_net_set_batch_part(t->net, t->rank * t->c.batch, t->ranks * t->c.batch);
     double mb = t->c.bucket_mb > 0 ? t->c.bucket_mb : 25;
+    mb = mb < 0.001 ? 0.001 : mb > 4096 ? 4096 : mb;
     zf_status st =
         dist_reducer_new(&t->red, t->c.dist, t->net, (size_t)(mb * 1e6), !t->c.no_overlap, err);
     if (st) return st;
@@ -606,7 +611,7 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
     zf_status st = trainer_own_strings(&t, err);
     struct stat sb;
     snprintf(t.path, sizeof t.path, "%s/state.safetensors", o->out);
-    if (!st && !o->resume && !o->overwrite && !stat(t.path, &sb))
+    if (!st && !o->resume && !o->overwrite && !t.rank && !stat(t.path, &sb))
         st = zf_fail(err, ZF_ERR_STATE,
                      "%s already holds a training run; continue it with --resume, or start again "
                      "with --overwrite (or choose another -o)",

@@ -44,6 +44,10 @@ zf_status zf_dist_init(zf_dist **out, zf_error *err) {
     int provided;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return zf_fail(err, ZF_ERR_IO, "MPI: cannot join the job mpirun started");
+    if (provided < MPI_THREAD_FUNNELED) { /* our compute and loader threads need it */
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return zf_fail(err, ZF_ERR_IO, "MPI: this MPI does not allow threads (FUNNELED)");
+    }
     zf_dist *d = calloc(1, sizeof *d);
     if (!d) {
         MPI_Abort(MPI_COMM_WORLD, 1);
