@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FILE *f = fopen(state, "wb");
     if (!f || fwrite(data, 1, size, f) != size || fclose(f)) abort();
-    trainer t = {0};
+    trainer t = {.ranks = 1};
     zf_train_defaults(&t.c);
     t.c.out = dir, t.c.resume = 1, t.c.epochs = 0, t.c.threads = 1;
     zf_error err;

@@ -161,12 +161,13 @@ zf_status train_state_load(trainer *t, zf_error *err) {
         t->c.on_start = keep.on_start, t->c.on_epoch = keep.on_epoch, t->c.ctx = keep.ctx;
         t->c.dist = keep.dist, t->c.no_overlap = keep.no_overlap, t->c.bucket_mb = keep.bucket_mb;
         t->c.resume = 1, t->c.overwrite = 0;
-        if (t->c.batch % t->ranks || t->c.batch < t->ranks)
+        int ranks = t->ranks > 1 ? t->ranks : 1;
+        if (t->c.batch % ranks || t->c.batch < ranks)
             st = zf_fail(err, ZF_ERR_ARG,
                          "%s: the run's batch of %d does not split evenly over %d processes",
-                         t->path, t->c.batch, t->ranks);
+                         t->path, t->c.batch, ranks);
         else
-            t->c.batch /= t->ranks; /* saved: the global batch, whatever the ranks were */
+            t->c.batch /= ranks; /* saved: the global batch, whatever the ranks were */
         if (!st) st = trainer_own_strings(t, err);
     }
     json_decref(o);
@@ -194,7 +195,7 @@ zf_status train_state_save(trainer *t, zf_error *err) {
         return ZF_OK;
     }
     zf_train_options global = t->c;
-    global.batch *= t->ranks;
+    global.batch *= t->ranks > 1 ? t->ranks : 1;
     char *cfg = config_json(&global);
     char nums[NCOUNTERS][40];
     snprintf(nums[0], 40, "%d", r->epoch_done);
