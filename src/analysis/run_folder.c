@@ -162,11 +162,11 @@ zf_status train_state_load(trainer *t, zf_error *err) {
         t->c.dist = keep.dist, t->c.no_overlap = keep.no_overlap, t->c.bucket_mb = keep.bucket_mb;
         t->c.resume = 1, t->c.overwrite = 0;
         int ranks = t->ranks > 1 ? t->ranks : 1;
-        if (t->c.batch % ranks || t->c.batch < ranks)
+        if (t->c.batch > 0 && (t->c.batch % ranks || t->c.batch < ranks)) /* <= 0: range check */
             st = zf_fail(err, ZF_ERR_ARG,
                          "%s: the run's batch of %d does not split evenly over %d processes",
                          t->path, t->c.batch, ranks);
-        else
+        else if (t->c.batch > 0)
             t->c.batch /= ranks; /* saved: the global batch, whatever the ranks were */
         if (!st) st = trainer_own_strings(t, err);
     }
