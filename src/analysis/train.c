@@ -414,15 +414,22 @@ static zf_status run_batches(trainer *t, int epoch, double run_t0, double *last_
     return st;
 }
 
+/* Data-parallel: every rank's status (a collective: it also waits for every rank); a failure
+ * anywhere fails every rank, "rank K could not <what>" where it did not fail itself. The lowest
+ * failing rank (-1: none) into *first when given: only its message is worth showing. */
+static zf_status agree(trainer *t, zf_status st, const char *what, int *first, zf_error *err) {
+    int f;
+    dist_statuses(t->c.dist, st, &f);
+    if (first) *first = f;
+    return f >= 0 && !st ? zf_fail(err, ZF_ERR_ARG, "rank %d could not %s", f, what) : st;
+}
+
 /* --on-diverge lower: back to the saved state with a tenth of the rate (kept in the state). */
 static zf_status recover(trainer *t, int epoch, zf_status why, zf_error *err) {
     if (!t->c.lower_on_diverge || t->lowered >= 3 || !t->saved) return why;
     double lr = t->rs.lr;
-    zf_status st = train_state_reload(t, err);
-    int first; /* every rank has read the state before rank 0 writes the next one */
-    dist_statuses(t->c.dist, st, &first);
-    if (first >= 0 && !st)
-        st = zf_fail(err, ZF_ERR_IO, "rank %d could not reload the state", first);
+    /* every rank has read the state before rank 0 writes the next one */
+    zf_status st = agree(t, train_state_reload(t, err), "reload the state", NULL, err);
     if (st) return st;
     t->lowered++;
     t->c.lr /= 10, t->rs.lr /= 10;
@@ -517,16 +524,6 @@ static zf_status end_epoch(trainer *t, int epoch, int first, double t0, double w
     r->elapsed = zf_now() - run_t0;
     zf_status saved = train_state_save(t, err);
     return st ? st : saved;
-}
-
-/* Data-parallel: every rank's setup status; a failure anywhere fails every rank (only the lowest
- * failing rank's message is worth showing: res->error_rank). */
-static zf_status agree(trainer *t, zf_status st, zf_train_result *res, zf_error *err) {
-    int first;
-    dist_statuses(t->c.dist, st, &first);
-    res->error_rank = first;
-    if (first >= 0 && !st) st = zf_fail(err, ZF_ERR_ARG, "rank %d could not start", first);
-    return st;
 }
 
 /* Data-parallel: rank 0's weights and data mean to every rank (each resumed rank read the same
@@ -631,7 +628,8 @@ zf_status zf_train(const zf_train_options *o, zf_train_result *res, zf_error *er
     if (!st) announce(&t);
     if (!st) st = train_metrics_open(&t, t.c.resume, err);
     if (!st && !t.c.resume) st = train_state_save(&t, err); /* resumable from the start */
-    if (t.ranks > 1 && !(st = agree(&t, st, res, err))) st = start_ranks(&t, err);
+    if (t.ranks > 1 && !(st = agree(&t, st, "start", &res->error_rank, err)))
+        st = start_ranks(&t, err);
     if (!st) st = train_epochs(&t, res, err);
     if (st && t.ranks > 1 && res->error_rank < 0 &&
         (st == ZF_ERR_DIVERGED || st == ZF_ERR_CANCELLED))
