@@ -8,6 +8,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (fuzz_split(data, size, &a, &na, &b, &nb)) return 0;
     zf_dataset *d;
     zf_error err;
-    if (!zf_dataset_open_idx(&d, fuzz_file(0, a, na), fuzz_file(1, b, nb), &err)) fuzz_read_all(d);
+    if (!zf_dataset_open_idx(fuzz_file(0, a, na), fuzz_file(1, b, nb), &d, &err)) fuzz_read_all(d);
     return 0;
 }

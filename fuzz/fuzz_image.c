@@ -23,8 +23,8 @@ static void remove_root(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     zf_error err;
     zf_image im;
-    if (!zf_image_decode(data, size, 0, &im, "fuzz", &err)) free(im.px);
-    if (!zf_image_decode(data, size, 24, &im, "fuzz", &err)) free(im.px);
+    if (!zf_image_decode(data, size, 0, "fuzz", &im, &err)) zf_image_free(&im);
+    if (!zf_image_decode(data, size, 24, "fuzz", &im, &err)) zf_image_free(&im);
     uint8_t px[3 * 32 * 32];
     zf_image_load_mem(data, size, 32, 3, px, "fuzz", &err);
     zf_image_load_mem(data, size, 17, 1, px, "fuzz", &err);
@@ -39,7 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FILE *f = fopen(file, "wb");
     if (!f || fwrite(data, 1, size, f) != size || fclose(f)) abort();
     zf_dataset *d;
-    zf_dataset_options o = {.size = 32, .channels = 3};
-    if (!zf_dataset_open(&d, root, &o, &err)) fuzz_read_all(d);
+    zf_dataset_options o;
+    zf_dataset_defaults(&o);
+    o.size = 32;
+    o.channels = 3;
+    if (!zf_dataset_open(root, &o, &d, &err)) fuzz_read_all(d);
     return 0;
 }

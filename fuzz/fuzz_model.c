@@ -43,10 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0;
     zf_model *m = NULL;
     zf_error err;
-    if (!zf_model_parse(&m, text, "fuzz.cfg", NULL, &err)) {
-        zf_net_options o = {.backend = ZF_BACKEND_REF, .threads = 1, .max_params = 1 << 20};
+    if (!zf_model_parse(text, "fuzz.cfg", NULL, &m, &err)) {
+        zf_net_options o;
+        zf_net_defaults(&o);
+        o.backend = ZF_BACKEND_REF;
+        o.threads = 1;
+        o.max_params = 1 << 20;
         zf_net *net;
-        if (!zf_net_create(&net, m, &o, &err)) {
+        if (!zf_net_create(m, &o, &net, &err)) {
             run_small(net);
             zf_net_free(net);
         }
@@ -55,6 +59,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         zf_model_free(m);
     }
     free(text);
-    if (!zf_model_load(&m, fuzz_file(0, data, size), NULL, &err)) zf_model_free(m);
+    if (!zf_model_load(fuzz_file(0, data, size), NULL, &m, &err)) zf_model_free(m);
     return 0;
 }

@@ -11,7 +11,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     zf_error err;
     zf_net *net;
     zf_data_prep prep;
-    zf_net_options o = {.backend = ZF_BACKEND_REF, .threads = 1, .max_params = 1 << 22};
+    zf_net_options o;
+    zf_net_defaults(&o);
+    o.backend = ZF_BACKEND_REF;
+    o.threads = 1;
+    o.max_params = 1 << 22;
     if (zf_onnx_import(path, &o, &net, &prep, &err)) return 0;
     zf_shape in = zf_net_input_shape(net);
     size_t n = (size_t)in.c * in.h * in.w;

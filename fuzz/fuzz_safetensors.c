@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_file(0, data, size);
     zf_error err;
     zf_st_file *f;
-    if (!zf_st_open(&f, path, &err)) {
+    if (!zf_st_open(path, &f, &err)) {
         for (int i = 0; i < zf_st_count(f); i++) {
             const zf_st_tensor *t = zf_st_get(f, i);
             if (t->nbytes) fuzz_sink += ((const uint8_t *)t->data)[t->nbytes - 1];
@@ -20,12 +20,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)zf_st_meta(f, "model");
         const int64_t want[3] = {0, 1, 28};
         (void)zf_st_need_f32(f, "data.mean", 3, want, &err);
-        zf_st_close(f);
+        zf_st_free(f);
     }
     zf_net *net;
     zf_data_prep prep;
-    zf_net_options o = {.backend = ZF_BACKEND_REF, .threads = 1, .max_params = 1 << 22};
-    if (!zf_checkpoint_open(&net, &prep, path, &o, &err)) {
+    zf_net_options o;
+    zf_net_defaults(&o);
+    o.backend = ZF_BACKEND_REF;
+    o.threads = 1;
+    o.max_params = 1 << 22;
+    if (!zf_checkpoint_open(path, &o, &net, &prep, &err)) {
         zf_shape in = zf_net_input_shape(net);
         size_t n = (size_t)in.c * in.h * in.w;
         if (prep.mean && n <= 1 << 20) {

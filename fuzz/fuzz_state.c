@@ -31,8 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!train_state_load(&t, &err) && !train_check_options(&t.c, "saved ", &err)) {
         zf_net *net;
         zf_data_prep prep;
-        zf_net_options o = {.backend = ZF_BACKEND_REF, .threads = 1, .max_params = 1 << 22};
-        if (!zf_checkpoint_open(&net, &prep, state, &o, &err)) {
+        zf_net_options o;
+        zf_net_defaults(&o);
+        o.backend = ZF_BACKEND_REF;
+        o.threads = 1;
+        o.max_params = 1 << 22;
+        if (!zf_checkpoint_open(state, &o, &net, &prep, &err)) {
             zf_checkpoint_load_state(net, state, &err);
             zf_data_prep_free(&prep);
             zf_net_free(net);

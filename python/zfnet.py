@@ -7,9 +7,13 @@
     cam, classes, probs = net.gradcam(x, "conv5")
 
 The library is found as $ZFNET_LIB, then in ../build (this file in a source tree), then in
-../../../lib (installed as PREFIX/share/zfnet/python/zfnet.py), then on the system's library
-path. Errors raise zfnet.Error with the library's one-line message. Needs
-numpy (Debian: python3-numpy).
+../../../lib (installed as PREFIX/share/zfnet/python/zfnet.py), then as libzfnet.so.1 on the
+system's library path (the Debian package). Errors raise zfnet.Error with the library's one-line
+message. Needs numpy (Debian: python3-numpy).
+
+The ctypes mirrors of the C structs below are checked against the C layout at test time
+(tests/binding_layout.py: sizes and offsets printed by a C program), so a struct that changes in
+the headers fails a test instead of corrupting memory here.
 """
 import ctypes
 import ctypes.util
@@ -17,8 +21,10 @@ import os
 
 import numpy as np
 
-__all__ = ["Error", "Net", "Linear", "library", "transfer", "probe", "draw_per_class",
-           "per_class_accuracy", "pool_maps"]
+__all__ = ["Error", "Net", "Linear", "library", "version", "transfer", "probe",
+           "draw_per_class", "per_class_accuracy", "pool_maps"]
+
+SONAME = "libzfnet.so.1"  # the library's major version this binding speaks
 
 
 class Error(Exception):
@@ -68,13 +74,15 @@ class _Prep(ctypes.Structure):
                 ("source", ctypes.c_void_p)]
 
 
-_CALLBACKS = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p), ("ctx", ctypes.c_void_p)]
+class _Callbacks(ctypes.Structure):
+    _fields_ = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p),
+                ("ctx", ctypes.c_void_p)]
 
 
 class _OccOptions(ctypes.Structure):
     _fields_ = [("size", ctypes.c_int), ("stride", ctypes.c_int), ("fill", ctypes.c_void_p),
                 ("layer", ctypes.c_int), ("map", ctypes.c_int), ("batch", ctypes.c_int),
-                ("plain", ctypes.c_int)] + _CALLBACKS
+                ("plain", ctypes.c_int), ("cb", _Callbacks)]
 
 
 class _OccResult(ctypes.Structure):
@@ -89,7 +97,7 @@ class _OccResult(ctypes.Structure):
 class _InvOptions(ctypes.Structure):
     _fields_ = [("transform", ctypes.c_int), ("start", ctypes.c_double),
                 ("stop", ctypes.c_double), ("steps", ctypes.c_int), ("layers", ctypes.c_void_p),
-                ("nlayers", ctypes.c_int), ("batch", ctypes.c_int)] + _CALLBACKS
+                ("nlayers", ctypes.c_int), ("batch", ctypes.c_int), ("cb", _Callbacks)]
 
 
 class _InvResult(ctypes.Structure):
@@ -98,11 +106,6 @@ class _InvResult(ctypes.Structure):
                 ("distance", ctypes.POINTER(ctypes.c_double)),
                 ("prob", ctypes.POINTER(ctypes.c_float)), ("label", ctypes.POINTER(ctypes.c_int)),
                 ("base_prob", ctypes.c_float)]
-
-
-class _Callbacks(ctypes.Structure):
-    _fields_ = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p),
-                ("ctx", ctypes.c_void_p)]
 
 
 class _TransferOptions(ctypes.Structure):
@@ -149,16 +152,35 @@ class _ProbeResult(ctypes.Structure):
                 ("feature_seconds", ctypes.c_double)]
 
 
+# The C struct each mirror stands for; field names as in C except where Python needs another
+# (the layout check maps them back).
+MIRRORS = {"zf_error": _Err, "zf_shape": _Shape, "zf_layer_info": _LayerInfo,
+           "zf_net_options": _NetOptions, "zf_model_overrides": _Overrides,
+           "zf_init_options": _InitOptions, "zf_project_options": _ProjectOptions,
+           "zf_data_prep": _Prep, "zf_callbacks": _Callbacks, "zf_occlusion_options": _OccOptions,
+           "zf_occlusion_result": _OccResult, "zf_invariance_options": _InvOptions,
+           "zf_invariance_result": _InvResult, "zf_transfer_options": _TransferOptions,
+           "zf_transfer_result": _TransferResult, "zf_probe_options": _ProbeOptions,
+           "zf_probe_result": _ProbeResult}
+FIELD_NAMES = {"in_": "in", "start": "from", "stop": "to"}
+
 _lib = None
 _P = ctypes.c_void_p
 _F32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
 _I32 = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
 _PROTOTYPES = {
     "zf_status_name": (ctypes.c_char_p, [ctypes.c_int]),
-    "zf_model_load": (ctypes.c_int, [ctypes.POINTER(_P), ctypes.c_char_p,
-                                     ctypes.POINTER(_Overrides), ctypes.POINTER(_Err)]),
+    "zf_version": (ctypes.c_char_p, []),
+    "zf_free": (None, [_P]),
+    "zf_net_defaults": (None, [ctypes.POINTER(_NetOptions)]),
+    "zf_init_defaults": (None, [ctypes.POINTER(_InitOptions)]),
+    "zf_project_defaults": (None, [ctypes.POINTER(_ProjectOptions)]),
+    "zf_occlusion_defaults": (None, [ctypes.POINTER(_OccOptions)]),
+    "zf_invariance_defaults": (None, [ctypes.POINTER(_InvOptions)]),
+    "zf_model_load": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(_Overrides),
+                                     ctypes.POINTER(_P), ctypes.POINTER(_Err)]),
     "zf_model_free": (None, [_P]),
-    "zf_net_create": (ctypes.c_int, [ctypes.POINTER(_P), _P, ctypes.POINTER(_NetOptions),
+    "zf_net_create": (ctypes.c_int, [_P, ctypes.POINTER(_NetOptions), ctypes.POINTER(_P),
                                      ctypes.POINTER(_Err)]),
     "zf_net_free": (None, [_P]),
     "zf_net_num_layers": (ctypes.c_int, [_P]),
@@ -173,8 +195,9 @@ _PROTOTYPES = {
     "zf_net_read_output": (ctypes.c_int, [_P, ctypes.c_int, _F32, ctypes.POINTER(_Err)]),
     "zf_onnx_export": (ctypes.c_int, [_P, _P, ctypes.c_int, ctypes.c_char_p, _P]),
     "zf_onnx_import": (ctypes.c_int, [ctypes.c_char_p, _P, _P, _P, _P]),
-    "zf_checkpoint_open": (ctypes.c_int, [ctypes.POINTER(_P), _P, ctypes.c_char_p,
-                                          ctypes.POINTER(_NetOptions), ctypes.POINTER(_Err)]),
+    "zf_checkpoint_open": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(_NetOptions),
+                                          ctypes.POINTER(_P), ctypes.POINTER(_Prep),
+                                          ctypes.POINTER(_Err)]),
     "zf_checkpoint_write": (ctypes.c_int, [_P, ctypes.c_char_p, _P, ctypes.POINTER(_Err)]),
     "zf_rule_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
                                      ctypes.POINTER(_Err)]),
@@ -219,7 +242,7 @@ _PROTOTYPES = {
     "zf_linear_free": (None, [_P]),
     "zf_per_class_accuracy": (ctypes.c_double, [_I32, _I32, ctypes.c_int, ctypes.c_int,
                                                 ctypes.POINTER(ctypes.c_double)]),
-    "zf_dataset_open": (ctypes.c_int, [ctypes.POINTER(_P), ctypes.c_char_p, _P,
+    "zf_dataset_open": (ctypes.c_int, [ctypes.c_char_p, _P, ctypes.POINTER(_P),
                                        ctypes.POINTER(_Err)]),
     "zf_dataset_free": (None, [_P]),
     "zf_draw_per_class": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_uint64,
@@ -235,8 +258,8 @@ def library():
     if _lib is not None:
         return _lib
     here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.environ.get("ZFNET_LIB"), os.path.join(here, "..", "build", "libzfnet.so"),
-                  os.path.join(here, "..", "..", "..", "lib", "libzfnet.so"),
+    candidates = [os.environ.get("ZFNET_LIB"), os.path.join(here, "..", "build", SONAME),
+                  os.path.join(here, "..", "..", "..", "lib", SONAME), SONAME,
                   ctypes.util.find_library("zfnet")]
     for c in candidates:
         if c and (os.path.exists(c) or not os.path.isabs(c)):
@@ -246,12 +269,24 @@ def library():
             except OSError:
                 continue
     else:
-        raise Error("libzfnet.so not found: set ZFNET_LIB to its path")
+        raise Error(f"{SONAME} not found: set ZFNET_LIB to its path")
     for name, (res, args) in _PROTOTYPES.items():
         f = getattr(lib, name)
         f.restype, f.argtypes = res, args
     _lib = lib
     return lib
+
+
+def version():
+    """The library's version ("1.0.0")."""
+    return library().zf_version().decode()
+
+
+def _net_options(threads, seed=0):
+    o = _NetOptions()
+    library().zf_net_defaults(ctypes.byref(o))
+    o.threads, o.seed = threads, seed
+    return o
 
 
 def _check(status, err):
@@ -277,10 +312,10 @@ class Net:
         """A preset (zfnet, zfnet-mini, ...) or model file, weights zero until init()."""
         lib, err, m, h = library(), _Err(), _P(), _P()
         ov = _Overrides(classes, *(input_size or (0, 0, 0)))
-        _check(lib.zf_model_load(ctypes.byref(m), model.encode(), ctypes.byref(ov),
+        _check(lib.zf_model_load(model.encode(), ctypes.byref(ov), ctypes.byref(m),
                                  ctypes.byref(err)), err)
-        no = _NetOptions(0, threads, seed)
-        st = lib.zf_net_create(ctypes.byref(h), m, ctypes.byref(no), ctypes.byref(err))
+        no = _net_options(threads, seed)
+        st = lib.zf_net_create(m, ctypes.byref(no), ctypes.byref(h), ctypes.byref(err))
         lib.zf_model_free(m)
         _check(st, err)
         return cls(h)
@@ -289,9 +324,9 @@ class Net:
     def from_checkpoint(cls, path, threads=0):
         """The net a checkpoint written by zfnet describes, with its weights."""
         lib, err, h = library(), _Err(), _P()
-        no, prep = _NetOptions(0, threads, 0), _Prep()
-        _check(lib.zf_checkpoint_open(ctypes.byref(h), ctypes.byref(prep), path.encode(),
-                                      ctypes.byref(no), ctypes.byref(err)), err)
+        no, prep = _net_options(threads), _Prep()
+        _check(lib.zf_checkpoint_open(path.encode(), ctypes.byref(no), ctypes.byref(h),
+                                      ctypes.byref(prep), ctypes.byref(err)), err)
         return cls(h, prep)
 
     @classmethod
@@ -299,7 +334,7 @@ class Net:
         """An ONNX graph of the ops zfnet computes (what `zfnet import` reads), with its
         weights and the data preparation a file zfnet exported records."""
         lib, err, h = library(), _Err(), _P()
-        no, prep = _NetOptions(0, threads, 0), _Prep()
+        no, prep = _net_options(threads), _Prep()
         _check(lib.zf_onnx_import(path.encode(), ctypes.byref(no), ctypes.byref(h),
                                   ctypes.byref(prep), ctypes.byref(err)), err)
         return cls(h, prep)
@@ -326,8 +361,10 @@ class Net:
     def init(self, scheme="he", seed=1, std=0.01, bias=0.0):
         """Fresh weights: gaussian (std), he or xavier."""
         schemes = {"gaussian": 0, "he": 1, "xavier": 2}
-        library().zf_net_init_params(self._h, ctypes.byref(_InitOptions(schemes[scheme], std,
-                                                                         bias, seed)))
+        o = _InitOptions()
+        library().zf_init_defaults(ctypes.byref(o))
+        o.scheme, o.std, o.bias, o.seed = schemes[scheme], std, bias, seed
+        library().zf_net_init_params(self._h, ctypes.byref(o))
 
     def save(self, path):
         """The weights as a safetensors checkpoint (PyTorch names and layouts)."""
@@ -388,8 +425,10 @@ class Net:
         or one map, or one unit (k, y, x). Returns (projections (n, c, h, w), maps, values)."""
         lib, err = library(), _Err()
         x = self._input(x)
-        o = _ProjectOptions(_enum(lib.zf_rule_parse, rule), _enum(lib.zf_lrn_rule_parse, lrn),
-                            0, 0, 0, 0, batch)
+        o = _ProjectOptions()
+        lib.zf_project_defaults(ctypes.byref(o))
+        o.rule, o.lrn = _enum(lib.zf_rule_parse, rule), _enum(lib.zf_lrn_rule_parse, lrn)
+        o.batch = batch
         if map is not None:
             o.select, o.map = 1, map
         if unit is not None:
@@ -434,8 +473,11 @@ class Net:
         x = self._input(x)
         n = x.shape[0]
         f = self._fill(fill)
-        o = _OccOptions(size, stride, f.ctypes.data if f is not None else None,
-                        self.layer(layer) if layer else -1, map, batch, int(plain))
+        o = _OccOptions()
+        lib.zf_occlusion_defaults(ctypes.byref(o))
+        o.size, o.stride, o.fill = size, stride, f.ctypes.data if f is not None else None
+        o.layer, o.map, o.batch = self.layer(layer) if layer else -1, map, batch
+        o.plain = int(plain)
         cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
         if cls is not None and cls.shape != (n,):
             raise Error(f"{len(cls)} classes for {n} inputs")
@@ -463,8 +505,10 @@ class Net:
         x = self._input(x)
         n = x.shape[0]
         idx = np.array([self.layer(name) for name in layers], np.int32)
-        o = _InvOptions(_enum(lib.zf_transform_parse, transform), start, stop, steps,
-                        idx.ctypes.data, len(idx), batch)
+        o = _InvOptions()
+        lib.zf_invariance_defaults(ctypes.byref(o))
+        o.transform, o.start, o.stop = _enum(lib.zf_transform_parse, transform), start, stop
+        o.steps, o.layers, o.nlayers, o.batch = steps, idx.ctypes.data, len(idx), batch
         cls = np.ascontiguousarray(classes, np.int32) if classes is not None else None
         if cls is not None and cls.shape != (n,):
             raise Error(f"{len(cls)} classes for {n} inputs")
@@ -622,14 +666,14 @@ def per_class_accuracy(pred, labels, classes):
 def draw_per_class(spec, n, seed):
     """The dataset items zf_draw_per_class draws: n per class of the set `spec`."""
     lib, err, d = library(), _Err(), _P()
-    _check(lib.zf_dataset_open(ctypes.byref(d), spec.encode(), None, ctypes.byref(err)), err)
+    _check(lib.zf_dataset_open(spec.encode(), None, ctypes.byref(d), ctypes.byref(err)), err)
     idx, count = ctypes.POINTER(ctypes.c_int)(), ctypes.c_int()
     st = lib.zf_draw_per_class(d, n, seed, ctypes.byref(idx), ctypes.byref(count),
                                ctypes.byref(err))
     lib.zf_dataset_free(d)
     _check(st, err)
     out = _arr(idx, count.value)
-    ctypes.CDLL(None).free(ctypes.cast(idx, ctypes.c_void_p))
+    lib.zf_free(ctypes.cast(idx, ctypes.c_void_p))
     return out
 
 

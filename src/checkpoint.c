@@ -51,9 +51,9 @@ zf_status zf_checkpoint_write(const zf_net *cnet, const char *path, const zf_che
     zf_net *net = (zf_net *)cnet; /* parameters are only read */
     zf_checkpoint_data none = {0};
     if (!d) d = &none;
-    zf_st_writer *w = zf_st_writer_new();
+    zf_st_writer *w = NULL;
     char *names = names_json(d->prep);
-    if (!w || !names) {
+    if (zf_st_writer_create(&w, err) || !names) {
         zf_st_writer_free(w), free(names);
         return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     }
@@ -92,7 +92,7 @@ zf_status zf_checkpoint_write(const zf_net *cnet, const char *path, const zf_che
 
 zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
     zf_st_file *f;
-    zf_status st = zf_st_open(&f, path, err);
+    zf_status st = zf_st_open(path, &f, err);
     if (st) return st;
     char problems[900] = "";
     int nproblems = 0;
@@ -136,7 +136,7 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
                 nproblems > 1 ? "es" : "", zf_model_name(zf_net_model(net)),
                 mname ? " (the file was written for '" : "", mname ? mname : "", mname ? "')" : "",
                 problems);
-        zf_st_close(f);
+        zf_st_free(f);
         return ZF_ERR_SHAPE;
     }
     float *params = zf_net_params(net);
@@ -145,7 +145,7 @@ zf_status zf_checkpoint_load(zf_net *net, const char *path, zf_error *err) {
         zf_net_param_info(net, i, &p);
         memcpy(params + p.offset, zf_st_find(f, p.name)->data, sizeof(float) * p.count);
     }
-    zf_st_close(f);
+    zf_st_free(f);
     int bad = zf_net_first_nonfinite(net, 0);
     if (bad >= 0) {
         zf_param_info p;
@@ -160,7 +160,7 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
     zf_status st = zf_checkpoint_load(net, path, err);
     if (st) return st;
     zf_st_file *f;
-    if ((st = zf_st_open(&f, path, err))) return st;
+    if ((st = zf_st_open(path, &f, err))) return st;
     float *mom = zf_net_momentum_alloc(net);
     if (!mom) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory for the momentum");
     for (int i = 0; !st && i < zf_net_num_param_tensors(net); i++) {
@@ -175,18 +175,18 @@ zf_status zf_checkpoint_load_state(zf_net *net, const char *path, zf_error *err)
         else
             memcpy(mom + p.offset, t->data, t->nbytes);
     }
-    zf_st_close(f);
+    zf_st_free(f);
     return st;
 }
 
 /* The recorded data preparation feeds this model: its channels, and images that (padded)
  * cover the model's input. */
-zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
-                             const zf_net_options *no, zf_error *err) {
+zf_status zf_checkpoint_open(const char *path, const zf_net_options *no, zf_net **net,
+                             zf_data_prep *prep, zf_error *err) {
     *net = NULL;
     if (prep) memset(prep, 0, sizeof *prep);
     zf_st_file *f;
-    zf_status st = zf_st_open(&f, path, err);
+    zf_status st = zf_st_open(path, &f, err);
     if (st) return st;
     const char *text = zf_st_meta(f, ZF_META_MODEL);
     zf_model *m = NULL;
@@ -194,17 +194,21 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
         st = zf_fail(err, ZF_ERR_FORMAT,
                      "%s: no model text in its metadata (not written by zfnet?)", path);
     else
-        st = zf_model_parse(&m, text, path, NULL, err);
+        st = zf_model_parse(text, path, NULL, &m, err);
     /* nothing allocated beyond what the file holds: its model may claim any size */
-    zf_net_options o = no ? *no : (zf_net_options){0};
+    zf_net_options o;
+    if (no)
+        o = *no;
+    else
+        zf_net_defaults(&o);
     uint64_t held = 0;
     for (int i = 0; i < zf_st_count(f); i++) held += zf_st_get(f, i)->nbytes / sizeof(float);
-    if (!o.max_params || held < o.max_params) o.max_params = held ? held : 1;
-    zf_st_close(f);
-    if (!st) st = zf_net_create(net, m, &o, err);
+    if (held < o.max_params) o.max_params = held ? held : 1;
+    zf_st_free(f);
+    if (!st) st = zf_net_create(m, &o, net, err);
     zf_model_free(m);
     if (!st) st = zf_checkpoint_load(*net, path, err);
-    if (!st && prep) st = zf_data_prep_load(prep, path, err);
+    if (!st && prep) st = zf_data_prep_load(path, prep, err);
     if (!st && prep && (st = zf_data_prep_check(prep, *net, path, err))) zf_data_prep_free(prep);
     if (st) {
         zf_net_free(*net);
@@ -215,9 +219,9 @@ zf_status zf_checkpoint_open(zf_net **net, zf_data_prep *prep, const char *path,
 
 int zf_checkpoint_epoch(const char *path) {
     zf_st_file *f;
-    if (zf_st_open(&f, path, NULL)) return -1;
+    if (zf_st_open(path, &f, NULL)) return -1;
     const char *e = zf_st_meta(f, ZF_META_EPOCH);
     int v = e ? atoi(e) : -1;
-    zf_st_close(f);
+    zf_st_free(f);
     return v;
 }

@@ -19,6 +19,14 @@ _Noreturn void zf_assert_fail(const char *what, const char *file, int line) {
     abort();
 }
 
+const char *zf_version(void) {
+    return ZF_VERSION;
+}
+
+void zf_free(void *p) {
+    free(p);
+}
+
 const char *zf_status_name(zf_status s) {
     switch (s) {
     case ZF_OK:

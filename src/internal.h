@@ -22,6 +22,11 @@ zf_status zf_fail(zf_error *err, zf_status status, const char *fmt, ...)
 /* Seconds on a monotonic clock. */
 double zf_now(void);
 
+/* splitmix64's next value (advances *state): seeds and seeded shuffles. */
+uint64_t zf_splitmix64(uint64_t *state);
+/* Bytes per element of a safetensors dtype. */
+size_t zf_dtype_size(zf_dtype t);
+
 /* What a model may ask for: values per image at any layer (the kernels index them with int),
  * and parameters in all (zf_net_options.max_params may lower it). */
 #define ZF_MAX_VALUES 2147483647ull

@@ -431,8 +431,8 @@ static zf_status finish_model(parser *ps, const zf_model_overrides *ov) {
     return ZF_OK;
 }
 
-zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
-                         const zf_model_overrides *ov, zf_error *err) {
+zf_status zf_model_parse(const char *text, const char *filename, const zf_model_overrides *ov,
+                         zf_model **out, zf_error *err) {
     *out = NULL;
     zf_model *m = calloc(1, sizeof *m);
     if (!m) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
@@ -457,14 +457,14 @@ zf_status zf_model_parse(zf_model **out, const char *text, const char *filename,
     return ZF_OK;
 }
 
-zf_status zf_model_load(zf_model **out, const char *name, const zf_model_overrides *ov,
+zf_status zf_model_load(const char *name, const zf_model_overrides *ov, zf_model **out,
                         zf_error *err) {
     *out = NULL;
     const char *preset = zf_preset_text(name);
     if (preset) {
         char fname[96];
         snprintf(fname, sizeof fname, "%s.cfg", name);
-        return zf_model_parse(out, preset, fname, ov, err);
+        return zf_model_parse(preset, fname, ov, out, err);
     }
     zf_error oe;
     FILE *f = zf_fopen_read(name, &oe);
@@ -506,7 +506,7 @@ zf_status zf_model_load(zf_model **out, const char *name, const zf_model_overrid
         free(text);
         return zf_fail(err, ZF_ERR_PARSE, "%s: contains NUL bytes: not a model file", name);
     }
-    zf_status st = zf_model_parse(out, text, name, ov, err);
+    zf_status st = zf_model_parse(text, name, ov, out, err);
     free(text);
     return st;
 }

@@ -138,7 +138,7 @@ zf_status zf_model_edit(const zf_model *m, const char *edits, zf_model **out, zf
     if (!st) {
         char fname[256];
         snprintf(fname, sizeof fname, "%.63s edited by '%.170s'", m->name, edits);
-        st = zf_model_parse(out, text, fname, NULL, err);
+        st = zf_model_parse(text, fname, NULL, out, err);
     }
     free(text);
     free(e);

@@ -84,7 +84,7 @@ static zf_model *model_copy(const zf_model *src) {
 /* A layer's output per image and the parameters so far, against what the kernels index (int)
  * and what memory can hold; nothing is allocated before this has passed for every layer. */
 static zf_status check_sizes(zf_net *net, const layer *l, uint64_t max_params, char msg[256]) {
-    uint64_t limit = max_params ? max_params : ZF_MAX_PARAMS;
+    uint64_t limit = max_params < ZF_MAX_PARAMS ? max_params : ZF_MAX_PARAMS;
     uint64_t per_image = (uint64_t)l->out.c * (uint64_t)l->out.h * (uint64_t)l->out.w;
     if (per_image > ZF_MAX_VALUES) {
         snprintf(msg, 256,
@@ -126,10 +126,22 @@ static void add_params(zf_net *net, layer *l, int i) {
     }
 }
 
-zf_status zf_net_create(zf_net **out, const zf_model *model, const zf_net_options *opt,
+void zf_net_defaults(zf_net_options *o) {
+    *o = (zf_net_options){.backend = ZF_BACKEND_DNNL, .seed = 0, .max_params = ZF_MAX_PARAMS};
+}
+
+zf_status zf_net_create(const zf_model *model, const zf_net_options *opt, zf_net **out,
                         zf_error *err) {
     *out = NULL;
-    zf_net_options o = opt ? *opt : (zf_net_options){0};
+    zf_net_options o;
+    if (opt)
+        o = *opt;
+    else
+        zf_net_defaults(&o);
+    if (o.threads < 0 || o.threads > 1024 ||
+        (o.backend != ZF_BACKEND_DNNL && o.backend != ZF_BACKEND_REF))
+        return zf_fail(err, ZF_ERR_ARG, "net options: backend %d or threads %d out of range",
+                       (int)o.backend, o.threads);
     zf_net *net = calloc(1, sizeof *net);
     if (!net) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     net->forward_upto = -1;
@@ -328,8 +340,11 @@ void zf_net_borrow_params(zf_net *net, float *params) {
 }
 
 zf_net_options zf_net_options_of(const zf_net *net) {
-    zf_backend_kind kind = net->be == zf_backend_ref() ? ZF_BACKEND_REF : ZF_BACKEND_DNNL;
-    return (zf_net_options){.backend = kind, .threads = net->threads};
+    zf_net_options o;
+    zf_net_defaults(&o);
+    o.backend = net->be == zf_backend_ref() ? ZF_BACKEND_REF : ZF_BACKEND_DNNL;
+    o.threads = net->threads;
+    return o;
 }
 
 void zf_net_set_profiling(zf_net *net, int on) {
@@ -431,9 +446,18 @@ zf_status zf_net_set_lr_scale(zf_net *net, int li, float scale, zf_error *err) {
     return ZF_OK;
 }
 
+void zf_init_defaults(zf_init_options *o) {
+    /* ZF §3: weights initialised to 1e-2, biases to 0 */
+    *o = (zf_init_options){.scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .bias = 0, .seed = 1};
+}
+
 void zf_net_init_params(zf_net *net, const zf_init_options *opt) {
-    zf_init_options o = opt ? *opt : (zf_init_options){0};
-    double std = o.std > 0 ? o.std : 0.01; /* ZF §3: weights initialised to 1e-2 */
+    zf_init_options o;
+    if (opt)
+        o = *opt;
+    else
+        zf_init_defaults(&o);
+    double std = o.std;
     zf_rng rng;
     zf_rng_seed(&rng, o.seed);
     for (int t = 0; t < net->nptensors; t++) {

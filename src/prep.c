@@ -56,10 +56,10 @@ static zf_status read_mean(zf_data_prep *p, const zf_st_tensor *m, const char *p
     return ZF_OK;
 }
 
-zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
+zf_status zf_data_prep_load(const char *path, zf_data_prep *p, zf_error *err) {
     memset(p, 0, sizeof *p);
     zf_st_file *f;
-    zf_status st = zf_st_open(&f, path, err);
+    zf_status st = zf_st_open(path, &f, err);
     if (st) return st;
     const zf_st_tensor *m = zf_st_find(f, ZF_TENSOR_DATA_MEAN);
     const char *scale = zf_st_meta(f, ZF_META_INPUT_SCALE), *pad = zf_st_meta(f, ZF_META_CROP_PAD);
@@ -77,7 +77,7 @@ zf_status zf_data_prep_load(zf_data_prep *p, const char *path, zf_error *err) {
     if (!st && m) st = read_mean(p, m, path, err);
     if (!st) st = zf_data_prep_read_names(p, zf_st_meta(f, ZF_META_CLASS_NAMES), path, err);
     if (!st && !(p->source = strdup(path))) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    zf_st_close(f);
+    zf_st_free(f);
     if (st) zf_data_prep_free(p);
     return st;
 }
@@ -175,6 +175,9 @@ zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape i
 
 zf_status zf_data_prep_open(const zf_data_prep *p, const char *spec, zf_dataset **out,
                             zf_error *err) {
-    zf_dataset_options o = {.size = p->shape.h, .channels = p->shape.c};
-    return zf_dataset_open(out, spec, &o, err);
+    zf_dataset_options o;
+    zf_dataset_defaults(&o);
+    o.size = p->shape.h;
+    o.channels = p->shape.c;
+    return zf_dataset_open(spec, &o, out, err);
 }

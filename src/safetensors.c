@@ -43,7 +43,7 @@ struct zf_st_file {
     void **owned; /* (count) aligned copies of tensors whose bytes sit at an odd address */
 };
 
-void zf_st_close(zf_st_file *f) {
+void zf_st_free(zf_st_file *f) {
     if (!f) return;
     if (f->map) munmap(f->map, f->size);
     for (int i = 0; i < f->count; i++) free(f->tensors[i].name);
@@ -205,7 +205,7 @@ static zf_status align_tensors(zf_st_file *f, zf_error *err) {
     return ZF_OK;
 }
 
-zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
+zf_status zf_st_open(const char *path, zf_st_file **out, zf_error *err) {
     *out = NULL;
     int fd = zf_open_read(path, err);
     if (fd < 0) return err ? err->status : ZF_ERR_IO;
@@ -223,7 +223,7 @@ zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
     f->size = (size_t)sb.st_size;
     if (f->size <= 8) {
         close(fd);
-        zf_st_close(f);
+        zf_st_free(f);
         return zf_fail(err, ZF_ERR_FORMAT, "%s: not a safetensors file: only %zu bytes", path,
                        (size_t)sb.st_size);
     }
@@ -250,7 +250,7 @@ zf_status zf_st_open(zf_st_file **out, const char *path, zf_error *err) {
                           f->size - 8 - (size_t)hlen, err);
     if (!st) st = align_tensors(f, err);
     if (st) {
-        zf_st_close(f);
+        zf_st_free(f);
         return st;
     }
     *out = f;
@@ -289,13 +289,13 @@ struct zf_st_writer {
     json_t *meta;
 };
 
-zf_st_writer *zf_st_writer_new(void) {
-    zf_st_writer *w = calloc(1, sizeof *w);
+zf_status zf_st_writer_create(zf_st_writer **out, zf_error *err) {
+    zf_st_writer *w = *out = calloc(1, sizeof *w);
     if (w && !(w->meta = json_object())) {
         free(w);
-        return NULL;
+        *out = NULL;
     }
-    return w;
+    return *out ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory for a safetensors writer");
 }
 
 void zf_st_writer_free(zf_st_writer *w) {

@@ -12,13 +12,13 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name 'zfnet.pc' -print -quit)")
 libdir=$(dirname "$libdir")
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-for f in include/zfnet/zfnet.h include/zfnet/analysis.h bin/zfnet share/zfnet/models/zfnet.cfg \
+for f in include/zfnet/zfnet.h include/zfnet/core.h include/zfnet/analysis.h bin/zfnet share/zfnet/models/zfnet.cfg \
     share/zfnet/python/zfnet.py; do
     [ -e "$prefix/$f" ] || { echo "install_check: $prefix/$f is missing"; exit 1; }
 done
 [ -e "$libdir/libzfnet.a" ] && [ -L "$libdir/libzfnet.so" ] || { echo "install_check: no libraries in $libdir"; exit 1; }
 soname=$(objdump -p "$libdir/libzfnet.so" | awk '/SONAME/ {print $2}')
-[ "$soname" = libzfnet.so.0 ] || { echo "install_check: SONAME is '$soname'"; exit 1; }
+[ "$soname" = libzfnet.so.1 ] || { echo "install_check: SONAME is '$soname'"; exit 1; }
 
 echo "== pkg-config: $(pkg-config --cflags --libs zfnet)"
 cc -std=c11 -Wall -Wextra -Werror "$@" -o "$work/api_pc" "$here/install/api_program.c" \

@@ -57,7 +57,7 @@ static void test_idx_roundtrip(void **state) {
     for (int k = 0; k < 2; k++) {
         zf_dataset *d;
         zf_error err;
-        assert_int_equal(zf_dataset_open_idx(&d, pairs[k][0], pairs[k][1], &err), ZF_OK);
+        assert_int_equal(zf_dataset_open_idx(pairs[k][0], pairs[k][1], &d, &err), ZF_OK);
         assert_int_equal(zf_dataset_count(d), 5);
         zf_shape s = zf_dataset_shape(d);
         assert_true(s.c == 1 && s.h == 3 && s.w == 4);
@@ -75,7 +75,7 @@ static void test_idx_roundtrip(void **state) {
 static void expect_error(const char *img, const char *lab_path, const char *want) {
     zf_dataset *d = NULL;
     zf_error err = {0};
-    zf_status st = zf_dataset_open_idx(&d, img, lab_path, &err);
+    zf_status st = zf_dataset_open_idx(img, lab_path, &d, &err);
     if (st == ZF_OK || !strstr(err.msg, want)) {
         print_error("got '%s', want '%s'\n", st ? err.msg : "(success)", want);
         fail();
@@ -112,7 +112,7 @@ static void test_fashion_mnist(void **state) {
     zf_dataset *d;
     zf_error err;
     assert_int_equal(
-        zf_dataset_open_idx(&d, img, "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        zf_dataset_open_idx(img, "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &d,
                             &err),
         ZF_OK);
     assert_int_equal(zf_dataset_count(d), 10000);
@@ -129,7 +129,7 @@ static void test_fashion_mnist(void **state) {
 static zf_dataset *small(void) {
     zf_dataset *d;
     zf_error err;
-    assert_int_equal(zf_dataset_open_idx(&d, DIR_ "/img.idx", DIR_ "/lab.idx", &err), ZF_OK);
+    assert_int_equal(zf_dataset_open_idx(DIR_ "/img.idx", DIR_ "/lab.idx", &d, &err), ZF_OK);
     return d;
 }
 
@@ -145,9 +145,15 @@ static void test_loader_views(void **state) {
         assert_float_equal(mean[k], m / 5, 1e-5);
     }
     /* centre: the whole image, (px - mean) * scale, in order */
-    zf_loader_options o = {.batch = 2, .height = 3, .width = 4, .scale = 0.5f, .mean = mean};
+    zf_loader_options o;
+    zf_loader_defaults(&o);
+    o.batch = 2;
+    o.height = 3;
+    o.width = 4;
+    o.scale = 0.5f;
+    o.mean = mean;
     zf_loader *l;
-    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+    assert_int_equal(zf_loader_create(d, &o, &l, &err), ZF_OK);
     assert_int_equal(zf_loader_batches(l), 3);
     zf_loader_start(l, 1, 0);
     const float *x;
@@ -163,9 +169,9 @@ static void test_loader_views(void **state) {
     assert_int_equal(seen, 5);
     zf_loader_free(l);
     /* ten crops of 2x3 from the image padded by 1 (5x6): corners, centre, mirrored */
-    o = (zf_loader_options){
-        .batch = 5, .height = 2, .width = 3, .pad = 1, .crop = ZF_CROP_TEN, .scale = 1};
-    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+    zf_loader_defaults(&o);
+    o.batch = 5, o.height = 2, o.width = 3, o.pad = 1, o.crop = ZF_CROP_TEN, o.scale = 1;
+    assert_int_equal(zf_loader_create(d, &o, &l, &err), ZF_OK);
     zf_loader_start(l, 0, 0);
     assert_int_equal(zf_loader_next(l, &x, &labels, &n, &err), ZF_OK);
     assert_int_equal(n, 5);
@@ -192,18 +198,20 @@ static void test_loader_determinism(void **state) {
     float out[2][3][2 * 12];
     int64_t labs[2][3][2];
     for (int run = 0; run < 2; run++) {
-        zf_loader_options o = {.batch = 2,
-                               .height = 3,
-                               .width = 4,
-                               .pad = 2,
-                               .crop = ZF_CROP_RANDOM,
-                               .flip = 1,
-                               .shuffle = 1,
-                               .scale = 1,
-                               .seed = 7,
-                               .threads = run ? 3 : 1};
+        zf_loader_options o;
+        zf_loader_defaults(&o);
+        o.batch = 2;
+        o.height = 3;
+        o.width = 4;
+        o.pad = 2;
+        o.crop = ZF_CROP_RANDOM;
+        o.flip = 1;
+        o.shuffle = 1;
+        o.scale = 1;
+        o.seed = 7;
+        o.threads = run ? 3 : 1;
         zf_loader *l;
-        assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_OK);
+        assert_int_equal(zf_loader_create(d, &o, &l, &err), ZF_OK);
         zf_loader_start(l, 4, run); /* the second run starts at batch 1 */
         const float *x;
         const int64_t *labels;
@@ -231,8 +239,12 @@ static void test_loader_errors(void **state) {
     zf_dataset *d = small();
     zf_error err = {0};
     zf_loader *l = NULL;
-    zf_loader_options o = {.batch = 2, .height = 8, .width = 8};
-    assert_int_equal(zf_loader_create(&l, d, &o, &err), ZF_ERR_SHAPE);
+    zf_loader_options o;
+    zf_loader_defaults(&o);
+    o.batch = 2;
+    o.height = 8;
+    o.width = 8;
+    assert_int_equal(zf_loader_create(d, &o, &l, &err), ZF_ERR_SHAPE);
     assert_non_null(strstr(err.msg, "smaller than the net's input (8x8)"));
     assert_null(l);
     zf_dataset_free(d);

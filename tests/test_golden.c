@@ -49,7 +49,7 @@ static void test_golden_layers(void **state) {
     (void)state;
     zf_st_file *f;
     zf_error err;
-    if (zf_st_open(&f, golden_path, &err)) {
+    if (zf_st_open(golden_path, &f, &err)) {
         print_error("%s\n", err.msg);
         fail();
     }
@@ -60,8 +60,8 @@ static void test_golden_layers(void **state) {
         if (snprintf(key, sizeof key, "%s.cfg", c) >= (int)sizeof key) fail();
         zf_model *m;
         zf_net *net;
-        assert_int_equal(zf_model_parse(&m, zf_st_meta(f, key), key, NULL, &err), ZF_OK);
-        assert_int_equal(zf_net_create(&net, m, NULL, &err), ZF_OK);
+        assert_int_equal(zf_model_parse(zf_st_meta(f, key), key, NULL, &m, &err), ZF_OK);
+        assert_int_equal(zf_net_create(m, NULL, &net, &err), ZF_OK);
         zf_model_free(m);
         const zf_st_tensor *x = need(f, c, "input");
         int n = (int)x->shape[0];
@@ -94,7 +94,7 @@ static void test_golden_layers(void **state) {
         zf_net_free(net);
     }
     free(cases);
-    zf_st_close(f);
+    zf_st_free(f);
     print_message("%d golden layer cases checked\n", count);
     assert_true(count >= 20);
     assert_int_equal(failures, 0);

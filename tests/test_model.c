@@ -15,11 +15,11 @@ static zf_net *make_net(const char *preset, const zf_model_overrides *ov) {
     zf_model *m;
     zf_net *net;
     zf_error err;
-    if (zf_model_load(&m, preset, ov, &err)) {
+    if (zf_model_load(preset, ov, &m, &err)) {
         print_error("%s\n", err.msg);
         fail();
     }
-    assert_int_equal(zf_net_create(&net, m, NULL, &err), ZF_OK);
+    assert_int_equal(zf_net_create(m, NULL, &net, &err), ZF_OK);
     zf_model_free(m);
     return net;
 }
@@ -144,9 +144,9 @@ static void expect_error(const char *body, const char *want) {
     zf_model *m = NULL;
     zf_net *net = NULL;
     zf_error err = {0};
-    zf_status st = zf_model_parse(&m, text, "t.cfg", NULL, &err);
+    zf_status st = zf_model_parse(text, "t.cfg", NULL, &m, &err);
     if (!st) {
-        st = zf_net_create(&net, m, NULL, &err);
+        st = zf_net_create(m, NULL, &net, &err);
         zf_net_free(net);
         zf_model_free(m);
     }
@@ -191,13 +191,13 @@ static void test_parse_errors(void **state) {
 
     zf_model *m;
     zf_error err;
-    assert_int_equal(zf_model_parse(&m, "[relu]\nname=r\n", "x.cfg", NULL, &err), ZF_ERR_PARSE);
+    assert_int_equal(zf_model_parse("[relu]\nname=r\n", "x.cfg", NULL, &m, &err), ZF_ERR_PARSE);
     assert_string_equal(err.msg, "x.cfg:1: the file must start with a [net] section");
     assert_int_equal(
-        zf_model_parse(&m, "[net]\nchannels=1\nwidth=3\n[relu]\nname=r\n", "x.cfg", NULL, &err),
+        zf_model_parse("[net]\nchannels=1\nwidth=3\n[relu]\nname=r\n", "x.cfg", NULL, &m, &err),
         ZF_ERR_PARSE);
     assert_string_equal(err.msg, "x.cfg:1: [net] missing required key 'height'");
-    assert_int_equal(zf_model_load(&m, "no-such-model", NULL, &err), ZF_ERR_IO);
+    assert_int_equal(zf_model_load("no-such-model", NULL, &m, &err), ZF_ERR_IO);
     assert_non_null(strstr(err.msg, "no-such-model: not a preset (alexnet, alexnet-g2, zfnet, "
                                     "zfnet-b, zfnet-mini) and cannot be opened"));
 }
@@ -207,8 +207,8 @@ static void test_canonical_roundtrip(void **state) {
     (void)state;
     zf_model *m, *m2;
     zf_error err;
-    assert_int_equal(zf_model_load(&m, "alexnet-g2", NULL, &err), ZF_OK);
-    assert_int_equal(zf_model_parse(&m2, zf_model_text(m), "canon.cfg", NULL, &err), ZF_OK);
+    assert_int_equal(zf_model_load("alexnet-g2", NULL, &m, &err), ZF_OK);
+    assert_int_equal(zf_model_parse(zf_model_text(m), "canon.cfg", NULL, &m2, &err), ZF_OK);
     assert_string_equal(zf_model_text(m), zf_model_text(m2));
     assert_non_null(strstr(zf_model_text(m), "[lrn]\nname=norm1\nsize=5\nalpha=0.0001\nbeta=0.75\n"
                                              "k=1\nalpha_mode=per_size\n"));

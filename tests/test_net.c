@@ -22,11 +22,18 @@ static zf_net *build(const char *text, uint64_t seed, int n) {
     zf_model *m;
     zf_net *net;
     zf_error err;
-    assert_int_equal(zf_model_parse(&m, text, "t.cfg", NULL, &err), ZF_OK);
-    zf_net_options o = {.seed = seed};
-    assert_int_equal(zf_net_create(&net, m, &o, &err), ZF_OK);
+    assert_int_equal(zf_model_parse(text, "t.cfg", NULL, &m, &err), ZF_OK);
+    zf_net_options o;
+    zf_net_defaults(&o);
+    o.seed = seed;
+    assert_int_equal(zf_net_create(m, &o, &net, &err), ZF_OK);
     zf_model_free(m);
-    zf_init_options io = {.scheme = ZF_INIT_GAUSSIAN, .std = 0.1, .bias = 1.0, .seed = 3};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = ZF_INIT_GAUSSIAN;
+    io.std = 0.1;
+    io.bias = 1.0;
+    io.seed = 3;
     zf_net_init_params(net, &io);
     assert_int_equal(zf_net_reserve(net, n, &err), ZF_OK);
     return net;
@@ -116,11 +123,14 @@ static void test_inplace_relu(void **state) {
     zf_error err;
     for (int k = 0; k < 2; k++) {
         zf_model *m;
-        assert_int_equal(zf_model_load(&m, "zfnet-mini", NULL, &err), ZF_OK);
-        assert_int_equal(zf_net_create(&nets[k], m, NULL, &err), ZF_OK);
+        assert_int_equal(zf_model_load("zfnet-mini", NULL, &m, &err), ZF_OK);
+        assert_int_equal(zf_net_create(m, NULL, &nets[k], &err), ZF_OK);
         zf_model_free(m);
         zf_net_set_inplace_relu(nets[k], k);
-        zf_init_options io = {.scheme = ZF_INIT_HE, .seed = 2};
+        zf_init_options io;
+        zf_init_defaults(&io);
+        io.scheme = ZF_INIT_HE;
+        io.seed = 2;
         zf_net_init_params(nets[k], &io);
         assert_int_equal(zf_net_reserve(nets[k], 3, &err), ZF_OK);
     }

@@ -359,8 +359,8 @@ int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_o
     zf_error err;
     zf_model *m;
     *out = NULL;
-    if (zf_model_load(&m, model, ov, &err)) return cli_error("%s", err.msg);
-    zf_status st = zf_net_create(out, m, no, &err);
+    if (zf_model_load(model, ov, &m, &err)) return cli_error("%s", err.msg);
+    zf_status st = zf_net_create(m, no, out, &err);
     zf_model_free(m);
     return st ? cli_error("%s", err.msg) : 0;
 }

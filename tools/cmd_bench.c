@@ -145,7 +145,10 @@ static int prepare(zf_net *net, const bench_args *a) {
     else if (a->train && classes < 1)
         rc = cli_error("model '%s' has no classes to train on", zf_model_name(zf_net_model(net)));
     if (!rc) {
-        zf_init_options io = {.scheme = ZF_INIT_HE, .seed = 1};
+        zf_init_options io;
+        zf_init_defaults(&io);
+        io.scheme = ZF_INIT_HE;
+        io.seed = 1;
         zf_net_init_params(net, &io);
         unsigned seed = 1;
         for (size_t i = 0; i < nin; i++) x[i] = (float)(rand_r(&seed) / (double)RAND_MAX * 2 - 1);
@@ -250,7 +253,10 @@ int cmd_bench(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (a.peak) return peak(a.threads, a.json);
     if (!a.model) return cli_usage_error("bench", "--model (or --peak) is required");
-    zf_net_options no = {.backend = a.backend, .threads = a.threads};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.backend = a.backend;
+    no.threads = a.threads;
     zf_net *net;
     if (cli_open_net(a.model, &a.ov, &no, &net)) return 1;
     double *times = malloc(sizeof(double) * (size_t)a.iters);

@@ -24,17 +24,19 @@ static const cli_command data_cmd = {
 static int loader_speed(const zf_dataset *d, int crop, int threads, int batch) {
     zf_shape s = zf_dataset_shape(d);
     if (!crop) crop = s.h < 224 ? s.h : 224;
-    zf_loader_options lo = {.batch = batch,
-                            .height = crop,
-                            .width = crop,
-                            .crop = ZF_CROP_RANDOM,
-                            .flip = 1,
-                            .shuffle = 1,
-                            .scale = 1.0f / 255,
-                            .threads = threads};
+    zf_loader_options lo;
+    zf_loader_defaults(&lo);
+    lo.batch = batch;
+    lo.height = crop;
+    lo.width = crop;
+    lo.crop = ZF_CROP_RANDOM;
+    lo.flip = 1;
+    lo.shuffle = 1;
+    lo.scale = 1.0f / 255;
+    lo.threads = threads;
     zf_loader *l;
     zf_error err;
-    if (zf_loader_create(&l, d, &lo, &err)) return cli_error("%s", err.msg);
+    if (zf_loader_create(d, &lo, &l, &err)) return cli_error("%s", err.msg);
     double t0 = cli_now();
     zf_loader_start(l, 1, 0);
     const float *x;
@@ -79,7 +81,8 @@ static int dump(const zf_dataset *d, int first, const char *path) {
     if (!rc && m && !kept)
         rc = cli_error("none of the %d images could be read; nothing written", m);
     char *names = json_dumps(items, JSON_COMPACT);
-    zf_st_writer *w = zf_st_writer_new();
+    zf_st_writer *w = NULL;
+    zf_st_writer_create(&w, NULL);
     int64_t ishape[4] = {kept, s.c, s.h, s.w}, lshape[1] = {kept};
     if (!rc && (!w || !names || zf_st_writer_add(w, "images", ZF_DTYPE_U8, 4, ishape, im, &err) ||
                 zf_st_writer_add(w, "labels", ZF_DTYPE_I64, 1, lshape, lab, &err) ||
@@ -116,7 +119,8 @@ static int parse_channels(const char *opt, const char *arg, void *target) {
 }
 
 int cmd_data(int argc, char **argv) {
-    zf_dataset_options o = {0};
+    zf_dataset_options o;
+    zf_dataset_defaults(&o);
     const char *dump_path = NULL;
     int first = -1, crop = 0, threads = 2, batch = 128, speed = 0;
     const cli_opt own[] = {
@@ -134,7 +138,7 @@ int cmd_data(int argc, char **argv) {
     if (rc >= 0) return rc;
     zf_dataset *d;
     zf_error err;
-    if (zf_dataset_open(&d, argv[1], &o, &err)) return cli_error("%s", err.msg);
+    if (zf_dataset_open(argv[1], &o, &d, &err)) return cli_error("%s", err.msg);
     describe(d);
     rc = dump_path ? dump(d, first, dump_path) : 0;
     if (!rc && speed) rc = loader_speed(d, crop, threads, batch);
@@ -169,7 +173,12 @@ static void on_progress(void *ctx, int done, int total) {
 
 int cmd_pack(int argc, char **argv) {
     int bad = 0, packed = 0;
-    zf_pack_options o = {.on_bad = on_bad, .progress = on_progress, .ctx = &bad, .packed = &packed};
+    zf_pack_options o;
+    zf_pack_defaults(&o);
+    o.on_bad = on_bad;
+    o.progress = on_progress;
+    o.ctx = &bad;
+    o.packed = &packed;
     const char *out = NULL;
     const cli_opt own[] = {
         {"output", CLI_STR, &out, "OUT", "the shard to write", .alias = 'o', .required = 1},

@@ -97,7 +97,8 @@ static void print_results(const deconv_job *j) {
 static int write_raw(const deconv_job *j, const char *path) {
     zf_shape in = zf_net_input_shape(j->net);
     zf_error err;
-    zf_st_writer *w = zf_st_writer_new();
+    zf_st_writer *w = NULL;
+    zf_st_writer_create(&w, NULL);
     int64_t shape[4] = {j->in.n, j->gradcam ? 1 : in.c, in.h, in.w}, cshape[1] = {j->in.n};
     int64_t *chosen64 = malloc(sizeof(int64_t) * j->in.n);
     for (int i = 0; chosen64 && i < j->in.n; i++) chosen64[i] = j->chosen[i];
@@ -192,7 +193,8 @@ static int run(deconv_job *j, char **inputs, int ninputs) {
 
 int cmd_deconv(int argc, char **argv) {
     const char *weights = NULL, *model = NULL, *raw = NULL, *dir = "zfnet-deconv", *input = NULL;
-    deconv_job j = {.klass = -1, .rule_name = "deconvnet", .po = ZF_PROJECT_DEFAULTS};
+    deconv_job j = {.klass = -1, .rule_name = "deconvnet"};
+    zf_project_defaults(&j.po);
     int threads = 0;
     const cli_opt own[] = {
         CLI_WEIGHTS(&weights, "a checkpoint (its model text, weights and data preparation)"),

@@ -103,7 +103,8 @@ int cmd_eval(int argc, char **argv) {
     const char *weights = NULL, *ensemble = NULL, *data = "fashion-mnist:test", *conf_path = NULL,
                *json_path = NULL;
     int ten = 0, per_class = 0;
-    zf_eval_options o = ZF_EVAL_DEFAULTS;
+    zf_eval_options o;
+    zf_eval_defaults(&o);
     const cli_opt own[] = {
         {"weights", CLI_STR, &weights, "W", "a checkpoint written by 'zfnet train'", .required = 1},
         {"ensemble", CLI_STR, &ensemble, "W2,W3,...", "more checkpoints, averaged with W"},
@@ -192,8 +193,10 @@ int cmd_predict(int argc, char **argv) {
     zf_net *net;
     zf_data_prep p;
     zf_error err;
-    zf_net_options no = {.threads = threads};
-    if (zf_checkpoint_open(&net, &p, weights, &no, &err)) return cli_fail(&err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
+    if (zf_checkpoint_open(weights, &no, &net, &p, &err)) return cli_fail(&err);
     if (zf_data_prep_need_mean(&p, &err)) {
         zf_net_free(net), zf_data_prep_free(&p);
         return cli_fail(&err);

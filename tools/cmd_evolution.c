@@ -111,20 +111,22 @@ static int evolution_run(const char *run, const char *list, const char *data, co
     int *epochs = NULL, n = 0, rc = 1;
     zf_error err;
     zf_evolution ev = {0};
-    zf_evolution_options o = {.layers = mc->layers,
-                              .maps = mc->maps,
-                              .nrandom = mc->nrandom,
-                              .seed = mc->seed,
-                              .batch = 64,
-                              .loader_threads = 2,
-                              .threads = threads,
-                              .cb = cli_callbacks(stdout)};
+    zf_evolution_options o;
+    zf_evolution_defaults(&o);
+    o.layers = mc->layers;
+    o.maps = mc->maps;
+    o.nrandom = mc->nrandom;
+    o.seed = mc->seed;
+    o.batch = 64;
+    o.loader_threads = 2;
+    o.threads = threads;
+    o.cb = cli_callbacks(stdout);
     json_t *out = json_object();
     if (run ? zf_run_snapshots(run, &paths, &epochs, &n, &err) && cli_fail(&err)
             : list_checkpoints(list, &paths, &epochs, &n))
         goto done;
     if (make_dir(dir)) goto done;
-    if (zf_evolution_run(&ev, (const char *const *)paths, epochs, n, data, &o, &err)) {
+    if (zf_evolution_run((const char *const *)paths, epochs, n, data, &o, &ev, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -134,8 +136,8 @@ static int evolution_run(const char *run, const char *list, const char *data, co
     printf("evolution: %d checkpoints; pictures and %s\n", n, path);
     rc = 0;
 done:
-    for (int i = 0; i < n; i++) free(paths[i]);
-    free(paths), free(epochs);
+    for (int i = 0; i < n; i++) zf_free(paths[i]);
+    zf_free(paths), zf_free(epochs);
     zf_evolution_free(&ev);
     json_decref(out);
     return rc;

@@ -113,8 +113,10 @@ static int filters_run(const char *weights, const char *layer, const char *data,
     zf_net *net;
     zf_data_prep p;
     zf_error err;
-    zf_net_options no = {.threads = threads};
-    if (zf_checkpoint_open(&net, &p, weights, &no, &err) ||
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
+    if (zf_checkpoint_open(weights, &no, &net, &p, &err) ||
         (data && zf_data_prep_need_mean(&p, &err)))
         return cli_fail(&err);
     int at = -1, rc = 1;

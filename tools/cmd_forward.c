@@ -177,7 +177,7 @@ static int need_finite(const char *path, const zf_st_tensor *t) {
 static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf_st_tensor **sig) {
     const fwd_args *a = s->a;
     zf_error err;
-    if (zf_st_open(&s->in, a->input, &err)) return cli_error("%s", err.msg);
+    if (zf_st_open(a->input, &s->in, &err)) return cli_error("%s", err.msg);
     zf_shape is = zf_net_input_shape(s->net);
     int64_t want[4] = {0, is.c, is.h, is.w};
     if (!(*x = zf_st_need_f32(s->in, "input", 4, want, &err))) return cli_error("%s", err.msg);
@@ -199,7 +199,10 @@ static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf
 static int run(fwd_state *s) {
     const fwd_args *a = s->a;
     zf_error err;
-    zf_net_options no = {.backend = a->backend, .threads = a->threads};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.backend = a->backend;
+    no.threads = a->threads;
     if (cli_open_net(a->model, &a->ov, &no, &s->net)) return 1;
     if (zf_checkpoint_load(s->net, a->weights, &err)) return cli_error("%s", err.msg);
     const zf_st_tensor *x = NULL, *sig = NULL;
@@ -208,7 +211,7 @@ static int run(fwd_state *s) {
     char *chosen = calloc((size_t)nl, 1);
     int64_t *labels = NULL;
     s->bufs = calloc((size_t)nl + (size_t)zf_net_num_param_tensors(s->net) + 8, sizeof *s->bufs);
-    if (!chosen || !s->bufs || !(s->out = zf_st_writer_new()))
+    if (!chosen || !s->bufs || zf_st_writer_create(&s->out, NULL))
         cli_error("out of memory");
     else if (!choose_layers(s, chosen) && !(a->grad && read_labels(s, &labels))) {
         if (zf_net_reserve(s->net, s->n, &err) || zf_net_set_input(s->net, x->data, s->n, &err) ||
@@ -262,7 +265,7 @@ int cmd_forward(int argc, char **argv) {
     for (int i = 0; i < s.nbufs; i++) free(s.bufs[i]);
     free(s.bufs);
     zf_st_writer_free(s.out);
-    zf_st_close(s.in);
+    zf_st_free(s.in);
     zf_net_free(s.net);
     return rc;
 }

@@ -185,7 +185,8 @@ static int write_raw(const inv_job *j, const char *path) {
         for (int q = 0; q < nl * st; q++) d[(size_t)i * nl * st + q] = (float)j->r[i].distance[q];
         memcpy(p + (size_t)i * st, j->r[i].prob, sizeof(float) * st);
     }
-    zf_st_writer *w = zf_st_writer_new();
+    zf_st_writer *w = NULL;
+    zf_st_writer_create(&w, NULL);
     zf_error err;
     int rc = 0;
     if (!d || !p || !w || zf_st_writer_add(w, "inputs", ZF_DTYPE_F32, 5, ishape, j->inputs, &err) ||
@@ -256,7 +257,8 @@ static int invariance_run(inv_job *j, const char *raw) {
 int cmd_invariance(int argc, char **argv) {
     const char *raw = NULL;
     cli_input_args a = {0};
-    inv_job j = {.o = {.steps = 17, .batch = 32}, .dir = "zfnet-invariance"};
+    inv_job j = {.dir = "zfnet-invariance"};
+    zf_invariance_defaults(&j.o);
     const cli_opt own[] = {
         CLI_WEIGHTS(&a.weights, "a checkpoint (its model text, weights and data preparation)"),
         {"model", CLI_STR, &a.model, "M", "a preset or model file (with --weights: its weights)"},

@@ -68,7 +68,12 @@ static int parse_init(const char *opt, const char *arg, void *target) {
 }
 
 int cmd_init(int argc, char **argv) {
-    zf_init_options io = {.scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .bias = 0, .seed = 1};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = ZF_INIT_GAUSSIAN;
+    io.std = 0.01;
+    io.bias = 0;
+    io.seed = 1;
     const char *out = NULL;
     const cli_opt own[] = {
         {"output", CLI_STR, &out, "FILE", "the safetensors file to write", .alias = 'o',

@@ -106,7 +106,8 @@ static int projections(occ_job *j) {
     if (!(j->proj = malloc(sizeof(float) * per * j->in.n))) return cli_error("out of memory");
     zf_error err;
     for (int i = 0; i < j->in.n; i++) {
-        zf_project_options po = ZF_PROJECT_DEFAULTS;
+        zf_project_options po;
+        zf_project_defaults(&po);
         po.select = ZF_SELECT_MAP, po.map = j->r[i].map;
         if (zf_project(j->net, j->r[i].layer, j->in.x + per * i, 1, &po, j->proj + per * i, NULL,
                        NULL, &err))
@@ -216,7 +217,8 @@ static int write_raw(const occ_job *j, const char *path) {
     size_t n = (size_t)r0->ny * r0->nx, m = (size_t)j->in.n;
     float *a = malloc(sizeof(float) * n * m * 3);
     int64_t *lab = malloc(sizeof(int64_t) * n * m), shape[3] = {j->in.n, r0->ny, r0->nx};
-    zf_st_writer *w = zf_st_writer_new();
+    zf_st_writer *w = NULL;
+    zf_st_writer_create(&w, NULL);
     zf_error err;
     int rc = 0;
     for (size_t i = 0; a && lab && i < m; i++) {
@@ -451,7 +453,8 @@ static void job_free(occ_job *j) {
 int cmd_occlusion(int argc, char **argv) {
     const char *raw = NULL;
     cli_input_args a = {0};
-    occ_job j = {.o = ZF_OCCLUSION_DEFAULTS, .fill = -1, .threshold = -1, .dir = "zfnet-occlusion"};
+    occ_job j = {.fill = -1, .threshold = -1, .dir = "zfnet-occlusion"};
+    zf_occlusion_defaults(&j.o);
     j.o.size = j.o.stride = 0; /* from the input's size */
     const cli_opt own[] = {
         CLI_WEIGHTS(&a.weights, "a checkpoint (its model text, weights and data preparation)"),

@@ -71,7 +71,9 @@ int cmd_import(int argc, char **argv) {
     zf_net *net;
     zf_data_prep prep;
     zf_error err;
-    zf_net_options no = {.threads = 1};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = 1;
     if (zf_onnx_import(argv[1], &no, &net, &prep, &err)) return cli_fail(&err);
     size_t len = strlen(dir) + 32;
     char *cfg = malloc(len), *w = malloc(len);

@@ -177,8 +177,10 @@ static json_t *result_json(const probe_job *j, int c, const zf_probe_result *r, 
 static int write_outputs(const probe_job *j, zf_probe_result *r) {
     zf_net *net;
     zf_error err;
-    zf_net_options no = {.threads = 1};
-    if (zf_checkpoint_open(&net, NULL, j->o.checkpoint, &no, &err)) return cli_fail(&err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = 1;
+    if (zf_checkpoint_open(j->o.checkpoint, &no, &net, NULL, &err)) return cli_fail(&err);
     char *buf = NULL, path[4200];
     size_t len = 0;
     FILE *csv = open_memstream(&buf, &len);

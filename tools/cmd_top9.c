@@ -205,14 +205,18 @@ static int top9_run(const char *weights, const char *data, const map_choice *mc,
     zf_topk_layer *ls = NULL;
     int nl = 0, rc = 1;
     zf_error err;
-    zf_net_options no = {.threads = threads};
-    zf_topk_options o = {.batch = batch,
-                         .loader_threads = 2,
-                         .label = "top9: scanning",
-                         .cb = cli_callbacks(stdout)};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
+    zf_topk_options o;
+    zf_topk_defaults(&o);
+    o.batch = batch;
+    o.loader_threads = 2;
+    o.label = "top9: scanning";
+    o.cb = cli_callbacks(stdout);
     json_t *index = json_object();
     char *layers = NULL; /* the default: every conv layer but the first */
-    if (zf_checkpoint_open(&net, &p, weights, &no, &err) || zf_data_prep_need_mean(&p, &err) ||
+    if (zf_checkpoint_open(weights, &no, &net, &p, &err) || zf_data_prep_need_mean(&p, &err) ||
         zf_data_prep_open(&p, data, &d, &err)) {
         rc = cli_fail(&err);
         goto done;
@@ -221,8 +225,8 @@ static int top9_run(const char *weights, const char *data, const map_choice *mc,
         cli_error("out of memory");
         goto done;
     }
-    if (zf_topk_select(&ls, &nl, net, mc->layers ? mc->layers : layers, mc->maps, mc->nrandom,
-                       mc->seed, k, &err)) {
+    if (zf_topk_select(net, mc->layers ? mc->layers : layers, mc->maps, mc->nrandom, mc->seed, k,
+                       &ls, &nl, &err)) {
         rc = cli_fail(&err);
         goto done;
     }

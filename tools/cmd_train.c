@@ -410,9 +410,9 @@ static int write_table(const char *dir, const zf_ablation_row *rows, int n) {
 }
 
 int cmd_ablate(int argc, char **argv) {
-    zf_ablation_options a = {0};
+    zf_ablation_options a;
+    zf_ablation_defaults(&a);
     zf_train_options *c = &a.train;
-    zf_train_defaults(c);
     c->out = "zfnet-ablate";
     const char *file = NULL;
     cli_opt own[] = {

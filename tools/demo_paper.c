@@ -114,7 +114,7 @@ int demo_views(const char *out, const char *best, const char *data, uint64_t see
                int threads, int missing, int correspondence) {
     zf_dataset *d;
     zf_error err;
-    if (zf_dataset_open(&d, data, NULL, &err)) return cli_fail(&err);
+    if (zf_dataset_open(data, NULL, &d, &err)) return cli_fail(&err);
     char two[512], one[512], tees[256], dir[4200], parts[4300], th[16], seed[32];
     snprintf(th, sizeof th, "%d", threads > 0 ? threads : 0);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)seed_value);

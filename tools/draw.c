@@ -41,7 +41,7 @@ int canvas_save(const canvas *c, const char *path) {
     zf_error err;
     if (zf_png_encode(&im, &png, &len, &err)) return cli_error("%s: %s", path, err.msg);
     int rc = zf_write_file(path, png, len, &err) ? cli_error("%s", err.msg) : 0;
-    free(png);
+    zf_free(png);
     return rc;
 }
 
@@ -234,7 +234,7 @@ int svg_image(FILE *f, const uint8_t *chw, int c, int h, int w, double x, double
             x, y, dw, dh, opacity);
     base64(f, png, len);
     fprintf(f, "'/>\n");
-    free(png);
+    zf_free(png);
     return 0;
 }
 

@@ -9,14 +9,16 @@
 int cli_open_weights(const char *model, const char *weights, int threads, zf_net **net,
                      zf_data_prep *prep) {
     zf_error err;
-    zf_net_options no = {.threads = threads};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
     *prep = (zf_data_prep){.scale = 1.0f / 255};
     if (!weights && !model) return cli_error("--weights (or --model) is needed");
     if (weights && !model)
-        return zf_checkpoint_open(net, prep, weights, &no, &err) ? cli_fail(&err) : 0;
+        return zf_checkpoint_open(weights, &no, net, prep, &err) ? cli_fail(&err) : 0;
     if (cli_open_net(model, NULL, &no, net)) return 1;
     if (weights && zf_checkpoint_load(*net, weights, &err)) return cli_error("%s", err.msg);
-    if (weights && zf_data_prep_load(prep, weights, NULL))
+    if (weights && zf_data_prep_load(weights, prep, NULL))
         *prep = (zf_data_prep){.scale = 1.0f / 255};
     return 0;
 }
@@ -42,7 +44,7 @@ static void file_labels(const zf_st_file *f, cli_inputs *in) {
 static int load_file(zf_shape s, const char *path, cli_inputs *in) {
     zf_st_file *f;
     zf_error err;
-    if (zf_st_open(&f, path, &err)) return cli_error("%s", err.msg);
+    if (zf_st_open(path, &f, &err)) return cli_error("%s", err.msg);
     int64_t want[4] = {0, s.c, s.h, s.w};
     const zf_st_tensor *t = zf_st_need_f32(f, "input", 4, want, &err);
     int rc = t ? grow(in, (int)t->shape[0], (size_t)s.c * s.h * s.w) : cli_error("%s", err.msg);
@@ -56,7 +58,7 @@ static int load_file(zf_shape s, const char *path, cli_inputs *in) {
         snprintf(name, sizeof name, "input%d", i);
         if (!(in->names[i] = strdup(name))) rc = cli_error("out of memory");
     }
-    zf_st_close(f);
+    zf_st_free(f);
     return rc;
 }
 

@@ -298,7 +298,7 @@ static char *headline(report *r) {
     char path[8400];
     zf_error err;
     snprintf(path, sizeof path, "%s/state.safetensors", r->run);
-    if (run_has(r, "state.safetensors") && zf_st_open(&st, path, &err) == ZF_OK) {
+    if (run_has(r, "state.safetensors") && zf_st_open(path, &st, &err) == ZF_OK) {
         json_t *cfg = json_loads(
             zf_st_meta(st, "train_config") ? zf_st_meta(st, "train_config") : "", 0, NULL);
         const char *model = json_string_value(json_object_get(cfg, "model")),
@@ -318,7 +318,7 @@ static char *headline(report *r) {
                     be ? atoi(be) : 0);
         if (done) fprintf(f, "<div><b>%d</b>epochs trained</div>", atoi(done));
         if (el) fprintf(f, "<div><b>%.0f s</b>training time</div>", atof(el));
-        zf_st_close(st);
+        zf_st_free(st);
     }
     if (r->params[0]) fprintf(f, "<div><b>%s</b>parameters</div>", r->params);
     char ten[8400];
@@ -366,10 +366,10 @@ static int compute(const char *run, int threads) {
     snprintf(path, sizeof path, "%s/state.safetensors", run);
     zf_st_file *st;
     zf_error err;
-    if (zf_st_open(&st, path, &err)) return cli_fail(&err);
+    if (zf_st_open(path, &st, &err)) return cli_fail(&err);
     json_t *cfg =
         json_loads(zf_st_meta(st, "train_config") ? zf_st_meta(st, "train_config") : "", 0, NULL);
-    zf_st_close(st);
+    zf_st_free(st);
     const char *test = json_string_value(json_object_get(cfg, "test")),
                *train = json_string_value(json_object_get(cfg, "train")),
                *seed = json_string_value(json_object_get(cfg, "seed"));

@@ -83,9 +83,11 @@ int section_model(report *r) {
     snprintf(path, sizeof path, "%s/%s", r->run, rel);
     zf_net *net;
     zf_data_prep prep;
-    zf_net_options no = {.threads = 1};
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = 1;
     zf_error err;
-    if (zf_checkpoint_open(&net, &prep, path, &no, &err)) {
+    if (zf_checkpoint_open(path, &no, &net, &prep, &err)) {
         fprintf(stderr, "zfnet report: note: %s; the model is left out of the report\n", err.msg);
         r->notes++;
         return 0;
@@ -174,7 +176,7 @@ static void recipe_table(report *r) {
     snprintf(path, sizeof path, "%s/state.safetensors", r->run);
     zf_st_file *st;
     zf_error err;
-    if (!run_has(r, "state.safetensors") || zf_st_open(&st, path, &err)) return;
+    if (!run_has(r, "state.safetensors") || zf_st_open(path, &st, &err)) return;
     const char *text = zf_st_meta(st, "train_config");
     json_t *cfg = text ? json_loads(text, 0, NULL) : NULL;
     if (json_is_object(cfg)) {
@@ -199,7 +201,7 @@ static void recipe_table(report *r) {
         fprintf(r->f, "</table>\n");
     }
     json_decref(cfg);
-    zf_st_close(st);
+    zf_st_free(st);
 }
 
 int section_training(report *r) {

@@ -11,7 +11,7 @@
 #ifndef ZFNET_ANALYSIS_H
 #define ZFNET_ANALYSIS_H
 
-#include "zfnet/zfnet.h"
+#include "zfnet/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,13 +44,13 @@ typedef struct zf_eval_options {
     zf_crop crop;       /* ZF_CROP_CENTER or ZF_CROP_TEN (4 corners + centre, mirrored) */
     int batch;          /* images per forward pass (64); ten crops make 10x the inputs */
     int loader_threads; /* (2) */
-    int threads;        /* compute threads (0: all) */
+    int threads;        /* compute threads, 0: all cores (0) */
     zf_callbacks cb;
-    int parts, part; /* data-parallel: this process's part of each batch (0: all) */
+    int parts, part; /* data-parallel: this process's part of each batch (1, 0: the whole) */
 } zf_eval_options;
 
-#define ZF_EVAL_DEFAULTS                                                                           \
-    { .crop = ZF_CROP_CENTER, .batch = 64, .loader_threads = 2 }
+/* The defaults above (crop ZF_CROP_CENTER). */
+ZF_API void zf_eval_defaults(zf_eval_options *o);
 
 /* The net's softmax over every image of d (the view's average for ten crops), added into
  * probs (count, classes); with parts, only this part's rows of each batch (the parts' probs
@@ -179,15 +179,7 @@ typedef struct zf_train_options {
     double bucket_mb;
 } zf_train_options;
 
-/* The demo-scale defaults above, as a designated initialiser and as a call (for bindings). */
-#define ZF_TRAIN_DEFAULTS                                                                          \
-    {                                                                                              \
-        .model = "zfnet-mini", .train = "fashion-mnist", .test = "fashion-mnist:test",             \
-        .out = "zfnet-run", .epochs = 30, .batch = 128, .lr = 0.05, .momentum = 0.9,               \
-        .weight_decay = 5e-4, .lr_steps = {20, 26}, .nlr_steps = 2, .patience = 2, .crop_pad = 2,  \
-        .flip = 1, .input_scale = 1.0 / 255, .init = ZF_INIT_HE, .seed = 1, .loader_threads = 2,   \
-        .state_every = 300                                                                         \
-    }
+/* The demo-scale defaults above. */
 ZF_API void zf_train_defaults(zf_train_options *o);
 
 typedef struct zf_train_result {
@@ -231,8 +223,8 @@ typedef struct zf_project_options {
     int batch;        /* inputs per pass (16) */
 } zf_project_options;
 
-#define ZF_PROJECT_DEFAULTS                                                                        \
-    { .rule = ZF_RULE_DECONVNET, .batch = 16 }
+/* The defaults above (select ZF_SELECT_STRONGEST). */
+ZF_API void zf_project_defaults(zf_project_options *o);
 
 /* Project n inputs x (n, c, h, w) from layer `layer` down to the pixels: proj (n, c, h, w);
  * maps (n) the map used and values (n) its largest activation (the unit's for SELECT_UNIT);
@@ -277,8 +269,9 @@ typedef struct zf_topk_layer {
 /* The layers (names as zf_net_parse_layers; NULL: every conv layer) and maps (a list "3,17";
  * or NULL: nrandom of them chosen by a seeded shuffle per layer, all when nrandom >= the
  * layer's maps) to follow, k entries each. Free with zf_topk_free. */
-ZF_API zf_status zf_topk_select(zf_topk_layer **out, int *n, const zf_net *net, const char *layers,
-                                const char *maps, int nrandom, uint64_t seed, int k, zf_error *err);
+ZF_API zf_status zf_topk_select(const zf_net *net, const char *layers, const char *maps,
+                                int nrandom, uint64_t seed, int k, zf_topk_layer **out, int *n,
+                                zf_error *err);
 ZF_API void zf_topk_free(zf_topk_layer *ls, int n);
 
 typedef struct zf_topk_options {
@@ -288,8 +281,8 @@ typedef struct zf_topk_options {
     zf_callbacks cb;
 } zf_topk_options;
 
-#define ZF_TOPK_DEFAULTS                                                                           \
-    { .batch = 64, .loader_threads = 2, .label = "scanning" }
+/* The defaults above. */
+ZF_API void zf_topk_defaults(zf_topk_options *o);
 
 /* One streaming pass over d (centre views, as p prepares them): per chosen map, the k
  * strongest activations, at most one per image (the image's maximum in that map). Memory: the
@@ -331,7 +324,8 @@ ZF_API zf_status zf_aliasing(zf_net *net, const zf_data_prep *p, const zf_datase
 /* ---- feature evolution across training snapshots (ZF Fig. 4) ------------------------------ */
 
 /* The snapshots of a run folder: epoch-N.safetensors in epoch order, and last.safetensors when
- * it is later. paths (malloc'd strings in a malloc'd array) and epochs (malloc'd). */
+ * it is later: *paths (n strings) and *epochs (n); free each path, then both arrays, with
+ * zf_free. */
 ZF_API zf_status zf_run_snapshots(const char *dir, char ***paths, int **epochs, int *n,
                                   zf_error *err);
 /* The "epoch" a checkpoint records, or -1. */
@@ -363,28 +357,22 @@ typedef struct zf_evolution_options {
     const char *layers, *maps; /* as zf_topk_select (NULL: every conv layer / nrandom maps) */
     int nrandom;               /* (8) */
     uint64_t seed;             /* (1) */
-    int batch, loader_threads, threads; /* (64, 2, all) */
+    int batch, loader_threads, threads; /* (64, 2, 0: all cores) */
     zf_callbacks cb;                    /* ZF_NOTICE_INFO "evolution: epoch N done" each */
 } zf_evolution_options;
 
-#define ZF_EVOLUTION_DEFAULTS                                                                      \
-    { .nrandom = 8, .seed = 1, .batch = 64, .loader_threads = 2 }
+/* The defaults above. */
+ZF_API void zf_evolution_defaults(zf_evolution_options *o);
 
 /* For every checkpoint (with its epoch), one pass over the dataset `data` (opened as the first
  * checkpoint's training data) follows the chosen maps. Free with zf_evolution_free. */
-ZF_API zf_status zf_evolution_run(zf_evolution *ev, const char *const *checkpoints,
-                                  const int *epochs, int n, const char *data,
-                                  const zf_evolution_options *o, zf_error *err);
+ZF_API zf_status zf_evolution_run(const char *const *checkpoints, const int *epochs, int n,
+                                  const char *data, const zf_evolution_options *o, zf_evolution *ev,
+                                  zf_error *err);
 ZF_API void zf_evolution_free(zf_evolution *ev);
 
 /* ---- occlusion sensitivity (ZF Fig. 7) ------------------------------------------------------ */
 
-/* The squares' grid: a size x size square at every `stride` pixels, wholly inside the image,
- * the grid centred (the (h - size) mod stride rows left over are split between the top and
- * the bottom, the same for columns): square (i, j) covers rows y0 + i * stride .. + size and
- * columns x0 + j * stride .. + size, i < ny, j < nx. */
-ZF_API zf_status zf_occlusion_grid(zf_shape in, int size, int stride, int *ny, int *nx, int *y0,
-                                   int *x0, zf_error *err);
 /* What the square holds, as net input (c, h, w): grey level `pixel` (0..255) prepared as p
  * prepares images (mean subtracted, scaled); pixel < 0: the data mean itself (input 0). */
 ZF_API zf_status zf_occlusion_fill(const zf_data_prep *p, zf_shape in, double pixel, float *fill,
@@ -403,10 +391,14 @@ typedef struct zf_occlusion_options {
     zf_callbacks cb;
 } zf_occlusion_options;
 
-#define ZF_OCCLUSION_DEFAULTS                                                                      \
-    { .size = 8, .stride = 2, .layer = -1, .map = -1, .batch = 32 }
+/* The defaults above (fill NULL, plain 0). */
+ZF_API void zf_occlusion_defaults(zf_occlusion_options *o);
 
-/* One image's maps over the grid, (ny, nx) each: ZF Fig. 7 (b), (d), (e). */
+/* One image's maps over the grid, (ny, nx) each: ZF Fig. 7 (b), (d), (e). The squares' grid:
+ * a size x size square at every `stride` pixels, wholly inside the image, the grid centred
+ * (the (h - size) mod stride rows left over are split between the top and the bottom, the
+ * same for columns): square (i, j) covers rows y0 + i * stride .. + size and columns
+ * x0 + j * stride .. + size, i < ny, j < nx. */
 typedef struct zf_occlusion_result {
     int ny, nx, y0, x0, size, stride; /* the grid, as zf_occlusion_grid */
     int layer;                        /* where the maps were read (the ReLU after o->layer) */
@@ -460,14 +452,18 @@ ZF_API void zf_transform_image(zf_transform t, double v, zf_shape s, const float
                                const float *fill, float *dst);
 
 typedef struct zf_invariance_options {
-    zf_transform transform;
-    double from, to; /* the range of values ... */
-    int steps;       /* ... in this many even steps (both ends included) */
-    const int *layers;
-    int nlayers; /* feature vectors: these layers' outputs, after their ReLU when one follows */
-    int batch;   /* (32) */
+    zf_transform transform; /* (ZF_TRANSFORM_ROTATE) */
+    double from, to;        /* the range of values ... (0, 360) */
+    int steps;              /* ... in this many even steps, both ends included (17) */
+    const int *layers;      /* (nlayers) feature vectors: these layers' outputs, after their ReLU
+                               when one follows (no default: set them) */
+    int nlayers;
+    int batch; /* (32) */
     zf_callbacks cb;
 } zf_invariance_options;
+
+/* The defaults above. */
+ZF_API void zf_invariance_defaults(zf_invariance_options *o);
 
 /* One image's curves. */
 typedef struct zf_invariance_result {
@@ -495,8 +491,6 @@ ZF_API void zf_invariance_result_free(zf_invariance_result *r);
 ZF_API zf_status zf_invariance_summarize(const zf_invariance_result *r, int n, zf_transform t,
                                          double *r2, double *drop_from, double *drop_to,
                                          zf_error *err);
-/* R^2 of the least-squares line through (u_i, d_i); 1 for fewer than 3 points or constant d. */
-ZF_API double zf_line_r2(const double *u, const double *d, int n);
 
 /* ---- correspondence (ZF Fig. 8, Table 1) ------------------------------------------------- */
 
@@ -522,8 +516,8 @@ ZF_API zf_status zf_correspondence_random(zf_net *net, const float *x, int n, in
 /* ---- what the features are worth: transfer, few-shot learning, linear probes (ZF §5) ------ */
 
 /* n training examples per class drawn at random (seeded) from d's labels, class by class (0:
- * every example): *idx (malloc'd, *count entries). A class holding fewer than n fails naming
- * it. */
+ * every example): *idx (*count entries; free with zf_free). A class holding fewer than n
+ * fails naming it. */
 ZF_API zf_status zf_draw_per_class(const zf_dataset *d, int n, uint64_t seed, int **idx, int *count,
                                    zf_error *err);
 /* The paper's measure (Tables 4-7): the mean over classes of each class's accuracy, classes
@@ -546,7 +540,9 @@ typedef struct zf_transfer_options {
     const char *train, *test; /* the target set's training and test splits (dataset specs) */
     zf_transfer_mode mode;
     const char *freeze; /* FROZEN: the last frozen layer: a name, or a number n: the paper's
-                           layer n (zf_net_stage_end); NULL: the layer below the last fc */
+                           layer n (the n-th conv or fc layer with the ReLU, pooling, LRN and
+                           dropout layers up to the next one); NULL: the layer below the last
+                           fc */
     int per_class;      /* training images drawn per class for each fold (0: all of them) */
     int folds;          /* draws (5): fold f uses seed mix(seed, f) */
     int test_per_class; /* up to the first M test images of each class (0: all) */
@@ -567,12 +563,7 @@ typedef struct zf_transfer_options {
     zf_callbacks cb;
 } zf_transfer_options;
 
-#define ZF_TRANSFER_DEFAULTS                                                                       \
-    {                                                                                              \
-        .folds = 5, .steps = 500, .batch = 64, .lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4,  \
-        .base_lr_scale = 0.1, .crop_pad = -1, .cache = 1, .seed = 1                                \
-    }
-/* The defaults above, as a call (for bindings). */
+/* The defaults above. */
 ZF_API void zf_transfer_defaults(zf_transfer_options *o);
 
 typedef struct zf_transfer_result {
@@ -590,13 +581,6 @@ typedef struct zf_transfer_result {
  * and score each fold's net on the test images. Free with zf_transfer_result_free. */
 ZF_API zf_status zf_transfer(const zf_transfer_options *o, zf_transfer_result *r, zf_error *err);
 ZF_API void zf_transfer_result_free(zf_transfer_result *r);
-/* The last layer of the paper's layer n (1-based): the n-th conv or fc layer and the ReLU,
- * pooling, LRN and dropout layers up to the next one; -1 when the net has fewer. */
-ZF_API int zf_net_stage_end(const zf_net *net, int n);
-/* A layer by name, or a number n as zf_net_stage_end; fails naming the choices. */
-ZF_API zf_status zf_net_parse_stage(const zf_net *net, const char *what, int *layer, zf_error *err);
-/* The mean and the sample standard deviation (n - 1; 0 when n < 2) of v (n). */
-ZF_API void zf_mean_std(const double *v, int n, double *mean, double *std);
 
 /* Linear classifiers on feature rows (the probes' and anyone's). Rows are standardised with
  * the training rows' per-feature mean and standard deviation; constant features (standard
@@ -654,12 +638,7 @@ typedef struct zf_probe_options {
     zf_callbacks cb;
 } zf_probe_options;
 
-#define ZF_PROBE_DEFAULTS                                                                          \
-    {                                                                                              \
-        .svm = 1, .softmax = 1, .pool = ZF_POOL_MAX, .grid = 4, .per_class = 30, .folds = 5,       \
-        .holdout = 0.2, .seed = 1                                                                  \
-    }
-/* The defaults above, as a call (for bindings). */
+/* The defaults above. */
 ZF_API void zf_probe_defaults(zf_probe_options *o);
 
 typedef struct zf_probe_result {
@@ -719,9 +698,12 @@ typedef struct zf_ablation_options {
     int (*on_variant)(void *ctx, const zf_ablation_row *row, int i, int n);
 } zf_ablation_options;
 
+/* zf_train_defaults' recipe, no variants. */
+ZF_API void zf_ablation_defaults(zf_ablation_options *o);
+
 /* Every variant trained with the same recipe, data and seed into OUT/NAME (its model as
  * OUT/NAME/model.cfg) and scored with its last checkpoint: the training set's top-1 error and
- * the test set's top-1 and top-5. A variant whose OUT/NAME/ablation.json exists is not trained
+ * the test set's top-1 and top-5. A variant whose OUT/NAME/variant.json exists is not trained
  * again; one interrupted is resumed. The base model is opened with the data's channels and
  * classes before the edits. rows: nvariants. */
 ZF_API zf_status zf_ablate(const zf_ablation_options *o, zf_ablation_row *rows, zf_error *err);

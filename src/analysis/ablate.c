@@ -113,15 +113,18 @@ typedef struct ablation {
 /* The base model with the training data's channels and classes (and the recipe's overrides). */
 static zf_status open_base(ablation *a, zf_error *err) {
     const zf_train_options *c = &a->o->train;
-    zf_dataset_options dopt = {.size = c->data_size, .channels = c->overrides.channels};
+    zf_dataset_options dopt;
+    zf_dataset_defaults(&dopt);
+    dopt.size = c->data_size;
+    dopt.channels = c->overrides.channels;
     zf_dataset *d;
-    zf_status st = zf_dataset_open(&d, c->train, &dopt, err);
+    zf_status st = zf_dataset_open(c->train, &dopt, &d, err);
     if (st) return st;
     zf_model_overrides ov = c->overrides;
     if (!ov.channels) ov.channels = zf_dataset_shape(d).c;
     if (!ov.classes) ov.classes = zf_dataset_classes(d);
     zf_dataset_free(d);
-    return zf_model_load(&a->base, c->model, &ov, err);
+    return zf_model_load(c->model, &ov, &a->base, err);
 }
 
 /* Every variant's model built (and planned as a net) before anything trains. */
@@ -134,7 +137,7 @@ static zf_status build_models(ablation *a, zf_error *err) {
         zf_error e;
         zf_net *net = NULL;
         zf_status st = zf_model_edit(a->base, v->edits, &a->models[i], &e);
-        if (!st) st = zf_net_create(&net, a->models[i], NULL, &e);
+        if (!st) st = zf_net_create(a->models[i], NULL, &net, &e);
         zf_net_free(net);
         if (st) return zf_fail(err, st, "variant '%s' (line %d): %s", v->name, v->line, e.msg);
     }
@@ -215,7 +218,8 @@ static zf_status make_dir(const char *dir, zf_error *err) {
 /* top-1 error of a checkpoint on `data` (and top-5 when asked) */
 static zf_status score(const zf_train_options *c, const char *ckpt, const char *data, double *top1,
                        double *top5, zf_error *err) {
-    zf_eval_options eo = ZF_EVAL_DEFAULTS;
+    zf_eval_options eo;
+    zf_eval_defaults(&eo);
     eo.threads = c->threads, eo.cb = c->cb;
     zf_eval_result r;
     zf_status st = zf_evaluate(&ckpt, 1, data, &eo, &r, err);
@@ -277,10 +281,15 @@ static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_erro
     if (!st && c.test && strcmp(c.test, "none"))
         st = score(&c, last, c.test, &row->test_top1, &row->test_top5, err);
     zf_net *net = NULL;
-    if (!st && !(st = zf_net_create(&net, a->models[i], NULL, err)))
+    if (!st && !(st = zf_net_create(a->models[i], NULL, &net, err)))
         row->params = zf_net_num_params(net);
     zf_net_free(net);
     return st ? st : write_row(path, text, row, err);
+}
+
+void zf_ablation_defaults(zf_ablation_options *o) {
+    *o = (zf_ablation_options){0};
+    zf_train_defaults(&o->train);
 }
 
 zf_status zf_ablate(const zf_ablation_options *o, zf_ablation_row *rows, zf_error *err) {

@@ -29,6 +29,19 @@ zf_status zf_check_prepared(const zf_net *net, const zf_data_prep *p, const zf_d
 zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
                            int threads);
 
+/* The last layer of the paper's layer n (1-based): the n-th conv or fc layer and the ReLU,
+ * pooling, LRN and dropout layers up to the next one; -1 when the net has fewer. */
+int zf_net_stage_end(const zf_net *net, int n);
+/* A layer by name, or a number n as zf_net_stage_end; fails naming the choices. */
+zf_status zf_net_parse_stage(const zf_net *net, const char *what, int *layer, zf_error *err);
+/* The mean and the sample standard deviation (n - 1; 0 when n < 2) of v (n). */
+void zf_mean_std(const double *v, int n, double *mean, double *std);
+/* R^2 of the least-squares line through (u_i, d_i); 1 for fewer than 3 points or constant d. */
+double zf_line_r2(const double *u, const double *d, int n);
+/* The occluding squares' grid (zf_occlusion_result's ny, nx, y0, x0) for an input `in`. */
+zf_status zf_occlusion_grid(zf_shape in, int size, int stride, int *ny, int *nx, int *y0, int *x0,
+                            zf_error *err);
+
 /* Where a layer's feature maps are read: the ReLU right after it when there is one. */
 int zf_after_relu(const zf_net *net, int layer);
 /* The features of n inputs x at layers[k] (after their ReLU), out[k] (n, features): one

@@ -26,7 +26,10 @@ zf_status zf_check_net(zf_net *net, int n, uint64_t seed, unsigned *state, doubl
     zf_status st = x && labels ? ZF_OK : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) st = zf_net_reserve(net, n, err);
     if (!st) {
-        zf_init_options io = {.scheme = ZF_INIT_HE, .seed = seed};
+        zf_init_options io;
+        zf_init_defaults(&io);
+        io.scheme = ZF_INIT_HE;
+        io.seed = seed;
         zf_net_init_params(net, &io);
         randn(x, nin, 1.0, state);
         for (int i = 0; i < n; i++) labels[i] = rand_r(state) % (classes ? classes : 1);
@@ -69,8 +72,8 @@ static zf_status one_layer_net(const zf_net *net, int i, int n, zf_net **one, zf
     zf_error e = {0};
     *one = NULL;
     zf_status st = text ? ZF_OK : zf_fail(&e, ZF_ERR_NOMEM, "out of memory");
-    if (!st) st = zf_model_parse(&m, text, "layer", NULL, &e);
-    if (!st) st = zf_net_create(one, m, NULL, &e);
+    if (!st) st = zf_model_parse(text, "layer", NULL, &m, &e);
+    if (!st) st = zf_net_create(m, NULL, one, &e);
     if (!st) st = zf_net_reserve(*one, n, &e);
     free(text);
     zf_model_free(m);
@@ -150,7 +153,11 @@ zf_status zf_check_layer(const zf_net *net, int i, int n, unsigned *state, doubl
     zf_net *one;
     zf_status st = one_layer_net(net, i, n, &one, err);
     if (st) return st;
-    zf_init_options io = {.scheme = ZF_INIT_HE, .bias = 0.1, .seed = *state};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = ZF_INIT_HE;
+    io.bias = 0.1;
+    io.seed = *state;
     zf_net_init_params(one, &io);
     fd_bufs b = {.nx = (size_t)n * li.in.c * li.in.h * li.in.w,
                  .ny = (size_t)n * li.out.c * li.out.h * li.out.w,

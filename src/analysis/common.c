@@ -57,14 +57,11 @@ zf_status zf_check_prepared(const zf_net *net, const zf_data_prep *p, const zf_d
 zf_loader_options zf_views(const zf_net *net, const zf_data_prep *p, zf_crop crop, int batch,
                            int threads) {
     zf_shape in = zf_net_input_shape(net);
-    return (zf_loader_options){.batch = batch,
-                               .height = in.h,
-                               .width = in.w,
-                               .pad = p->pad,
-                               .crop = crop,
-                               .scale = p->scale,
-                               .mean = p->mean,
-                               .threads = threads};
+    zf_loader_options o;
+    zf_loader_defaults(&o);
+    o.batch = batch, o.height = in.h, o.width = in.w, o.pad = p->pad, o.crop = crop;
+    o.scale = p->scale, o.mean = p->mean, o.seed = 0, o.threads = threads;
+    return o;
 }
 
 int zf_after_relu(const zf_net *net, int layer) {
@@ -131,7 +128,7 @@ zf_status zf_net_slice(zf_net *parent, int first, int last, zf_shape in, int win
             d->p.pool.pad = 0, d->p.pool.ceil_mode = 0, d->p.pool.pad_end = 0;
     }
     zf_net_options no = zf_net_options_of(parent);
-    zf_status st = zf_net_create(out, m, &no, err);
+    zf_status st = zf_net_create(m, &no, out, err);
     zf_model_free(m);
     if (st) return st;
     zf_net *sub = *out; /* its parameters are a slice of the parent's block, in the same order */

@@ -14,18 +14,26 @@ static void add_views(float *probs, const float *rows, int n, int views, int cla
                     rows[((size_t)i * views + v) * classes + k] / views;
 }
 
+void zf_eval_defaults(zf_eval_options *o) {
+    *o = (zf_eval_options){
+        .crop = ZF_CROP_CENTER, .batch = 64, .loader_threads = 2, .parts = 1, .part = 0};
+}
+
 zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_dataset *d,
                              const zf_eval_options *o, float *probs, zf_error *err) {
-    zf_eval_options def = ZF_EVAL_DEFAULTS;
+    zf_eval_options def;
+    zf_eval_defaults(&def);
     if (!o) o = &def;
     int classes = zf_net_classes(net), views = o->crop == ZF_CROP_TEN ? 10 : 1;
-    int last = zf_net_num_layers(net) - 1, batch = o->batch > 0 ? o->batch : 64;
+    if (o->batch < 1 || o->batch > 4096)
+        return zf_fail(err, ZF_ERR_RANGE, "evaluation batch %d: must be 1..4096", o->batch);
+    int last = zf_net_num_layers(net) - 1, batch = o->batch;
     zf_status st = zf_check_prepared(net, p, d, err);
     if (st) return st;
     zf_loader_options lo = zf_views(net, p, o->crop, batch, o->loader_threads);
     lo.parts = o->parts, lo.part = o->part;
     zf_loader *l = NULL;
-    if ((st = zf_net_reserve(net, batch * views, err)) || (st = zf_loader_create(&l, d, &lo, err)))
+    if ((st = zf_net_reserve(net, batch * views, err)) || (st = zf_loader_create(d, &lo, &l, err)))
         return st;
     float *rows = malloc(sizeof(float) * (size_t)batch * views * classes);
     if (!rows) {
@@ -100,8 +108,10 @@ static zf_status eval_member(zf_eval_result *r, const char *path, const char *fi
                              const char *data, const zf_eval_options *o, zf_error *err) {
     zf_net *net;
     zf_data_prep p;
-    zf_net_options no = {.threads = o->threads};
-    zf_status st = zf_checkpoint_open(&net, &p, path, &no, err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = o->threads;
+    zf_status st = zf_checkpoint_open(path, &no, &net, &p, err);
     if (st) return st;
     if (!(st = zf_data_prep_need_mean(&p, err)) && !*d) {
         r->prep = p;
@@ -125,7 +135,8 @@ static zf_status eval_member(zf_eval_result *r, const char *path, const char *fi
 
 zf_status zf_evaluate(const char *const *checkpoints, int n, const char *data,
                       const zf_eval_options *o, zf_eval_result *r, zf_error *err) {
-    zf_eval_options def = ZF_EVAL_DEFAULTS;
+    zf_eval_options def;
+    zf_eval_defaults(&def);
     if (!o) o = &def;
     memset(r, 0, sizeof *r);
     if (n < 1) return zf_fail(err, ZF_ERR_ARG, "no checkpoints to evaluate");

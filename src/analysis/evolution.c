@@ -181,23 +181,27 @@ typedef struct evo_run {
 static zf_status one_checkpoint(evo_run *r, const char *path, int c, zf_error *err) {
     zf_net *net;
     zf_data_prep p;
-    zf_net_options no = {.threads = r->o->threads};
-    zf_status st = zf_checkpoint_open(&net, &p, path, &no, err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = r->o->threads;
+    zf_status st = zf_checkpoint_open(path, &no, &net, &p, err);
     if (st) return st;
     st = zf_data_prep_need_mean(&p, err);
     if (!st && !r->d) {
         r->ev->input = zf_net_input_shape(net);
         if (!(st = zf_open_prepared(&p, r->data, &r->o->cb, &r->d, err)) &&
-            !(st = zf_topk_select(&r->ls, &r->nl, net, r->o->layers, r->o->maps, r->o->nrandom,
-                                  r->o->seed, K, err)))
+            !(st = zf_topk_select(net, r->o->layers, r->o->maps, r->o->nrandom, r->o->seed, K,
+                                  &r->ls, &r->nl, err)))
             st = alloc_layers(r->ev, net, r->ls, r->nl, err);
     }
     char label[64];
     snprintf(label, sizeof label, "epoch %d: scanning", r->ev->epochs[c]);
-    zf_topk_options to = {.batch = r->o->batch,
-                          .loader_threads = r->o->loader_threads,
-                          .label = label,
-                          .cb = r->o->cb};
+    zf_topk_options to;
+    zf_topk_defaults(&to);
+    to.batch = r->o->batch;
+    to.loader_threads = r->o->loader_threads;
+    to.label = label;
+    to.cb = r->o->cb;
     if (!st) st = zf_topk_scan(net, &p, r->d, r->ls, r->nl, &to, err);
     for (int t = 0; !st && t < r->nl; t++) st = zf_topk_project(net, &p, r->d, &r->ls[t], &to, err);
     if (!st) st = keep_checkpoint(r->ev, r->ls, c, err);
@@ -206,9 +210,15 @@ static zf_status one_checkpoint(evo_run *r, const char *path, int c, zf_error *e
     return st;
 }
 
-zf_status zf_evolution_run(zf_evolution *ev, const char *const *checkpoints, const int *epochs,
-                           int n, const char *data, const zf_evolution_options *o, zf_error *err) {
-    zf_evolution_options def = ZF_EVOLUTION_DEFAULTS;
+void zf_evolution_defaults(zf_evolution_options *o) {
+    *o = (zf_evolution_options){.nrandom = 8, .seed = 1, .batch = 64, .loader_threads = 2};
+}
+
+zf_status zf_evolution_run(const char *const *checkpoints, const int *epochs, int n,
+                           const char *data, const zf_evolution_options *o, zf_evolution *ev,
+                           zf_error *err) {
+    zf_evolution_options def;
+    zf_evolution_defaults(&def);
     if (!o) o = &def;
     memset(ev, 0, sizeof *ev);
     if (n < 1) return zf_fail(err, ZF_ERR_ARG, "no checkpoints");

@@ -238,6 +238,11 @@ static zf_status check_options(const zf_net *net, const zf_invariance_options *o
     return ZF_OK;
 }
 
+void zf_invariance_defaults(zf_invariance_options *o) {
+    *o = (zf_invariance_options){
+        .transform = ZF_TRANSFORM_ROTATE, .from = 0, .to = 360, .steps = 17, .batch = 32};
+}
+
 zf_status zf_invariance(zf_net *net, const zf_data_prep *p, const float *x, int n,
                         const int *classes, const zf_invariance_options *o, zf_invariance_result *r,
                         float *inputs, zf_error *err) {

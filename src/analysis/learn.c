@@ -90,8 +90,11 @@ zf_status zf_target_open(zf_target *g, const char *checkpoint, const char *train
                          int test_per_class, int threads, uint64_t seed, const zf_callbacks *cb,
                          zf_error *err) {
     memset(g, 0, sizeof *g);
-    zf_net_options no = {.threads = threads, .seed = seed};
-    zf_status st = zf_checkpoint_open(&g->net, &g->prep, checkpoint, &no, err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
+    no.seed = seed;
+    zf_status st = zf_checkpoint_open(checkpoint, &no, &g->net, &g->prep, err);
     if (!st) st = zf_data_prep_need_mean(&g->prep, err);
     if (!st) st = zf_open_prepared(&g->prep, train, cb, &g->train, err);
     if (!st) st = zf_open_prepared(&g->prep, test, cb, &g->test, err);

@@ -155,16 +155,22 @@ static zf_status train_softmax(zf_linear *m, const float *z, const int *y, int n
              "outputs=%d\n[softmax]\nname=prob\n",
              m->dim, m->classes, m->classes);
     zf_model *model;
-    zf_status st = zf_model_parse(&model, text, "softmax classifier", NULL, err);
+    zf_status st = zf_model_parse(text, "softmax classifier", NULL, &model, err);
     if (st) return st;
-    zf_net_options no = {.threads = threads, .seed = seed};
-    st = zf_net_create(&m->net, model, &no, err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = threads;
+    no.seed = seed;
+    st = zf_net_create(model, &no, &m->net, err);
     zf_model_free(model);
     int64_t *labels = malloc(sizeof(int64_t) * (size_t)n);
     if (!st && !labels) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) {
-        zf_init_options io = {
-            .scheme = ZF_INIT_GAUSSIAN, .std = 0.01, .seed = zf_stream(seed, SEED_INIT, 0)};
+        zf_init_options io;
+        zf_init_defaults(&io);
+        io.scheme = ZF_INIT_GAUSSIAN;
+        io.std = 0.01;
+        io.seed = zf_stream(seed, SEED_INIT, 0);
         zf_net_init_params(m->net, &io);
         for (int i = 0; i < n; i++) labels[i] = y[i];
         zf_examples ex = {.feats = z, .dim = m->dim, .labels = labels, .n = n};

@@ -454,9 +454,14 @@ static zf_status occlude(occ_plan *pl, const float *x, int klass, zf_occlusion_r
     return st;
 }
 
+void zf_occlusion_defaults(zf_occlusion_options *o) {
+    *o = (zf_occlusion_options){.size = 8, .stride = 2, .layer = -1, .map = -1, .batch = 32};
+}
+
 zf_status zf_occlusion(zf_net *net, const float *x, int n, const int *classes,
                        const zf_occlusion_options *o, zf_occlusion_result *r, zf_error *err) {
-    zf_occlusion_options def = ZF_OCCLUSION_DEFAULTS;
+    zf_occlusion_options def;
+    zf_occlusion_defaults(&def);
     if (!o) o = &def;
     memset(r, 0, sizeof *r * (size_t)(n > 0 ? n : 0));
     if (o->batch < 1 || o->batch > 4096)

@@ -13,7 +13,14 @@ static const double svm_c_grid[] = {1e-4, 1e-3, 1e-2, 1e-1, 1};
 static const double softmax_wd_grid[] = {1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
 
 void zf_probe_defaults(zf_probe_options *o) {
-    *o = (zf_probe_options)ZF_PROBE_DEFAULTS;
+    *o = (zf_probe_options){.svm = 1,
+                            .softmax = 1,
+                            .pool = ZF_POOL_MAX,
+                            .grid = 4,
+                            .per_class = 30,
+                            .folds = 5,
+                            .holdout = 0.2,
+                            .seed = 1};
 }
 
 void zf_probe_result_free(zf_probe_result *r) {

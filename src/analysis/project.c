@@ -44,9 +44,17 @@ static void select_signal(const zf_project_options *o, const zf_layer_info *li, 
     }
 }
 
+void zf_project_defaults(zf_project_options *o) {
+    *o = (zf_project_options){.rule = ZF_RULE_DECONVNET,
+                              .lrn = ZF_LRN_DEFAULT,
+                              .select = ZF_SELECT_STRONGEST,
+                              .batch = 16};
+}
+
 zf_status zf_project(zf_net *net, int layer, const float *x, int n, const zf_project_options *o,
                      float *proj, int *maps, float *values, zf_error *err) {
-    zf_project_options def = ZF_PROJECT_DEFAULTS;
+    zf_project_options def;
+    zf_project_defaults(&def);
     if (!o) o = &def;
     zf_status st = check_selection(net, layer, o, err);
     if (st) return st;

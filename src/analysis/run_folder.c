@@ -141,7 +141,7 @@ zf_status train_state_load(trainer *t, zf_error *err) {
     snprintf(t->path, sizeof t->path, "%s/state.safetensors", t->c.out);
     zf_st_file *f;
     zf_error e;
-    if (zf_st_open(&f, t->path, &e))
+    if (zf_st_open(t->path, &f, &e))
         return zf_fail(err, e.status, "%s (nothing to resume in %s)", e.msg, t->c.out);
     const char *fmt = zf_st_meta(f, "train_state"), *cfg = zf_st_meta(f, "train_config");
     zf_train_options keep = t->c;
@@ -171,7 +171,7 @@ zf_status train_state_load(trainer *t, zf_error *err) {
         if (!st) st = trainer_own_strings(t, err);
     }
     json_decref(o);
-    zf_st_close(f);
+    zf_st_free(f);
     return st;
 }
 
@@ -179,10 +179,10 @@ zf_status train_state_reload(trainer *t, zf_error *err) {
     snprintf(t->path, sizeof t->path, "%s/state.safetensors", t->c.out);
     zf_st_file *f;
     zf_status st = zf_checkpoint_load_state(t->net, t->path, err);
-    if (!st) st = zf_st_open(&f, t->path, err);
+    if (!st) st = zf_st_open(t->path, &f, err);
     if (st) return st;
     st = read_counters(&t->rs, f, t->path, err);
-    zf_st_close(f);
+    zf_st_free(f);
     return st;
 }
 

@@ -47,8 +47,8 @@ static void random_maps(int nrandom, uint64_t seed, int layer, int channels, int
         }
 }
 
-zf_status zf_topk_select(zf_topk_layer **out, int *n, const zf_net *net, const char *layers,
-                         const char *maps, int nrandom, uint64_t seed, int k, zf_error *err) {
+zf_status zf_topk_select(const zf_net *net, const char *layers, const char *maps, int nrandom,
+                         uint64_t seed, int k, zf_topk_layer **out, int *n, zf_error *err) {
     *out = NULL, *n = 0;
     if (k < 1) return zf_fail(err, ZF_ERR_ARG, "k = %d: keep at least one activation", k);
     int *idx = malloc(sizeof(int) * (size_t)zf_net_num_layers(net)), nl = 0;
@@ -147,11 +147,18 @@ static zf_status scan_batches(zf_net *net, const zf_dataset *d, zf_loader *l, zf
     return st;
 }
 
+void zf_topk_defaults(zf_topk_options *o) {
+    *o = (zf_topk_options){.batch = 64, .loader_threads = 2, .label = "scanning"};
+}
+
 zf_status zf_topk_scan(zf_net *net, const zf_data_prep *p, const zf_dataset *d, zf_topk_layer *ls,
                        int nl, const zf_topk_options *o, zf_error *err) {
-    zf_topk_options def = ZF_TOPK_DEFAULTS;
+    zf_topk_options def;
+    zf_topk_defaults(&def);
     if (!o) o = &def;
-    int deepest, batch = o->batch > 0 ? o->batch : 64, reported = 0;
+    if (o->batch < 1 || o->batch > 4096)
+        return zf_fail(err, ZF_ERR_RANGE, "top-k batch %d: must be 1..4096", o->batch);
+    int deepest, batch = o->batch, reported = 0;
     size_t most = scan_sizes(net, ls, nl, &deepest);
     zf_loader_options lo = zf_views(net, p, ZF_CROP_CENTER, batch, o->loader_threads);
     zf_loader *l = NULL;
@@ -160,7 +167,7 @@ zf_status zf_topk_scan(zf_net *net, const zf_data_prep *p, const zf_dataset *d, 
     float *act = malloc(sizeof(float) * most * (size_t)batch);
     if (!act) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     st = zf_net_reserve(net, batch, err);
-    if (!st) st = zf_loader_create(&l, d, &lo, err);
+    if (!st) st = zf_loader_create(d, &lo, &l, err);
     if (!st) {
         zf_loader_start(l, 0, 0);
         st = scan_batches(net, d, l, ls, nl, deepest, act, o, err);
@@ -219,7 +226,8 @@ static zf_status gather(const zf_data_prep *p, const zf_dataset *d, zf_topk_laye
 
 zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *d, zf_topk_layer *L,
                           const zf_topk_options *o, zf_error *err) {
-    zf_topk_options def = ZF_TOPK_DEFAULTS;
+    zf_topk_options def;
+    zf_topk_defaults(&def);
     if (!o) o = &def;
     zf_status st = zf_check_prepared(net, p, d, err);
     if (st) return st;

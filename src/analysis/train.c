@@ -17,7 +17,26 @@
 #include <unistd.h>
 
 void zf_train_defaults(zf_train_options *o) {
-    *o = (zf_train_options)ZF_TRAIN_DEFAULTS;
+    *o = (zf_train_options){.model = "zfnet-mini",
+                            .train = "fashion-mnist",
+                            .test = "fashion-mnist:test",
+                            .out = "zfnet-run",
+                            .epochs = 30,
+                            .batch = 128,
+                            .lr = 0.05,
+                            .momentum = 0.9,
+                            .weight_decay = 5e-4,
+                            .lr_steps = {20, 26},
+                            .nlr_steps = 2,
+                            .patience = 2,
+                            .crop_pad = 2,
+                            .flip = 1,
+                            .input_scale = 1.0 / 255,
+                            .init = ZF_INIT_HE,
+                            .seed = 1,
+                            .loader_threads = 2,
+                            .state_every = 300,
+                            .bucket_mb = 25};
 }
 
 /* The ranges `zfnet train` accepts, applied to whatever the options came from (a caller of
@@ -53,7 +72,7 @@ zf_status train_check_options(const zf_train_options *c, const char *where, zf_e
                              {"lr_plateau", c->lr_plateau, 0, 1},
                              {"stop_on_bad", c->stop_on_bad, 0, 1},
                              {"threads", c->threads, 0, 4096},
-                             {"loader_threads", c->loader_threads, 0, 256}};
+                             {"loader_threads", c->loader_threads, 1, 256}};
     for (size_t k = 0; k < sizeof r / sizeof r[0]; k++)
         if (!(r[k].value >= r[k].lo && r[k].value <= r[k].hi)) /* NaN fails too */
             return zf_fail(err, ZF_ERR_RANGE, "%s%s = %g is out of range [%g, %g]", where,
@@ -66,6 +85,9 @@ zf_status train_check_options(const zf_train_options *c, const char *where, zf_e
         if (c->snapshots[k] < 1 || c->snapshots[k] > 1000000)
             return zf_fail(err, ZF_ERR_RANGE, "%ssnapshot_epochs: %d is not an epoch", where,
                            c->snapshots[k]);
+    if (c->init == ZF_INIT_GAUSSIAN && !(c->init_std > 0))
+        return zf_fail(err, ZF_ERR_RANGE, "%sinit_std = %g: the Gaussian's std must be positive",
+                       where, c->init_std);
     return ZF_OK;
 }
 
@@ -81,10 +103,11 @@ static int has_test(const zf_train_options *c) {
 }
 
 static zf_status open_data(trainer *t, const char *spec, zf_dataset **d, zf_error *err) {
-    zf_dataset_options o = {.size = t->c.data_size,
-                            .channels = t->c.overrides.channels,
-                            .stop_on_bad = t->c.stop_on_bad};
-    zf_status st = zf_dataset_open(d, spec, &o, err);
+    zf_dataset_options o;
+    zf_dataset_defaults(&o);
+    o.size = t->c.data_size, o.channels = t->c.overrides.channels;
+    o.stop_on_bad = t->c.stop_on_bad;
+    zf_status st = zf_dataset_open(spec, &o, d, err);
     if (!st) zf_notice_skipped(&t->c.cb, *d);
     return st;
 }
@@ -92,10 +115,12 @@ static zf_status open_data(trainer *t, const char *spec, zf_dataset **d, zf_erro
 static zf_status load_net(zf_net **net, const zf_train_options *c, const zf_model_overrides *ov,
                           zf_error *err) {
     zf_model *m;
-    zf_status st = zf_model_load(&m, c->model, ov, err);
+    zf_status st = zf_model_load(c->model, ov, &m, err);
     if (st) return st;
-    zf_net_options no = {.threads = c->threads, .seed = c->seed};
-    st = zf_net_create(net, m, &no, err);
+    zf_net_options no;
+    zf_net_defaults(&no);
+    no.threads = c->threads, no.seed = c->seed;
+    st = zf_net_create(m, &no, net, err);
     zf_model_free(m);
     return st;
 }
@@ -252,7 +277,7 @@ static zf_status start_weights(trainer *t, zf_error *err) {
         snprintf(t->path, sizeof t->path, "%s/state.safetensors", c->out);
         zf_status st = zf_checkpoint_load_state(t->net, t->path, err);
         zf_data_prep saved;
-        if (!st) st = zf_data_prep_load(&saved, t->path, err);
+        if (!st) st = zf_data_prep_load(t->path, &saved, err);
         if (st) return st;
         zf_shape ds = t->prep.shape, ms = saved.shape;
         int ok = saved.mean && zf_shape_equal(ms, ds);
@@ -262,7 +287,9 @@ static zf_status start_weights(trainer *t, zf_error *err) {
                   : zf_fail(err, ZF_ERR_SHAPE,
                             "%s: its data.mean does not match the training images", t->path);
     }
-    zf_init_options io = {.scheme = c->init, .std = c->init_std, .seed = c->seed};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = c->init, io.std = c->init_std, io.seed = c->seed;
     zf_net_init_params(t->net, &io);
     t->rs = (run_state){.lr = lr_at(c, 1), .best = -1, .plateau_best = -1};
     if (t->rank) return ZF_OK; /* rank 0's weights and mean are broadcast */
@@ -276,22 +303,14 @@ static zf_status start_weights(trainer *t, zf_error *err) {
 static zf_status make_loader(trainer *t, zf_error *err) {
     const zf_train_options *c = &t->c;
     zf_shape in = zf_net_input_shape(t->net);
-    zf_loader_options lo = {.batch = c->batch,
-                            .height = in.h,
-                            .width = in.w,
-                            .pad = c->crop_pad,
-                            .crop = ZF_CROP_RANDOM,
-                            .flip = c->flip,
-                            .shuffle = 1,
-                            .drop_last = 1,
-                            .scale = (float)c->input_scale,
-                            .mean = t->prep.mean,
-                            .seed = c->seed,
-                            .threads = c->loader_threads,
-                            .stop_on_bad = c->stop_on_bad,
-                            .parts = t->ranks,
-                            .part = t->rank};
-    zf_status st = zf_loader_create(&t->loader, t->tr, &lo, err);
+    zf_loader_options lo;
+    zf_loader_defaults(&lo);
+    lo.batch = c->batch, lo.height = in.h, lo.width = in.w, lo.pad = c->crop_pad;
+    lo.crop = ZF_CROP_RANDOM, lo.flip = c->flip, lo.shuffle = 1, lo.drop_last = 1;
+    lo.scale = (float)c->input_scale, lo.mean = t->prep.mean, lo.seed = c->seed;
+    lo.threads = c->loader_threads, lo.stop_on_bad = c->stop_on_bad;
+    lo.parts = t->ranks, lo.part = t->rank;
+    zf_status st = zf_loader_create(t->tr, &lo, &t->loader, err);
     if (st) return st;
     if (zf_loader_batches(t->loader) == 0)
         return zf_fail(err, ZF_ERR_ARG, "%s: %d images make no batch of %d%s",
@@ -448,12 +467,14 @@ static zf_status recover(trainer *t, int epoch, zf_status why, zf_error *err) {
 static zf_status evaluate(trainer *t, double *top1, double *top5, zf_error *err) {
     int classes = zf_net_classes(t->net);
     memset(t->acc, 0, sizeof(float) * (size_t)zf_dataset_count(t->te) * classes);
-    zf_eval_options eo = {.crop = ZF_CROP_CENTER,
-                          .batch = t->c.batch,
-                          .loader_threads = t->c.loader_threads,
-                          .cb = t->c.cb,
-                          .parts = t->ranks,
-                          .part = t->rank};
+    zf_eval_options eo;
+    zf_eval_defaults(&eo);
+    eo.crop = ZF_CROP_CENTER;
+    eo.batch = t->c.batch;
+    eo.loader_threads = t->c.loader_threads;
+    eo.cb = t->c.cb;
+    eo.parts = t->ranks;
+    eo.part = t->rank;
     zf_status st = zf_eval_accumulate(t->net, &t->prep, t->te, &eo, t->acc, err);
     if (st) return st;
     dist_sum_floats(t->c.dist, t->acc, (size_t)zf_dataset_count(t->te) * classes);
@@ -533,8 +554,9 @@ static zf_status start_ranks(trainer *t, zf_error *err) {
     dist_bcast_floats(t->c.dist, zf_net_params(t->net), zf_net_num_params(t->net));
     dist_bcast_floats(t->c.dist, t->prep.mean, (size_t)s.c * s.h * s.w);
     zf_net_set_batch_part(t->net, t->rank * t->c.batch, t->ranks * t->c.batch);
-    double mb = t->c.bucket_mb > 0 ? t->c.bucket_mb : 25;
-    mb = mb < 0.001 ? 0.001 : mb > 4096 ? 4096 : mb;
+    double mb = t->c.bucket_mb;
+    if (!(mb >= 0.001 && mb <= 4096))
+        return zf_fail(err, ZF_ERR_RANGE, "bucket_mb = %g is out of range [0.001, 4096]", mb);
     zf_status st =
         dist_reducer_new(&t->red, t->c.dist, t->net, (size_t)(mb * 1e6), !t->c.no_overlap, err);
     if (st) return st;

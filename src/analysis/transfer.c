@@ -10,7 +10,16 @@
 #include <string.h>
 
 void zf_transfer_defaults(zf_transfer_options *o) {
-    *o = (zf_transfer_options)ZF_TRANSFER_DEFAULTS;
+    *o = (zf_transfer_options){.folds = 5,
+                               .steps = 500,
+                               .batch = 64,
+                               .lr = 0.01,
+                               .momentum = 0.9,
+                               .weight_decay = 5e-4,
+                               .base_lr_scale = 0.1,
+                               .crop_pad = -1,
+                               .cache = 1,
+                               .seed = 1};
 }
 
 void zf_transfer_result_free(zf_transfer_result *r) {
@@ -120,11 +129,14 @@ static zf_status fold_net(transfer_run *t, int f, zf_net **out, zf_error *err) {
     const zf_transfer_options *o = t->o;
     zf_net_options no = zf_net_options_of(t->g.net);
     no.seed = zf_stream(zf_mix64(o->seed, (uint64_t)f), SEED_INIT, 0);
-    zf_status st = zf_net_create(out, t->model, &no, err);
+    zf_status st = zf_net_create(t->model, &no, out, err);
     if (st) return st;
     zf_net *net = *out;
     int scratch = o->mode == ZF_TRANSFER_SCRATCH;
-    zf_init_options io = {.scheme = scratch ? ZF_INIT_HE : ZF_INIT_GAUSSIAN, .seed = no.seed};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = scratch ? ZF_INIT_HE : ZF_INIT_GAUSSIAN;
+    io.seed = no.seed;
     zf_net_init_params(net, &io);
     for (int k = 0; !scratch && k < zf_net_num_param_tensors(net); k++) {
         zf_param_info pi, ps;

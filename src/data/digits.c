@@ -47,7 +47,7 @@ static zf_status read_sheet(const char *path, zf_image *im, zf_error *err) {
     size_t len;
     zf_status st = zf_read_file(path, &buf, &len, err);
     if (st) return st;
-    st = zf_image_decode(buf, len, 0, im, path, err);
+    st = zf_image_decode(buf, len, 0, path, im, err);
     free(buf);
     if (!st &&
         (im->w != DIGITS_SIDE * DIGITS_COLS || im->h != DIGITS_SIDE * DIGITS_ROWS || im->c != 1)) {

@@ -75,7 +75,7 @@ static zf_status read_idx(const char *path, int rank, uint32_t *dims, uint8_t **
     return st;
 }
 
-zf_status zf_dataset_open_idx(zf_dataset **out, const char *images, const char *labels,
+zf_status zf_dataset_open_idx(const char *images, const char *labels, zf_dataset **out,
                               zf_error *err) {
     *out = NULL;
     uint32_t idims[3], ldims[1];

@@ -151,8 +151,13 @@ static zf_status decode_png(const uint8_t *buf, size_t len, zf_image *out, const
     return ZF_OK;
 }
 
-zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, zf_image *out,
-                          const char *name, zf_error *err) {
+void zf_image_free(zf_image *im) {
+    free(im->px);
+    *im = (zf_image){0};
+}
+
+zf_status zf_image_decode(const uint8_t *buf, size_t len, int min_short, const char *name,
+                          zf_image *out, zf_error *err) {
     *out = (zf_image){0};
     switch (zf_image_sniff(buf, len)) {
     case ZF_IMAGE_JPEG:
@@ -353,7 +358,7 @@ void zf_image_crop_chw(const zf_image *im, int size, int channels, uint8_t *dst)
 zf_status zf_image_load_mem(const uint8_t *buf, size_t len, int size, int channels, uint8_t *dst,
                             const char *name, zf_error *err) {
     zf_image im; /* DCT scaling only down to twice the size: the resize then still averages */
-    zf_status st = zf_image_decode(buf, len, 2 * size, &im, name, err);
+    zf_status st = zf_image_decode(buf, len, 2 * size, name, &im, err);
     if (!st) st = zf_image_short_side(&im, size, err);
     if (!st) zf_image_crop_chw(&im, size, channels, dst);
     free(im.px);

@@ -6,6 +6,7 @@
  * thread count. */
 #include "dataset.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -176,14 +177,28 @@ void zf_loader_free(zf_loader *l) {
     free(l->bad), free(l->is_bad), free(l->slots), free(l->threads), free(l->order), free(l);
 }
 
-zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader_options *opt,
+void zf_loader_defaults(zf_loader_options *o) {
+    *o = (zf_loader_options){.batch = 64,
+                             .crop = ZF_CROP_CENTER,
+                             .scale = 1,
+                             .seed = 1,
+                             .threads = 2,
+                             .parts = 1,
+                             .part = 0};
+}
+
+zf_status zf_loader_create(const zf_dataset *d, const zf_loader_options *opt, zf_loader **out,
                            zf_error *err) {
     *out = NULL;
-    zf_loader_options o = *opt;
+    zf_loader_options o;
+    if (opt)
+        o = *opt;
+    else
+        zf_loader_defaults(&o);
     zf_shape s = d->shape;
-    if (o.parts < 1) o.parts = 1, o.part = 0;
-    if (o.batch < 1 || o.height < 1 || o.width < 1 || o.pad < 0 || o.threads < 0 || o.part < 0 ||
-        o.part >= o.parts || (int64_t)o.batch * o.parts > INT32_MAX / 16)
+    if (o.batch < 1 || o.height < 1 || o.width < 1 || o.pad < 0 || o.threads < 1 ||
+        o.threads > 1024 || o.parts < 1 || o.part < 0 || o.part >= o.parts ||
+        (int64_t)o.batch * o.parts > INT32_MAX / 16)
         return zf_fail(err, ZF_ERR_ARG,
                        "loader: bad batch %d, input %dx%d, pad %d, threads %d or part %d of %d",
                        o.batch, o.height, o.width, o.pad, o.threads, o.part, o.parts);
@@ -191,8 +206,9 @@ zf_status zf_loader_create(zf_loader **out, const zf_dataset *d, const zf_loader
         return zf_fail(err, ZF_ERR_SHAPE,
                        "%s: its images (%dx%d) are smaller than the net's input (%dx%d)", d->desc,
                        s.h, s.w, o.height, o.width);
-    if (!o.threads) o.threads = 2;
-    if (o.scale == 0) o.scale = 1;
+    if (!(o.scale > 0) || !isfinite(o.scale))
+        return zf_fail(err, ZF_ERR_ARG, "loader: the input scale %g is not a positive number",
+                       (double)o.scale);
     zf_loader *l = calloc(1, sizeof *l);
     if (!l) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     l->d = d, l->o = o, l->views = o.crop == ZF_CROP_TEN ? 10 : 1;

@@ -57,7 +57,7 @@ static zf_status open_idx_spec(zf_dataset **out, const char *spec, zf_error *err
         snprintf(labels, sizeof labels, "%.*slabels-idx1%s", (int)(at - images), images,
                  at + strlen("images-idx3"));
     }
-    zf_status st = zf_dataset_open_idx(out, images, labels, err);
+    zf_status st = zf_dataset_open_idx(images, labels, out, err);
     if (!st && strstr(images, "fashion-mnist")) st = set_names(*out, fmnist_names, 10, err);
     if (st) {
         zf_dataset_free(*out);
@@ -66,10 +66,15 @@ static zf_status open_idx_spec(zf_dataset **out, const char *spec, zf_error *err
     return st;
 }
 
-zf_status zf_dataset_open(zf_dataset **out, const char *spec, const zf_dataset_options *o,
+void zf_dataset_defaults(zf_dataset_options *o) {
+    *o = (zf_dataset_options){.size = 0, .channels = 0, .stop_on_bad = 0};
+}
+
+zf_status zf_dataset_open(const char *spec, const zf_dataset_options *o, zf_dataset **out,
                           zf_error *err) {
     *out = NULL;
-    zf_dataset_options def = {0};
+    zf_dataset_options def;
+    zf_dataset_defaults(&def);
     if (!o) o = &def;
     if (!strcmp(spec, "fashion-mnist") || !strcmp(spec, "fashion-mnist:train"))
         return open_idx_spec(out, FMNIST "train-images-idx3-ubyte.gz", err);

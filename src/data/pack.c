@@ -22,7 +22,7 @@ static void encode_one(const zf_dataset *src, int i, const zf_pack_options *o, p
     zf_dataset_item_name(src, i, path, sizeof path);
     zf_status st = zf_read_file(path, &buf, &len, &e);
     if (!st) {
-        st = zf_image_decode(buf, len, 2 * o->size, &im, path, &e);
+        st = zf_image_decode(buf, len, 2 * o->size, path, &im, &e);
         free(buf);
     }
     if (!st) st = zf_image_short_side(&im, o->size, &e);
@@ -78,7 +78,7 @@ typedef struct pack_job {
 static zf_status pack_chunk(pack_job *j, int i0, int m, zf_error *err) {
     const zf_pack_options *o = j->o;
     zf_status st = ZF_OK;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads > 0 ? o->threads : 2)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->threads)
     for (int k = 0; k < m; k++) encode_one(j->src, i0 + k, o, &j->batch[k]);
     for (int k = 0; k < m; k++) {
         packed *p = &j->batch[k];
@@ -100,19 +100,28 @@ static zf_status pack_chunk(pack_job *j, int i0, int m, zf_error *err) {
     return st;
 }
 
+void zf_pack_defaults(zf_pack_options *o) {
+    *o = (zf_pack_options){.size = 256, .channels = 3, .quality = 90, .threads = 2};
+}
+
 zf_status zf_pack(const char *folder_path, const char *out, const zf_pack_options *opt,
                   zf_error *err) {
-    zf_pack_options o = *opt;
-    if (!o.size) o.size = 256;
-    if (!o.channels) o.channels = 3;
-    if (!o.quality) o.quality = 90;
+    zf_pack_options o;
+    if (opt)
+        o = *opt;
+    else
+        zf_pack_defaults(&o);
     if (o.size < 8 || o.size > 8192 || (o.channels != 1 && o.channels != 3) || o.quality < 1 ||
-        o.quality > 100)
-        return zf_fail(err, ZF_ERR_RANGE, "pack: bad size %d, channels %d or quality %d", o.size,
-                       o.channels, o.quality);
+        o.quality > 100 || o.threads < 1 || o.threads > 1024)
+        return zf_fail(err, ZF_ERR_RANGE,
+                       "pack: bad size %d, channels %d, quality %d or threads %d", o.size,
+                       o.channels, o.quality, o.threads);
     zf_dataset *src;
-    zf_dataset_options dopt = {
-        .size = o.size, .channels = o.channels, .stop_on_bad = o.stop_on_bad};
+    zf_dataset_options dopt;
+    zf_dataset_defaults(&dopt);
+    dopt.size = o.size;
+    dopt.channels = o.channels;
+    dopt.stop_on_bad = o.stop_on_bad;
     zf_status st = zf_dataset_open_folder(&src, folder_path, &dopt, err);
     if (st) return st;
     for (int k = 0; k < src->nskipped && o.on_bad; k++) o.on_bad(o.ctx, src->skipped[k]);

@@ -1115,9 +1115,9 @@ static zf_status make_net(importer *im, const zf_net_options *no, zf_net **net) 
              im->shape.w, im->classes, im->text ? im->text : "");
     zf_model *m = NULL;
     zf_error pe;
-    zf_status st = zf_model_parse(&m, text, im->path, NULL, &pe);
+    zf_status st = zf_model_parse(text, im->path, NULL, &m, &pe);
     free(text);
-    if (!st) st = zf_net_create(net, m, no, &pe);
+    if (!st) st = zf_net_create(m, no, net, &pe);
     zf_model_free(m);
     if (st) return zf_fail(im->err, st, "%s: the imported net: %s", im->path, pe.msg);
     for (int i = 0; i < zf_net_num_param_tensors(*net); i++) {

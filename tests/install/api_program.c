@@ -42,10 +42,15 @@ int main(int argc, char **argv) {
     zf_error err;
     zf_model *m;
     zf_net *net, *again;
-    if (zf_model_load(&m, "zfnet-mini", NULL, &err) || zf_net_create(&net, m, NULL, &err))
+    if (strcmp(zf_version(), ZF_VERSION) || ZF_VERSION_MAJOR != 1)
+        return fail("the library's version is not the headers'", NULL);
+    if (zf_model_load("zfnet-mini", NULL, &m, &err) || zf_net_create(m, NULL, &net, &err))
         return fail("zfnet-mini", &err);
     zf_model_free(m);
-    zf_init_options io = {.scheme = ZF_INIT_HE, .seed = 7};
+    zf_init_options io;
+    zf_init_defaults(&io);
+    io.scheme = ZF_INIT_HE;
+    io.seed = 7;
     zf_net_init_params(net, &io);
     zf_shape in = zf_net_input_shape(net);
     size_t per = (size_t)in.c * in.h * in.w;
@@ -56,13 +61,14 @@ int main(int argc, char **argv) {
     zf_checkpoint_data d = {.prep = &prep, .epoch = 1, .test_accuracy = 0.5};
     if (zf_checkpoint_write(net, path, &d, &err)) return fail("write", &err);
     zf_data_prep back;
-    if (zf_checkpoint_open(&again, &back, path, NULL, &err)) return fail("open", &err);
+    if (zf_checkpoint_open(path, NULL, &again, &back, &err)) return fail("open", &err);
     if (memcmp(zf_net_params(net), zf_net_params(again), sizeof(float) * zf_net_num_params(net)) ||
         !back.mean || back.mean[5] != 100 || back.pad != 2 || zf_checkpoint_epoch(path) != 1)
         return fail("the checkpoint read back differs", NULL);
     int l = zf_net_find_layer(again, "conv3"), map;
     float value;
-    zf_project_options po = ZF_PROJECT_DEFAULTS;
+    zf_project_options po;
+    zf_project_defaults(&po);
     if (zf_project(again, l, x, 1, &po, p1, &map, &value, &err)) return fail("zf_project", &err);
     if (by_hand(again, l, x, p2, &err)) return fail("by hand", &err);
     if (memcmp(p1, p2, sizeof(float) * per))
