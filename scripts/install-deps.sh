@@ -21,7 +21,7 @@ digits=0
 case "${1:-}" in
 --tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil python3-sklearn
                 clang-format chromium tidy clang libclang-rt-dev libomp-dev
-                python3-onnx libonnx-testdata nodejs)
+                python3-onnx libonnx-testdata nodejs man-db bash-completion dpkg-dev)
          # Debian's npm, unless an npm is there already (NodeSource's nodejs carries its own)
          command -v npm >/dev/null || pkgs+=(npm)
          digits=1 ;;

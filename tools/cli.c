@@ -293,6 +293,7 @@ int cli_parse(const cli_command *cmd, const cli_opt *own, const cli_opt *extra, 
     unsigned char seen[256] = {0};
     int rc = -1, options = 1;
     *npos = 0;
+    if (cli_doc_active()) return cli_doc_emit(cmd, groups);
     for (int i = 1; rc < 0 && i < argc; i++) {
         const char *a = argv[i];
         if (options && !strcmp(a, "--")) {

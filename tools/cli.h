@@ -34,6 +34,8 @@ typedef struct cli_opt {
     int *given; /* set to 1 when the option appears */
     /* CLI_CALL: 0 when taken; else the exit code, after printing why */
     int (*parse)(const char *opt, const char *arg, void *target);
+    const char *choices; /* the words the value may be ("deconvnet guided gradient"), for the
+                            man pages and completion; NULL: any */
 } cli_opt;
 
 typedef struct cli_command {
@@ -102,6 +104,23 @@ int cli_parse_int_list(const char *opt, const char *arg, long lo, long hi, int *
 /* 1234567 as "1,234,567" into buf (32 bytes); returns buf */
 const char *cli_commas(char *buf, unsigned long long v);
 
+/* ---- documentation from the option tables (tools/cli_doc.c) -------------------------------- */
+
+typedef enum cli_doc_mode {
+    CLI_DOC_NONE = 0,
+    CLI_DOC_MAN,       /* cli_parse writes the command's man page (roff) */
+    CLI_DOC_COMPLETION /* cli_parse writes the command's entries of the bash completion */
+} cli_doc_mode;
+
+/* While a mode is set, cli_parse writes the command's page or entries to `out` and returns 0
+ * instead of parsing; `summary` is the command's one line (its NAME in the man page). */
+void cli_doc_set(cli_doc_mode mode, FILE *out, const char *summary);
+int cli_doc_active(void);
+int cli_doc_emit(const cli_command *cmd, const cli_opt *const *groups);
+/* roff helpers for zfnet(1): the .TH and NAME lines, and paragraphs of text */
+void cli_man_header(FILE *f, const char *page, const char *summary);
+void cli_roff_paragraphs(FILE *f, const char *text);
+
 /* ---- messages ----------------------------------------------------------------------------- */
 
 /* "zfnet: <msg>" on stderr; returns 1 (the exit code for it). */
@@ -160,6 +179,7 @@ int cmd_evolution(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 /* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,

@@ -192,7 +192,7 @@ int cmd_correspondence(int argc, char **argv) {
         {"seed", CLI_U64, &j.seed, "S", "their seed (1)"},
         {"layers", CLI_STR, &j.layers, "L", "layers (the top conv and the fc before the last)"},
         {"fill", CLI_CALL, &j.fill_px, "F", "mean (default), gray, zero or a grey level",
-         .parse = cli_parse_fill},
+         .parse = cli_parse_fill, .choices = "mean gray zero"},
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-correspondence)"),
         CLI_THREADS(&a.threads),
         {0}};

@@ -206,11 +206,11 @@ int cmd_deconv(int argc, char **argv) {
         {"strongest", CLI_FLAG, &j.po, NULL, "the map with the largest activation (default)",
          .parse = parse_strongest},
         {"rule", CLI_CALL, &j, "R", "deconvnet (default), guided, gradient or gradcam",
-         .parse = parse_method},
+         .parse = parse_method, .choices = "deconvnet guided gradient gradcam"},
         {"lrn", CLI_CALL, &j.po.lrn, "L",
          "LRN on the way down: identity, gradient, or default (identity for\n"
          "deconvnet, the true gradient for guided and gradient)",
-         .parse = cli_parse_lrn},
+         .parse = cli_parse_lrn, .choices = "default identity gradient"},
         {"class", CLI_INT, &j.klass, "K", "Grad-CAM's class (default: the prediction)", 0, 1 << 20},
         {"raw", CLI_STR, &raw, "OUT", "the projections or maps as safetensors"},
         CLI_OUTPUT(&dir, "the pictures' folder (zfnet-deconv)"),

@@ -246,15 +246,15 @@ int cmd_forward(int argc, char **argv) {
         {"rule", CLI_CALL, &a.rule, "RULE",
          "deconvnet (default: ReLU rectifies the signal), guided (guided\n"
          "backprop) or gradient (true backprop)",
-         .parse = cli_parse_rule, .given = &a.rule_given},
+         .parse = cli_parse_rule, .given = &a.rule_given, .choices = "deconvnet guided gradient"},
         {"lrn", CLI_CALL, &a.lrn, "L",
          "LRN on the way down: identity, gradient, or default (identity for\n"
          "deconvnet, the true gradient for guided and gradient)",
-         .parse = cli_parse_lrn},
+         .parse = cli_parse_lrn, .choices = "default identity gradient"},
         {"lrn-gradient", CLI_FLAG, &a.lrn_gradient, NULL, "the same as --lrn gradient"},
         CLI_THREADS(&a.threads),
         {"backend", CLI_CALL, &a.backend, "B", "dnnl (default) or ref (the plain-C oracle)",
-         .parse = cli_parse_backend},
+         .parse = cli_parse_backend, .choices = "dnnl ref"},
         {0}};
     int npos, rc = cli_parse_overrides(&forward_cmd, own, &a.ov, argc, argv, &npos);
     if (rc >= 0) return rc;

@@ -265,7 +265,8 @@ int cmd_invariance(int argc, char **argv) {
         {"input", CLI_STR, &a.input, "X", "X.safetensors, or image files (more follow)"},
         {"data", CLI_STR, &a.data, "SPEC", "a dataset (with --items)"},
         {"items", CLI_STR, &a.items, "I,J", "its items (indices)"},
-        {"transform", CLI_STR, &j.transform, "T", "translate, scale or rotate", .required = 1},
+        {"transform", CLI_STR, &j.transform, "T", "translate, scale or rotate", .required = 1,
+         .choices = "translate scale rotate"},
         {"range", CLI_STR, &j.range, "A:B",
          "the values (by transform: +-60/224 of the height,\n"
          "1:1.8, 0:360)"},

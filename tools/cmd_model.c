@@ -80,7 +80,8 @@ int cmd_init(int argc, char **argv) {
          .required = 1},
         {"seed", CLI_U64, &io.seed, "S", "random seed (1)"},
         {"init", CLI_CALL, &io.scheme, "SCHEME",
-         "gaussian (default), he (N(0, 2/fan_in)), xavier (uniform)", .parse = parse_init},
+         "gaussian (default), he (N(0, 2/fan_in)), xavier (uniform)", .parse = parse_init,
+         .choices = "gaussian he xavier"},
         {"std", CLI_DOUBLE, &io.std, "X", "standard deviation for gaussian (0.01)", 1e-12, 1e3},
         {"bias", CLI_DOUBLE, &io.bias, "B", "constant bias value (0)", -1e3, 1e3},
         {0}};

@@ -467,7 +467,7 @@ int cmd_occlusion(int argc, char **argv) {
         {"stride", CLI_INT, &j.o.stride, "T", "its step (8/224 of the width, at least 1)", 1,
          1 << 16},
         {"fill", CLI_CALL, &j.fill, "F", "mean (default), gray, zero or a grey level",
-         .parse = cli_parse_fill},
+         .parse = cli_parse_fill, .choices = "mean gray zero"},
         {"layer", CLI_STR, &j.layer_name, "NAME", "panel (b)'s layer (the top conv layer)"},
         {"map", CLI_CALL, &j.o.map, "K", "its map (strongest: the default)",
          .parse = parse_map_choice},

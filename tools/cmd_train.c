@@ -81,7 +81,7 @@ static void train_options(cli_opt *t, zf_train_options *c) {
         {NULL, CLI_HEADING, NULL, NULL, "model:"},
         {"model", CLI_STR, &c->model, "M", "preset or model file (zfnet-mini)"},
         {"init", CLI_CALL, c, "I", "he, xavier or gaussian[:STD] initialisation (he)",
-         .parse = parse_init},
+         .parse = parse_init, .choices = "he xavier gaussian"},
         {NULL, CLI_HEADING, NULL, NULL, "recipe:"},
         {"epochs", CLI_INT, &c->epochs, "N", "epochs (30)", 1, 100000},
         {"batch", CLI_INT, &c->batch, "N",
@@ -112,7 +112,7 @@ static void train_options(cli_opt *t, zf_train_options *c) {
          "a NaN or Inf in the loss, a gradient or the weights: stop, naming\n"
          "the step, the tensor and the last good state (stop), or go back to\n"
          "that state with a tenth of the rate, up to 3 times (lower)",
-         .parse = parse_diverge},
+         .parse = parse_diverge, .choices = "stop lower"},
         CLI_THREADS(&c->threads),
         {NULL, CLI_HEADING, NULL, NULL, "run folder:"},
         {"snapshot-epochs", CLI_CALL, c, "E1,E2,...",

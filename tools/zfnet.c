@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "draw.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -48,8 +49,114 @@ static const cli_cmd commands[] = {
     {"data", "describe a dataset; dump its decoded images", cmd_data},
     {"pack", "an image folder into one shard file for training", cmd_pack},
     {"bench", "images/s, GFLOP/s, memory and per-layer times of inference or training", cmd_bench},
+    {"completion", "the bash completion script (source <(zfnet completion bash))", cmd_completion},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+/* ---- completion and man pages: the commands' own option tables, written out -------------- */
+
+/* every command's part, each written by the command's cli_parse in documentation mode */
+static void each_command(cli_doc_mode mode, FILE *out) {
+    for (int i = 0; i < NCOMMANDS; i++) {
+        char *args[] = {(char *)commands[i].name, NULL};
+        cli_doc_set(mode, out, commands[i].summary);
+        commands[i].run(1, args);
+    }
+    cli_doc_set(CLI_DOC_NONE, NULL, NULL);
+}
+
+static const cli_command completion_cmd = {
+    "completion",
+    "[bash]",
+    "Writes the bash completion script for zfnet to standard output: commands, each command's\n"
+    "options, and the values of options that take words (--rule, --transform, --model, ...).\n"
+    "Generated from the same option tables as --help. Use it for this shell with\n"
+    "\n"
+    "  source <(zfnet completion bash)\n"
+    "\n"
+    "or install it as /usr/share/bash-completion/completions/zfnet (the Debian package does).\n",
+    0,
+    1,
+    "expected at most one shell (bash)"};
+
+int cmd_completion(int argc, char **argv) {
+    int npos, rc = cli_parse(&completion_cmd, NULL, NULL, argc, argv, &npos);
+    if (rc >= 0) return rc;
+    if (npos && strcmp(argv[1], "bash"))
+        return cli_usage_error("completion", "'%s': only bash is supported", argv[1]);
+    FILE *f = stdout;
+    fputs(
+        "# bash completion for zfnet, written by 'zfnet completion bash' from its option\n"
+        "# tables (the same as --help)\n_zfnet() {\n"
+        "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+        "    local opts='' values=''\n"
+        "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W '--help --version",
+        f);
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, " %s", commands[i].name);
+    fputs("' -- \"$cur\"))\n        return\n    fi\n    case ${COMP_WORDS[1]} in\n", f);
+    each_command(CLI_DOC_COMPLETION, f);
+    fputs("    esac\n    case $values in\n"
+          "    '@file' | '@number') return ;; # readline's file names (-o default)\n"
+          "    '@model') COMPREPLY=($(compgen -W '",
+          f);
+    for (const char *const *p = zf_model_presets(); *p; p++) fprintf(f, " %s", *p);
+    fputs("' -- \"$cur\")); return ;;\n"
+          "    ?*) COMPREPLY=($(compgen -W \"$values\" -- \"$cur\")); return ;;\n    esac\n"
+          "    [[ $cur == -* ]] && COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n}\n"
+          "complete -o bashdefault -o default -F _zfnet zfnet\n",
+          f);
+    return 0;
+}
+
+/* zfnet(1): the commands, models, exit status and environment */
+static void main_page(FILE *f) {
+    cli_man_header(f, "zfnet", "train ZFNet/AlexNet-style CNNs and see inside them");
+    fputs(".SH SYNOPSIS\n.B zfnet\n\\fICOMMAND\\fR [\\fIoptions\\fR]\n.br\n.B zfnet\n"
+          "\\fICOMMAND\\fR \\fB\\-\\-help\\fR\n.br\n.B zfnet \\-\\-version\n.SH DESCRIPTION\n",
+          f);
+    cli_roff_paragraphs(
+        f, "zfnet is a C implementation of Zeiler and Fergus, \"Visualizing and Understanding\n"
+           "Convolutional Networks\" (ZFNet, 2013): it trains ZFNet/AlexNet-style networks and\n"
+           "shows what they learned (DeconvNet projections, top-9 activations, feature evolution,\n"
+           "occlusion, invariance, correspondence, transfer and probes). Each command is a thin\n"
+           "layer over libzfnet; each has its own page, zfnet-COMMAND(1).\n");
+    fputs(".SH COMMANDS\n", f);
+    for (int i = 0; i < NCOMMANDS; i++) {
+        fprintf(f, ".TP\n.BR zfnet\\-%s (1)\n", commands[i].name);
+        cli_roff_paragraphs(f, commands[i].summary);
+    }
+    fputs(".SH MODELS\nA model is a preset (", f);
+    for (const char *const *p = zf_model_presets(); *p; p++)
+        fprintf(f, "%s%s", p == zf_model_presets() ? "" : ", ", *p);
+    fputs(") or a model file; the presets' files are in /usr/share/zfnet/models.\n"
+          ".SH EXIT STATUS\n0 on success; 1 when the work failed (one line on standard error "
+          "names the file, line or value); 2 for a usage error.\n"
+          ".SH ENVIRONMENT\n.TP\n.B OMP_NUM_THREADS\ncompute threads when --threads is not "
+          "given (default: all cores)\n.TP\n.B ZFNET_DIGITS\nOpenCV's digits.png, for the "
+          "dataset 'digits'\n.SH SEE ALSO\nThe documentation in /usr/share/doc/zfnet and "
+          "docs/ of the source: docs/api.md for the C library.\n",
+          f);
+}
+
+/* zfnet --man-pages DIR (run by the build): zfnet.1 and zfnet-COMMAND.1 for every command */
+static int man_pages(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/zfnet.1", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("%s: %s", path, strerror(errno));
+    main_page(f);
+    int rc = fclose(f) ? cli_error("%s: %s", path, strerror(errno)) : 0;
+    for (int i = 0; !rc && i < NCOMMANDS; i++) {
+        snprintf(path, sizeof path, "%s/zfnet-%s.1", dir, commands[i].name);
+        if (!(f = fopen(path, "w"))) return cli_error("%s: %s", path, strerror(errno));
+        char *args[] = {(char *)commands[i].name, NULL};
+        cli_doc_set(CLI_DOC_MAN, f, commands[i].summary);
+        commands[i].run(1, args);
+        cli_doc_set(CLI_DOC_NONE, NULL, NULL);
+        rc = fclose(f) ? cli_error("%s: %s", path, strerror(errno)) : 0;
+    }
+    return rc;
+}
 
 static void usage(FILE *out) {
     fprintf(out, "usage: zfnet <command> [options]   (zfnet <command> --help for details)\n\n"
@@ -82,9 +189,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(name, "--version")) {
-        printf("zfnet %s\n", ZF_VERSION);
+        printf("zfnet %s (libzfnet %s)\n", ZF_VERSION, zf_version());
         return 0;
     }
+    if (!strcmp(name, "--man-pages")) /* for the build: not in --help */
+        return argc == 3 ? man_pages(argv[2]) : cli_usage_error("--man-pages", "expected a DIR");
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(commands[i].name, name)) {
             cli_set_command(argc - 1, argv + 1);
