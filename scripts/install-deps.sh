@@ -9,6 +9,7 @@
 #   scripts/install-deps.sh --digits OpenCV's digits sheet (the dataset "digits"): only
 #                                    examples/data/digits.png is taken from Debian's opencv-doc
 #                                    (a 96 MB package of documentation) and put where it puts it
+#   scripts/install-deps.sh --package  also what scripts/package.sh needs (dpkg-shlibdeps)
 #   scripts/install-deps.sh --bench  also the peers bench/run.py measures against: PyTorch with
 #                                    OpenBLAS (Debian's python3-torch otherwise runs its fc
 #                                    layers on the reference BLAS), jemalloc, darknet
@@ -26,6 +27,7 @@ case "${1:-}" in
          command -v npm >/dev/null || pkgs+=(npm)
          digits=1 ;;
 --digits) digits=1 ;;
+--package) pkgs+=(dpkg-dev file) ;;
 --bench) pkgs+=(python3 python3-numpy python3-torch python3-pil libopenblas0-pthread libjemalloc2 darknet) ;;
 esac
 

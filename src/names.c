@@ -35,7 +35,7 @@ static zf_status parse_choice(const char *const *names, int n, const char *choic
 /* A choice's parser and name: typed wrappers of parse_choice and the names table. */
 #define CHOICE(type, parse, name, names, n, choices)                                               \
     zf_status parse(const char *s, type *out, zf_error *err) {                                     \
-        int i;                                                                                     \
+        int i = 0;                                                                                 \
         zf_status st = parse_choice(names, n, choices, s, &i, err);                                \
         if (!st) *out = (type)i;                                                                   \
         return st;                                                                                 \
@@ -51,7 +51,7 @@ CHOICE(zf_init_scheme, zf_init_scheme_parse, zf_init_scheme_name, init_names, 3,
        "gaussian, he or xavier")
 
 zf_status zf_backend_parse(const char *name, zf_backend_kind *out, zf_error *err) {
-    int i;
+    int i = 0;
     zf_status st = parse_choice(backend_names, 2, "dnnl or ref", name, &i, err);
     if (!st) *out = (zf_backend_kind)i;
     return st;

@@ -180,6 +180,37 @@ def number_checks(demo, text):
           f"image in {same}")
 
 
+def round_ticks(svg, what, epochs=False):
+    """Every chart panel's tick labels (svg_panel's: font-size 10, y ticks right-aligned, x ticks
+    centred) step by 1, 2 or 5 times a power of ten, with no more decimals than the step needs;
+    with epochs, x ticks are whole numbers and no y tick is negative (loss, accuracy, rate)."""
+    t = r"<text x='([\d.]+)' y='([\d.]+)' font-size='10' text-anchor='{}'>([^<]*)</text>"
+    panels = []  # (axis, labels): a panel's ticks increase; a smaller value starts the next
+    for axis, found in (("y", [(x, v) for x, _, v in re.findall(t.format("end"), svg)]),
+                        ("x", [(y, v) for _, y, v in re.findall(t.format("middle"), svg)])):
+        for at, v in found:
+            last = panels[-1] if panels and panels[-1][0] == axis else None
+            if last and last[1] == at and float(v) > float(last[2][-1]):
+                last[2].append(v)
+            else:
+                panels.append((axis, at, [v]))
+    bad = []
+    for axis, _, labels in panels:
+        vals = [float(v) for v in labels]
+        steps = {round(b - a, 12) for a, b in zip(vals, vals[1:])}
+        decimals = max(len(v.split(".")[1]) if "." in v else 0 for v in labels)
+        for step in steps:
+            m = step / 10 ** np.floor(np.log10(step)) if step > 0 else 0
+            if len(steps) > 1 or min(abs(m - k) for k in (1, 2, 5)) > 1e-6 or \
+                    decimals > max(0, -int(np.floor(np.log10(step)))):
+                bad.append(f"{axis}: {labels}")
+        if epochs and axis == "x" and any(v != int(v) for v in vals):
+            bad.append(f"epochs {labels}")
+        if epochs and axis == "y" and min(vals) < 0:
+            bad.append(f"negative {labels}")
+    check(panels and not bad, f"{what}: round ticks on {len(panels)} axes {bad[:3]}")
+
+
 # ---- the demo at a small scale -----------------------------------------------------------
 x, y = read_idx(FM + "train-images-idx3-ubyte.gz"), read_idx(FM + "train-labels-idx1-ubyte.gz")
 xt, yt = read_idx(FM + "t10k-images-idx3-ubyte.gz"), read_idx(FM + "t10k-labels-idx1-ubyte.gz")
@@ -196,6 +227,16 @@ check(r.returncode == 0 and f"report: {demo}/report/index.html" in r.stdout
       and os.path.isfile(index), "zfnet demo ends with the report and prints its path")
 page, text = static_checks(index, demo, ALL, "demo report")
 number_checks(demo, text)
+round_ticks(open(os.path.join(demo, "curves.svg")).read(), "curves.svg", epochs=True)
+round_ticks(text.split("id='training'")[1].split("</figure>")[0], "the report's training charts",
+            epochs=True)
+for name in sorted(os.listdir(os.path.join(demo, "invariance"))):
+    if name.endswith(".svg"):
+        round_ticks(open(os.path.join(demo, "invariance", name)).read(), f"invariance/{name}")
+row = lambda k: re.search(rf"<th class='l'>{k}</th><td class='l'>([^<]*)</td>", text)  # noqa: E731
+check(row("init") and row("init").group(1) == "he" and row("flip").group(1) == "yes"
+      and row("lr_plateau").group(1) == "no" and not row("init_std"),
+      "the recipe table names the initialisation (he), says yes/no for switches, no init_std")
 browser_check(index, "demo report")
 shot = chromium(["--window-size=1280,1600", "--screenshot=" + p("report.png")],
                 "file://" + os.path.abspath(index))

@@ -98,31 +98,62 @@ int vis_zoom(int n, int want) {
     return z < 1 ? 1 : z;
 }
 
+/* A round step for about `want` intervals over `span`: 1, 2 or 5 times a power of ten (at least
+ * 1 on an axis of whole numbers), and the decimals its multiples need. */
+static double axis_step(double span, int want, int whole, int *decimals) {
+    double raw = span > 0 && isfinite(span) ? span / want : 1;
+    double p = pow(10, floor(log10(raw))), m = raw / p;
+    double step = (m <= 1 + 1e-9 ? 1 : m <= 2 + 1e-9 ? 2 : m <= 5 + 1e-9 ? 5 : 10) * p;
+    if (whole && step < 1) step = 1;
+    int d = (int)ceil(-log10(step) - 1e-9);
+    *decimals = d > 0 ? d : 0;
+    return step;
+}
+
+/* y: the data's range widened to round ticks (a range that does not go below zero stays above
+ * it); x: the data's range, ticks at the round values inside it (whole ones when every x is) */
+static void panel_ticks(FILE *f, double left, double top, double w, double h, int n,
+                        const double *x, double *y0, double *y1) {
+    int dy, dx, whole = 1;
+    double sy = axis_step(*y1 - *y0, 4, 0, &dy);
+    *y0 = floor(*y0 / sy + 1e-9) * sy, *y1 = ceil(*y1 / sy - 1e-9) * sy;
+    if (*y1 <= *y0) *y1 = *y0 + sy;
+    long k0 = lround(*y0 / sy), k1 = lround(*y1 / sy);
+    for (long k = k0; k <= k1; k++) {
+        double v = (double)k * sy, py = top + h - h * (v - *y0) / (*y1 - *y0);
+        fprintf(f,
+                "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='#ddd'/>"
+                "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.*f</text>\n",
+                left, left + w, py, py, left - 4, py + 3, dy, v == 0 ? 0 : v);
+    }
+    double x0 = x[0], x1 = x[n - 1];
+    for (int i = 0; i < n; i++) whole &= x[i] == floor(x[i]);
+    double sx = axis_step(x1 - x0, 5, whole, &dx);
+    for (long k = (long)ceil(x0 / sx - 1e-9); (double)k * sx <= x1 + 1e-9 * sx; k++) {
+        double v = (double)k * sx, px = left + w * (v - x0) / (x1 - x0);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.*f</text>\n", px,
+                top + h + 14, dx, v == 0 ? 0 : v);
+    }
+}
+
 void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,
                const char *xlabel, int n, const double *x, int ns, const double *y) {
-    double x0 = x[0], x1 = x[n - 1], y0 = INFINITY, y1 = -INFINITY;
+    double y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < n * ns; i++)
         if (isfinite(y[i])) y0 = fmin(y0, y[i]), y1 = fmax(y1, y[i]);
-    if (!(y1 > y0)) y0 = isfinite(y0) ? y0 - 0.5 : 0, y1 = isfinite(y1) ? y1 + 0.5 : 1;
-    double pad = 0.05 * (y1 - y0);
-    y0 -= pad, y1 += pad;
-    if (x1 <= x0) x1 = x0 + 1;
+    if (!isfinite(y0)) y0 = 0, y1 = 1;
+    if (!(y1 > y0)) { /* constant: a band around it, not below zero when it is not */
+        double d = y0 != 0 ? 0.5 * fabs(y0) : 0.5;
+        y0 = y0 >= 0 && y0 - d < 0 ? 0 : y0 - d, y1 += d;
+    }
+    double x0 = x[0], x1 = x[n - 1] > x[0] ? x[n - 1] : x[0] + 1;
+    double xs[2] = {x0, x1};
     fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' stroke='#888'/>\n",
             left, top, w, h);
     fprintf(f, "<text x='%.1f' y='%.1f' font-size='13' text-anchor='middle'>%s</text>\n",
             left + w / 2, top - 8, title);
-    for (int t = 0; t <= 4; t++) { /* y ticks */
-        double v = y0 + (y1 - y0) * t / 4, py = top + h - h * t / 4;
-        fprintf(f,
-                "<line x1='%.1f' x2='%.1f' y1='%.1f' y2='%.1f' stroke='#ddd'/>"
-                "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.4g</text>\n",
-                left, left + w, py, py, left - 4, py + 3, v);
-    }
-    for (int t = 0; t <= 4; t++) { /* x ticks */
-        double v = x0 + (x1 - x0) * t / 4, px = left + w * t / 4;
-        fprintf(f, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.3g</text>\n", px,
-                top + h + 14, v);
-    }
+    panel_ticks(f, left, top, w, h, n > 1 && x[n - 1] > x[0] ? n : 2,
+                n > 1 && x[n - 1] > x[0] ? x : xs, &y0, &y1);
     fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>%s</text>\n",
             left + w / 2, top + h + 30, xlabel);
     for (int k = 0; k < ns; k++) {

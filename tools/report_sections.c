@@ -171,6 +171,21 @@ static void curves_svg(report *r, const curves *c) {
                "</figcaption></figure>\n");
 }
 
+/* a recipe value as a reader wants it: names for enums, yes/no for switches, numbers short;
+ * NULL: as the JSON writes it */
+static const char *recipe_value(const char *key, json_t *v, char *buf, size_t cap) {
+    static const char *const switches[] = {"flip", "lr_plateau", "stop_on_bad"};
+    if (!strcmp(key, "init")) return zf_init_scheme_name((zf_init_scheme)json_integer_value(v));
+    for (size_t k = 0; k < sizeof switches / sizeof *switches; k++)
+        if (!strcmp(key, switches[k]))
+            return json_is_true(v) || json_integer_value(v) ? "yes" : "no";
+    if (!strcmp(key, "renorm") && json_number_value(v) == 0) return "off";
+    if (!strcmp(key, "data_size") && json_integer_value(v) == 0) return "as stored";
+    if (!strcmp(key, "mean_images") && json_integer_value(v) == 0) return "all";
+    if (json_is_real(v)) return snprintf(buf, cap, "%.6g", json_real_value(v)), buf;
+    return NULL;
+}
+
 static void recipe_table(report *r) {
     char path[8400];
     snprintf(path, sizeof path, "%s/state.safetensors", r->run);
@@ -187,14 +202,17 @@ static void recipe_table(report *r) {
             int override = !strcmp(key, "classes") || !strcmp(key, "channels") ||
                            !strcmp(key, "height") || !strcmp(key, "width");
             if (override && json_integer_value(v) == 0) continue; /* the model's own */
-            char num[32], *s = json_is_string(v) || json_is_real(v)
-                                   ? NULL
-                                   : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-            if (json_is_real(v)) snprintf(num, sizeof num, "%.6g", json_real_value(v));
+            if (!strcmp(key, "init_std") &&
+                json_integer_value(json_object_get(cfg, "init")) != ZF_INIT_GAUSSIAN)
+                continue; /* only the Gaussian has a std */
+            char num[32];
+            const char *named = recipe_value(key, v, num, sizeof num);
+            char *s =
+                named || json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             fprintf(r->f, "<tr><th class='l'>");
             h_text(r->f, key);
             fprintf(r->f, "</th>");
-            td_text(r->f, s ? s : json_is_real(v) ? num : json_string_value(v));
+            td_text(r->f, named ? named : s ? s : json_string_value(v));
             fprintf(r->f, "</tr>\n");
             free(s);
         }
