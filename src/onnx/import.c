@@ -5,7 +5,6 @@
 #include "../layers/layer.h"
 #include "onnx.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -35,7 +34,7 @@ typedef struct importer {
     size_t len, cap;
     weight w[MAX_WEIGHTS];
     int nw, nlayers, counter[ZF_LAYER_KIND_COUNT];
-    char names[256][32];
+    char names[ZF_MAX_LAYERS][ZF_NAME_MAX];
     int classes, softmax_seen;
     int failed;      /* out of memory while writing the text */
     int evals;       /* shape evaluations so far (bounded: a hostile graph could nest them) */
@@ -245,11 +244,9 @@ static int tensor_ints(const Onnx__TensorProto *t, int64_t *out) {
  * else PREFIX + a count (conv1, relu2, ...). */
 static const char *layer_name(importer *im, const Onnx__NodeProto *n, zf_layer_kind kind,
                               const char *prefix) {
-    char cand[32];
+    char cand[ZF_NAME_MAX];
     const char *s = n && n->name ? n->name : "";
-    int ok = *s && strlen(s) < 32 && im->nlayers < 256;
-    for (const char *p = s; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+    int ok = zf_name_valid(s) && im->nlayers < ZF_MAX_LAYERS;
     for (int i = 0; ok && i < im->nlayers; i++) ok = strcmp(im->names[i], s);
     snprintf(cand, sizeof cand, "%s", ok ? s : "");
     while (!ok) {
@@ -257,7 +254,7 @@ static const char *layer_name(importer *im, const Onnx__NodeProto *n, zf_layer_k
         ok = 1;
         for (int i = 0; ok && i < im->nlayers; i++) ok = strcmp(im->names[i], cand);
     }
-    int i = im->nlayers < 256 ? im->nlayers : 255;
+    int i = im->nlayers < ZF_MAX_LAYERS ? im->nlayers : ZF_MAX_LAYERS - 1;
     snprintf(im->names[i], sizeof im->names[i], "%s", cand);
     im->nlayers++;
     return im->names[i];
@@ -987,9 +984,10 @@ static zf_status walk(importer *im) {
                 main = main < 0 ? (int)i : main, count++;
         }
         zf_status st = ZF_OK;
-        if (im->nlayers >= 255 && (square >= 0 || count))
+        if (im->nlayers >= ZF_MAX_LAYERS - 1 && (square >= 0 || count))
             return refuse(im, im->g->node[square >= 0 ? square : main],
-                          "more than 255 layers: zfnet's models hold at most 256");
+                          "more than %d layers: zfnet's models hold at most %d", ZF_MAX_LAYERS - 1,
+                          ZF_MAX_LAYERS);
         if (square >= 0)
             st = torch_lrn(im, square);
         else if (count > 1)
@@ -1104,9 +1102,7 @@ static zf_status check_end(importer *im) {
 static zf_status make_net(importer *im, const zf_net_options *no, zf_net **net) {
     if (im->failed) return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory");
     const char *gname = im->g->name ? im->g->name : "";
-    int named = *gname && strlen(gname) < 32;
-    for (const char *p = gname; named && *p; p++)
-        named = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+    int named = zf_name_valid(gname);
     size_t cap = im->len + 256;
     char *text = malloc(cap);
     if (!text) return zf_fail(im->err, ZF_ERR_NOMEM, "out of memory");
