@@ -113,9 +113,17 @@ typedef struct dropout_params {
     double p;
 } dropout_params;
 
+/* A model's limits, the same for model files and ONNX imports: its layers, and the bytes of a
+ * layer's (or the net's) name with its NUL. */
+#define ZF_MAX_LAYERS 256
+#define ZF_NAME_MAX   32
+/* The rule for a name, as messages state it, and its check: 1 on a valid name. */
+#define ZF_NAME_RULE "1-31 letters, digits, '_', '-' or '.'"
+int zf_name_valid(const char *name);
+
 typedef struct layer_def {
     zf_layer_kind kind;
-    char name[32];
+    char name[ZF_NAME_MAX];
     int line;
     union {
         conv_params conv;

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_LAYERS 256
-
 typedef struct parser {
     const char *file;
     zf_model *m;
@@ -92,9 +90,9 @@ static zf_status check_range(parser *ps, int line, const char *sec, const char *
     return ZF_OK;
 }
 
-static int valid_name(const char *s) {
-    if (!*s || strlen(s) >= 32) return 0;
-    for (; *s; s++)
+int zf_name_valid(const char *name) {
+    if (!*name || strlen(name) >= ZF_NAME_MAX) return 0;
+    for (const char *s = name; *s; s++)
         if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return 0;
     return 1;
 }
@@ -120,9 +118,8 @@ static zf_status net_key(parser *ps, int line, const char *key, const char *v) {
                        ps->file, line, key, ps->net_seen_line[idx]);
     ps->net_seen_line[idx] = line;
     if (idx == 0) {
-        if (!valid_name(v) || strlen(v) >= sizeof m->name)
-            return zf_fail(ps->err, ZF_ERR_PARSE,
-                           "%s:%d: [net] name '%s' must be 1-31 letters, digits, '_', '-' or '.'",
+        if (!zf_name_valid(v) || strlen(v) >= sizeof m->name)
+            return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [net] name '%s' must be " ZF_NAME_RULE,
                            ps->file, line, v);
         snprintf(m->name, sizeof m->name, "%s", v);
         return ZF_OK;
@@ -146,9 +143,8 @@ static zf_status name_key(parser *ps, int line, const char *v) {
         return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] duplicate key 'name' (first on line %d)",
                        ps->file, line, sec, *seen);
     *seen = line;
-    if (!valid_name(v))
-        return zf_fail(ps->err, ZF_ERR_PARSE,
-                       "%s:%d: [%s] name '%s' must be 1-31 letters, digits, '_', '-' or '.'",
+    if (!zf_name_valid(v))
+        return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: [%s] name '%s' must be " ZF_NAME_RULE,
                        ps->file, line, sec, v);
     for (int i = 0; i < ps->m->nlayers - 1; i++)
         if (!strcmp(ps->m->layers[i].name, v))
@@ -251,9 +247,9 @@ static zf_status end_section(parser *ps) {
 
 static zf_status begin_layer(parser *ps, int line, const layer_ops *ops) {
     zf_model *m = ps->m;
-    if (m->nlayers >= MAX_LAYERS)
+    if (m->nlayers >= ZF_MAX_LAYERS)
         return zf_fail(ps->err, ZF_ERR_PARSE, "%s:%d: more than %d layers", ps->file, line,
-                       MAX_LAYERS);
+                       ZF_MAX_LAYERS);
     layer_def *d = &m->layers[m->nlayers++];
     memset(d, 0, sizeof *d);
     d->kind = ops->kind;
@@ -423,7 +419,7 @@ static zf_status finish_model(parser *ps, const zf_model_overrides *ov) {
         const char *b = strrchr(filename, '/');
         b = b ? b + 1 : filename;
         size_t n = 0;
-        for (; b[n] && b[n] != '.' && n < 31; n++)
+        for (; b[n] && b[n] != '.' && n < ZF_NAME_MAX - 1; n++)
             m->name[n] = isalnum((unsigned char)b[n]) || b[n] == '-' ? b[n] : '_';
         m->name[n] = 0;
         if (!n) snprintf(m->name, sizeof m->name, "model");
@@ -436,7 +432,7 @@ zf_status zf_model_parse(const char *text, const char *filename, const zf_model_
     *out = NULL;
     zf_model *m = calloc(1, sizeof *m);
     if (!m) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    m->layers = calloc(MAX_LAYERS, sizeof *m->layers);
+    m->layers = calloc(ZF_MAX_LAYERS, sizeof *m->layers);
     char *buf = strdup(text);
     if (!m->layers || !buf) {
         free(buf);

@@ -2,6 +2,7 @@
  * each image; how consistently the features change (Delta, lower = more consistent), per
  * part and layer, against random masks of the same size. */
 #include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

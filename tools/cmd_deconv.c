@@ -2,6 +2,7 @@
  * (zf_project: DeconvNet, guided backprop, gradient) or make Grad-CAM maps (zf_gradcam); the
  * input beside its projection as a picture, and the raw floats. */
 #include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* zfnet eval: top-1 / top-5 error of one model or an ensemble (zf_evaluate), per-class accuracy
  * and the confusion matrix as CSV. zfnet predict: top-5 classes of image files. */
-#include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

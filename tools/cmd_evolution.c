@@ -1,6 +1,7 @@
 /* zfnet evolution: chosen feature maps across the snapshots of one run (zf_evolution_run), one
  * column per epoch (ZF Fig. 4), the top-9 overlap table and evolution.json. */
 #include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* zfnet filters: the first layer's filters as a picture, and the numbers behind ZF Fig. 6
  * (zf_filter_stats_compute, zf_aliasing) printed and written as JSON. */
 #include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

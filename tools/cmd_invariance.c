@@ -2,6 +2,7 @@
  * chosen layers and the class probability as each image is shifted, scaled or rotated; the
  * curves as SVG, every point as CSV and JSON, and per layer how linear the distance grows. */
 #include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

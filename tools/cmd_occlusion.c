@@ -3,6 +3,7 @@
  * label; the map's projection with the squares that hurt it most; a summary per image (the
  * largest drop and where; the share of the drop on the object). */
 #include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

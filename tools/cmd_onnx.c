@@ -1,7 +1,7 @@
 /* zfnet export (a checkpoint as an ONNX graph) and zfnet import (an ONNX graph as a model file
  * and a checkpoint every command takes). */
 #include "cli.h"
-#include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* zfnet probe: ZF Table 7 for any checkpoint (zf_probe): a linear SVM (liblinear) and a softmax
  * on each layer's frozen features, per dataset and images per class, mean +- std over folds. */
-#include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

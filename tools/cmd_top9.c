@@ -2,6 +2,7 @@
  * projected to pixels beside the input patch it sees (ZF Fig. 2): zf_topk_scan and
  * zf_topk_project, drawn as grids, and the entries as JSON. */
 #include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

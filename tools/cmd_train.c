@@ -1,6 +1,7 @@
 /* zfnet train and zfnet demo: the library's training run (zf_train) behind two front doors;
  * the per-epoch lines and curves.svg are drawn here. */
 #include "draw.h"
+#include "output.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,6 +3,7 @@
  * class over K folds, scored by mean per-class accuracy; --curve repeats it over several N,
  * pretrained against scratch, as SVG and CSV. */
 #include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * background: a grey or mean square on the black background reads as more garment),
  * invariance curves on one image per class for the three transforms, correspondence on five
  * T-shirts (Fashion-MNIST's images are aligned, so one rectangle is the same part in each). */
-#include "draw.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>

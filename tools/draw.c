@@ -1,13 +1,9 @@
-/* Pictures and files of the visualisation commands. */
-#define _GNU_SOURCE /* nftw */
+/* Pictures of the visualisation commands: canvases, display normalisation, colours, PNG and SVG. */
 #include "draw.h"
 
-#include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int canvas_new(canvas *c, int w, int h, uint8_t grey) {
     c->w = w, c->h = h;
@@ -189,50 +185,6 @@ int svg_curves(const char *path, const char *title, int n, const double *epoch, 
     return rc;
 }
 
-int write_json(const char *path, json_t *j) {
-    if (json_is_object(j) && !json_object_get(j, "command") && cli_command_line()[0])
-        json_object_set_new(j, "command", json_string(cli_command_line()));
-    char *text = json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    zf_error err;
-    int rc = !text                                                ? cli_error("out of memory")
-             : zf_write_file(path, text, strlen(text), &err) != 0 ? cli_error("%s", err.msg)
-                                                                  : 0;
-    free(text);
-    return rc;
-}
-
-/* the folders make_dir created, removed again when the command fails (unmake_dirs) */
-static char **made;
-static int nmade;
-
-int make_dir(const char *dir) {
-    if (!mkdir(dir, 0755)) {
-        char **grown = realloc(made, sizeof(char *) * (size_t)(nmade + 1));
-        if (grown && (grown[nmade] = strdup(dir))) nmade++;
-        if (grown) made = grown;
-        return 0;
-    }
-    if (errno != EEXIST) return cli_error("%s: cannot create: %s", dir, strerror(errno));
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path); /* as much as can go */
-    return 0;
-}
-
-void remove_tree(const char *dir) {
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-void unmake_dirs(void) {
-    for (int i = nmade - 1; i >= 0; i--) remove_tree(made[i]);
-    for (int i = 0; i < nmade; i++) free(made[i]);
-    free(made);
-    made = NULL, nmade = 0;
-}
-
 /* ---- SVG figures with embedded pictures ----------------------------------------------------- */
 
 static void base64(FILE *f, const uint8_t *p, size_t n) {
@@ -320,8 +272,4 @@ int svg_save(FILE *f, char **buf, const char *path) {
     free(*buf);
     *buf = NULL;
     return rc;
-}
-
-json_t *json_num(double v) {
-    return v == v ? json_real(v) : json_null();
 }

@@ -1,11 +1,9 @@
-/* Pictures and files of the visualisation commands: display normalisation, canvases and
- * grids, the viridis colour map, PNG, SVG training curves, JSON. */
+/* Pictures of the visualisation commands: display normalisation, canvases and grids, the
+ * viridis colour map, PNG, SVG figures and training curves. */
 #ifndef ZF_DRAW_H
 #define ZF_DRAW_H
 
 #include "cli.h"
-
-#include <jansson.h>
 
 /* An RGB canvas (h, w, 3). */
 typedef struct canvas {
@@ -48,17 +46,5 @@ void svg_text(FILE *f, const char *s);
 void svg_panel(FILE *f, double left, double top, double w, double h, const char *title,
                const char *xlabel, int n, const double *x, int ns, const double *y);
 int svg_save(FILE *f, char **buf, const char *path);
-/* A JSON number, or null for NaN (JSON has no NaN). */
-json_t *json_num(double v);
-/* json as indented text into path, atomically, with the command line that made it ("command",
- * added to an object that has none); prints the error. */
-int write_json(const char *path, json_t *j);
-/* mkdir DIR unless it exists; prints the error. A folder made here is remembered: */
-int make_dir(const char *dir);
-/* when the command fails, main removes every folder make_dir made (with what is in it), so
- * that no half-made output is left that looks complete */
-void unmake_dirs(void);
-/* DIR and everything in it, as much as can go */
-void remove_tree(const char *dir);
 
 #endif

@@ -1,12 +1,10 @@
 /* zfnet report: the page's pieces (escaping, the run folder's files, assets copied beside the
  * page, sections and their provenance) and the command: the page is built in memory and
  * written at once, after its assets, so a report folder never holds a half-made index.html. */
-#define _GNU_SOURCE /* nftw */
 #include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,19 +87,6 @@ json_t *run_json(report *r, const char *rel) {
         r->notes++;
     }
     return j;
-}
-
-/* mkdir -p of the folders above the file `path` */
-static int make_parents(char *path) {
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        int bad = mkdir(path, 0755) && errno != EEXIST;
-        if (bad) cli_error("%s: cannot create: %s", path, strerror(errno));
-        *p = '/';
-        if (bad) return 1;
-    }
-    return 0;
 }
 
 int run_asset(report *r, const char *rel, char *url, size_t cap) {

@@ -4,6 +4,7 @@
 #define ZF_REPORT_H
 
 #include "draw.h"
+#include "output.h"
 
 #include <jansson.h>
 

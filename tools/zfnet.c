@@ -1,6 +1,6 @@
 /* zfnet: one command line over libzfnet, with git-style subcommands. */
 #include "cli.h"
-#include "draw.h"
+#include "output.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /* ONNX files through protobuf-c's code for Debian's onnx.proto (generated at build time):
- * what export.c and import.c share. */
+ * what the exporter (export.c) and the importer (import*.c) share. */
 #ifndef ZF_ONNX_H
 #define ZF_ONNX_H
 
