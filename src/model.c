@@ -518,6 +518,17 @@ const char *zf_model_text(const zf_model *m) {
     return m->text;
 }
 
+const char *zf_model_describe(const zf_model *m, char *buf, size_t cap) {
+    char preset[96];
+    snprintf(preset, sizeof preset, "%s.cfg", m->name);
+    int is_preset = !strcmp(m->filename, preset) && zf_preset_text(m->name);
+    if (is_preset || !m->filename[0])
+        snprintf(buf, cap, "model '%s'", m->name);
+    else
+        snprintf(buf, cap, "model '%s' (%s)", m->name, m->filename);
+    return buf;
+}
+
 const char *zf_model_name(const zf_model *m) {
     return m->name;
 }

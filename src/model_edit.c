@@ -54,8 +54,7 @@ static int pointwise(const section *s) {
 static zf_status doc_remove(edit_doc *d, char *list, const char *model, zf_error *err) {
     for (char *save, *nm = strtok_r(list, ", \t", &save); nm; nm = strtok_r(NULL, ", \t", &save)) {
         section *s = doc_find(d, nm);
-        if (!s)
-            return zf_fail(err, ZF_ERR_ARG, "model '%s' has no layer '%s' to remove", model, nm);
+        if (!s) return zf_fail(err, ZF_ERR_ARG, "%s has no layer '%s' to remove", model, nm);
         s->removed = 1;
         for (section *t = s + 1; t < d->s + d->n && (t->removed || pointwise(t)); t++)
             t->removed = 1;
@@ -80,7 +79,7 @@ static zf_status doc_set(edit_doc *d, char *e, const char *model, zf_error *err)
     const char *key = trim_edit(dot + 1), *value = trim_edit(eq + 1);
     e = trim_edit(e);
     section *s = !strcmp(e, "net") ? &d->s[0] : doc_find(d, e);
-    if (!s) return zf_fail(err, ZF_ERR_ARG, "model '%s' has no layer '%s'", model, e);
+    if (!s) return zf_fail(err, ZF_ERR_ARG, "%s has no layer '%s'", model, e);
     if (!strcmp(key, "name") && s != &d->s[0])
         return zf_fail(err, ZF_ERR_ARG, "edit '%s.name': layers keep their names", e);
     size_t kl = strlen(key);
@@ -132,7 +131,8 @@ zf_status zf_model_edit(const zf_model *m, const char *edits, zf_model **out, zf
     char *e = strdup(edits ? edits : "");
     zf_status st =
         d && e ? doc_split(d, m->text, err) : zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    if (!st) st = doc_apply(d, e, m->name, err);
+    char desc[512];
+    if (!st) st = doc_apply(d, e, zf_model_describe(m, desc, sizeof desc), err);
     char *text = st ? NULL : doc_join(d);
     if (!st && !text) st = zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     if (!st) {

@@ -83,13 +83,14 @@ zf_status zf_net_parse_layers(const zf_net *net, const char *list, int feature_m
         }
         return ZF_OK;
     }
-    const char *mname = zf_model_name(zf_net_model(net));
+    char mname[512];
+    zf_model_describe(zf_net_model(net), mname, sizeof mname);
     for (const char *t = list; *t;) {
         size_t len = strcspn(t, ",");
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), t);
         int i = len < 63 ? zf_net_find_layer(net, name) : -1;
-        if (i < 0) return zf_fail(err, ZF_ERR_ARG, "no layer '%s' in model '%s'", name, mname);
+        if (i < 0) return zf_fail(err, ZF_ERR_ARG, "no layer '%s' in %s", name, mname);
         if (feature_maps && !has_maps(net, i))
             return zf_fail(err, ZF_ERR_ARG,
                            "layer '%s' has no feature maps (pick a conv, relu, pool or lrn layer)",

@@ -657,9 +657,10 @@ zf_status zf_net_forward(zf_net *net, zf_mode mode, int upto, zf_error *err) {
 
 static zf_status need_softmax(const zf_net *net, zf_error *err) {
     const layer *last = &net->layers[net->nlayers - 1];
+    char desc[512];
     if (last->def->kind != ZF_LAYER_SOFTMAX)
-        return zf_fail(err, ZF_ERR_STATE, "model '%s' has no softmax layer: no loss to compute",
-                       net->model->name);
+        return zf_fail(err, ZF_ERR_STATE, "%s has no softmax layer: no loss to compute",
+                       zf_model_describe(net->model, desc, sizeof desc));
     if (net->forward_upto != net->nlayers - 1)
         return zf_fail(err, ZF_ERR_STATE, "the loss needs a forward pass through every layer");
     if (!net->have_labels) return zf_fail(err, ZF_ERR_STATE, "the loss needs labels");

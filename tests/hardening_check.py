@@ -404,7 +404,8 @@ check(caught >= 2 and not left and not broken,
       f"SIGTERM during init's write ({caught} of 5 while the temporary file was there): no "
       f"temporary file ({left}), no partial output ({broken})")
 
-# a full disk: a 160 KiB tmpfs, filled after the first epoch
+# a full disk: a 160 KiB tmpfs, filled after the first epoch (the space is checked before the
+# epoch's files are written; a write that fails anyway names its file: zfnet init below)
 disk = P("disk")
 os.makedirs(disk)
 mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", disk],
@@ -426,17 +427,52 @@ else:
         os.truncate(filler, os.path.getsize(filler) - 8192)  # room for metrics, not a state
         r = train(out, "--resume", "--epochs", "2")
         lines = r.stderr.strip().splitlines()
-        check(r.returncode == 1 and len(lines) == 1 and "No space left on device" in lines[0]
-              and ".safetensors: write failed" in lines[0] and out in lines[0],
-              f"full disk: one line naming the file ({r.stderr.strip()!r})")
+        check(r.returncode == 1 and len(lines) == 1 and out in lines[0]
+              and "free, but the end of epoch 2 writes" in lines[0],
+              f"full disk: one line naming the folder and the space needed, before any write "
+              f"({r.stderr.strip()!r})")
         check(not [f for f in os.listdir(out) if ".tmp." in f], "full disk: no temporary file")
         r = run(["eval", "--weights", os.path.join(out, "last.safetensors"), "--data", TEST])
         check(r.returncode == 0, "full disk: the previous checkpoint is intact and loadable")
+        w = os.path.join(disk, "w.safetensors")
+        r = run(["init", MODEL, "-o", w])
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 1 and len(lines) == 1 and "No space left on device" in lines[0]
+              and w in lines[0] and not os.path.exists(w)
+              and not [f for f in os.listdir(disk) if ".tmp." in f],
+              f"full disk: a write that fails names its file, leaves nothing ({lines})")
         os.remove(filler)
         r = train(out, "--resume", "--epochs", "2")
         check(r.returncode == 0, "full disk: space back, --resume completes")
+        state_size = os.path.getsize(os.path.join(out, "state.safetensors"))
     finally:
         subprocess.run(["umount", disk])
+    # full at a new run's first epoch end: room for the initial state and the metrics, not for
+    # the epoch's checkpoints: stopped before writing any, the initial state kept, resumable
+    disk2 = P("disk2")
+    os.makedirs(disk2)
+    kib = 4 * ((state_size + 12288 + 4095) // 4096)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", disk2],
+                      capture_output=True).returncode == 0:
+        try:
+            out = os.path.join(disk2, "run")
+            r = train(out, "--epochs", "1")
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == 1 and len(lines) == 1 and out in lines[0]
+                  and "free, but the end of epoch 1 writes" in lines[0]
+                  and "continue with --resume" in lines[0],
+                  f"full disk at the first epoch's end: one line naming the folder and the space "
+                  f"({r.stderr.strip()!r})")
+            left = sorted(os.listdir(out)) if os.path.isdir(out) else []
+            check("state.safetensors" in left and not [f for f in left if "last" in f or ".tmp."
+                                                       in f],
+                  f"full disk at the first epoch's end: the state kept, no checkpoint ({left})")
+            subprocess.run(["mount", "-o", "remount,size=4m", "tmpfs", disk2], check=True)
+            r = train(out, "--resume")
+            check(r.returncode == 0 and os.path.isfile(os.path.join(out, "last.safetensors")),
+                  "full disk at the first epoch's end: space back, --resume completes")
+        finally:
+            subprocess.run(["umount", disk2])
 
 # read-only and missing output folders: refused before any work
 ro = P("ro")

@@ -355,6 +355,11 @@ static void cli_help(const cli_command *cmd, const cli_opt *const *groups, FILE 
 
 /* ---- nets ------------------------------------------------------------------------------------ */
 
+const char *cli_model(const zf_net *net) {
+    static char buf[512];
+    return zf_model_describe(zf_net_model(net), buf, sizeof buf);
+}
+
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
                  zf_net **out) {
     zf_error err;

@@ -181,6 +181,9 @@ int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
 
+/* The net's model for messages: "model 'NAME' (FILE)" (zf_model_describe), in a buffer that
+ * the next call reuses. */
+const char *cli_model(const zf_net *net);
 /* Open a preset or model file with overrides as a net; prints the error and returns 1. */
 int cli_open_net(const char *model, const zf_model_overrides *ov, const zf_net_options *no,
                  zf_net **out);

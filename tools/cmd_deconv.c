@@ -165,8 +165,7 @@ static int write_pictures(const deconv_job *j, const char *dir) {
 static int prepare(deconv_job *j) {
     zf_error err;
     if ((j->layer = zf_net_find_layer(j->net, j->layer_name)) < 0)
-        return cli_error("no layer '%s' in model '%s'", j->layer_name,
-                         zf_model_name(zf_net_model(j->net)));
+        return cli_error("no layer '%s' in %s", j->layer_name, cli_model(j->net));
     if (j->gradcam) {
         int at;
         if (zf_gradcam_layer(j->net, j->layer, &at, &err)) return cli_error("%s", err.msg);

@@ -124,7 +124,7 @@ static int filters_run(const char *weights, const char *layer, const char *data,
     zf_filter_stats s = {0};
     json_t *out = NULL;
     if (layer && (at = zf_net_find_layer(net, layer)) < 0) {
-        cli_error("%s: not a conv layer of model '%s'", layer, zf_model_name(zf_net_model(net)));
+        cli_error("%s: not a conv layer of %s", layer, cli_model(net));
         goto done;
     }
     if (zf_filter_stats_compute(net, at, &s, &err)) {

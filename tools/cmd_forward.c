@@ -75,7 +75,7 @@ static int choose_layers(const fwd_state *s, char *chosen) {
 
 /* the labels tensor (I64 or I32, shape [n]) for --grad, each in [0, classes) */
 static int read_labels(fwd_state *s, int64_t **out) {
-    const char *input = s->a->input, *mname = zf_model_name(zf_net_model(s->net));
+    const char *input = s->a->input, *mname = cli_model(s->net);
     const zf_st_tensor *lt = zf_st_find(s->in, "labels");
     int n = s->n, classes = zf_net_classes(s->net);
     if (!lt || (lt->dtype != ZF_DTYPE_I64 && lt->dtype != ZF_DTYPE_I32) || lt->ndim != 1 ||
@@ -95,8 +95,8 @@ static int read_labels(fwd_state *s, int64_t **out) {
         }
         if (v < 0 || v >= classes) {
             free(labels);
-            return cli_error("%s: labels[%d] = %lld is out of range [0, %d) for model '%s'", input,
-                             i, (long long)v, classes, mname);
+            return cli_error("%s: labels[%d] = %lld is out of range [0, %d) for %s", input, i,
+                             (long long)v, classes, mname);
         }
         labels[i] = v;
     }
@@ -188,8 +188,7 @@ static int read_inputs(fwd_state *s, const zf_st_tensor **x, int *proj, const zf
     *proj = -1;
     if (!a->project) return 0;
     if ((*proj = zf_net_find_layer(s->net, a->project)) < 0)
-        return cli_error("--project: no layer '%s' in model '%s'", a->project,
-                         zf_model_name(zf_net_model(s->net)));
+        return cli_error("--project: no layer '%s' in %s", a->project, cli_model(s->net));
     int64_t d[4];
     int nd = out_dims(s->net, *proj, s->n, d);
     if (!(*sig = zf_st_need_f32(s->in, "signal", nd, d, &err))) return cli_error("%s", err.msg);
@@ -219,7 +218,7 @@ static int run(fwd_state *s) {
             cli_error("%s", err.msg);
         else if (!write_outputs(s, chosen) && !(a->grad && write_grads(s, labels)) &&
                  !(proj >= 0 && write_projection(s, proj, sig))) {
-            zf_st_writer_meta(s->out, "model_name", zf_model_name(zf_net_model(s->net)), NULL);
+            zf_st_writer_meta(s->out, "model_name", cli_model(s->net), NULL);
             zf_st_writer_meta(s->out, "weights", a->weights, NULL);
             rc = zf_st_writer_save(s->out, a->output, &err) ? cli_error("%s", err.msg) : 0;
         }

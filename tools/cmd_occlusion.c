@@ -398,8 +398,7 @@ static int compute(occ_job *j) {
     j->r = calloc((size_t)j->in.n, sizeof *j->r), j->s = calloc((size_t)j->in.n, sizeof *j->s);
     int rc = fill && classes && j->r && j->s ? 0 : cli_error("out of memory");
     if (!rc && j->layer_name && (j->o.layer = zf_net_find_layer(j->net, j->layer_name)) < 0)
-        rc = cli_error("no layer '%s' in model '%s'", j->layer_name,
-                       zf_model_name(zf_net_model(j->net)));
+        rc = cli_error("no layer '%s' in %s", j->layer_name, cli_model(j->net));
     if (!rc && zf_occlusion_fill(&j->prep, in, j->fill, fill, &err)) rc = cli_fail(&err);
     if (!rc) rc = cli_choose_classes(&j->in, j->class_arg, classes);
     j->o.fill = fill;

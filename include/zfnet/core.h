@@ -97,6 +97,10 @@ ZF_API void zf_model_free(zf_model *m);
 ZF_API const char *zf_model_text(const zf_model *m);
 /* The [net] name (or the file's name when it has none). */
 ZF_API const char *zf_model_name(const zf_model *m);
+/* The model for messages, with the file it was read from when there is one: "model 'mini'
+ * (run/best.safetensors)", "model 'zfnet'" for a preset; into buf (cap bytes), which it
+ * returns. */
+ZF_API const char *zf_model_describe(const zf_model *m, char *buf, size_t cap);
 /* The preset names, NULL-terminated. */
 ZF_API const char *const *zf_model_presets(void);
 /* A variant of m: `edits`, separated by ';' or newlines, each "remove LAYER[,LAYER...]" (the

@@ -124,10 +124,11 @@ zf_status zf_filter_stats_compute(const zf_net *cnet, int layer, zf_filter_stats
     memset(s, 0, sizeof *s);
     int at = layer < 0 ? first_conv(net, -1) : layer;
     zf_layer_info li;
+    char desc[512];
     if (at < 0 || zf_net_layer_info(net, at, &li) || li.kind != ZF_LAYER_CONV)
-        return zf_fail(err, ZF_ERR_ARG, "%s: not a conv layer of model '%s'",
+        return zf_fail(err, ZF_ERR_ARG, "%s: not a conv layer of %s",
                        at >= 0 && !zf_net_layer_info(net, at, &li) ? li.name : "(first conv)",
-                       zf_model_name(zf_net_model(net)));
+                       zf_model_describe(zf_net_model(net), desc, sizeof desc));
     zf_param_info pi;
     char pname[80];
     snprintf(pname, sizeof pname, "%s.weight", li.name);

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <libgen.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 void zf_train_defaults(zf_train_options *o) {
@@ -239,7 +240,8 @@ static int progress_saved(const trainer *t) {
 /* A run that fails before it saved any progress leaves no folder it made (one stopped on
  * request keeps it: it is resumable). */
 static void unmake_out(trainer *t, zf_status st) {
-    if (!t->made_out || progress_saved(t) || st == ZF_ERR_CANCELLED) return;
+    /* a write that failed (a full disk) keeps the saved state: --resume continues from it */
+    if (!t->made_out || progress_saved(t) || st == ZF_ERR_CANCELLED || st == ZF_ERR_IO) return;
     const char *names[] = {"metrics.jsonl", "state.safetensors"};
     for (int i = 0; i < 2; i++) {
         snprintf(t->path, sizeof t->path, "%s/%s", t->c.out, names[i]);
@@ -482,6 +484,39 @@ static zf_status evaluate(trainer *t, double *top1, double *top5, zf_error *err)
     return zf_net_reserve(t->net, t->c.batch, err);
 }
 
+/* n bytes as "512 KiB" or "3.4 MiB" */
+static const char *bytes_text(char buf[32], double n) {
+    if (n < 1 << 20)
+        snprintf(buf, 32, "%.0f KiB", ceil(n / 1024));
+    else
+        snprintf(buf, 32, "%.1f MiB", n / (1 << 20));
+    return buf;
+}
+
+/* The free space for what the end of an epoch writes (its checkpoints, then the state),
+ * checked before the first of them: a full disk stops the run with the last state whole and
+ * resumable, not with checkpoints newer than the state. Sizes from the state on disk (a
+ * checkpoint is the state without the momentum), each rounded up to 4 KiB blocks. */
+static zf_status check_space(trainer *t, int epoch, int checkpoints, zf_error *err) {
+    struct statvfs v;
+    struct stat sb;
+    snprintf(t->path, sizeof t->path, "%s/state.safetensors", t->c.out);
+    if (t->rank || statvfs(t->c.out, &v) || stat(t->path, &sb)) return ZF_OK; /* the writes tell */
+    double state = 4096 * ceil((double)sb.st_size / 4096);
+    double ckpt =
+        4096 * ceil(((double)sb.st_size - 4.0 * (double)zf_net_num_params(t->net)) / 4096);
+    double need = state + checkpoints * ckpt + 8192; /* and a metrics line */
+    double avail = (double)v.f_bavail * (double)v.f_frsize;
+    char a[32], b[32];
+    if (avail < need)
+        return zf_fail(err, ZF_ERR_IO,
+                       "%s: %s free, but the end of epoch %d writes %s (%d checkpoint%s and the "
+                       "state): free some space, then continue with --resume",
+                       t->c.out, bytes_text(a, avail), epoch, bytes_text(b, need), checkpoints,
+                       checkpoints == 1 ? "" : "s");
+    return ZF_OK;
+}
+
 /* last / best / snapshot checkpoints for the epoch just trained */
 static zf_status save_checkpoints(trainer *t, const zf_epoch_report *rep, zf_error *err) {
     double acc = rep->has_test ? rep->top1 : -1;
@@ -527,7 +562,11 @@ static zf_status end_epoch(trainer *t, int epoch, int first, double t0, double w
                            .renorm = t->c.renorm > 0,
                            .renorm_fired = r->renorm_fired,
                            .patience = t->c.patience};
-    zf_status st = t->te ? evaluate(t, &rep.top1, &rep.top5, err) : ZF_OK;
+    int checkpoints = 1 + (t->te != NULL);
+    for (int k = 0; k < t->c.nsnapshots; k++) checkpoints += t->c.snapshots[k] == epoch;
+    zf_status st = check_space(t, epoch, checkpoints, err);
+    if (t->ranks > 1) st = agree(t, st, "find the space for the epoch's files", NULL, err);
+    if (!st && t->te) st = evaluate(t, &rep.top1, &rep.top5, err);
     t->last_top1 = rep.top1;
     rep.elapsed_s = zf_now() - run_t0;
     if (!st) st = train_metrics_add(t, &rep, err);
