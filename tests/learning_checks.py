@@ -282,10 +282,10 @@ def ablate_checks():
     t = zt.st_load(p("ab/wide/last.safetensors"))[0]
     n = sum(v.size for k, v in t.items() if k != "data.mean")
     check(n == rows["wide"]["params"], f"parameters counted: {n}")
-    before = os.path.getmtime(p("ab/base/ablation.json"))
+    before = os.path.getmtime(p("ab/base/variant.json"))
     r = run(ZF, args, tail=900)
     check(r.returncode == 0 and r.stdout.count("(finished earlier)") == 3
-          and os.path.getmtime(p("ab/base/ablation.json")) == before,
+          and os.path.getmtime(p("ab/base/variant.json")) == before,
           "run again: every finished variant is reused, none trained")
 
 

@@ -317,7 +317,7 @@ check("src='assets/top9/conv2.png'" in text and "src='assets/top9/conv3.png'" no
       "a top9.json entry naming a file outside the run: that layer shown as its grid picture, "
       "nothing outside copied")
 
-# an ablation folder itself: the table, not each variant's own ablation.json
+# an ablation folder itself: the table, not each variant's own variant.json
 r = run(ZF, ["report", os.path.join(demo, "ablate")])
 page, text = parse(os.path.join(demo, "ablate", "report", "index.html"))
 check(r.returncode == 0 and page.h2 == ["Transfer, probes and ablations"]

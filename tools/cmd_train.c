@@ -346,7 +346,7 @@ static const cli_command ablate_cmd = {
     "  no-3-4: remove conv3,conv4              # a layer goes with its ReLU, LRN, dropout\n"
     "  fc-512: fc6.outputs=512; fc7.outputs=512   # any setting, as model files write it\n"
     "Every variant is checked before any trains. Run again, it skips finished variants (their\n"
-    "DIR/NAME/ablation.json) and resumes an interrupted one. DIR gets ablation.csv and\n"
+    "DIR/NAME/variant.json) and resumes an interrupted one. DIR gets ablation.csv and\n"
     "ablation.json with the whole table (\"rows\") and the command that made it.\n"};
 
 /* "12.34%", or "n/a" (no test set) */

@@ -871,7 +871,7 @@ int section_learning(report *r) {
             json_t *d = run_json(r, rel);
             const char *need = t == 0 ? "runs" : t == 1 ? "runs" : "rows";
             if (!json_is_array(json_is_array(d) ? d : json_object_get(d, need))) {
-                json_decref(d); /* a variant's own ablation.json, or not ours */
+                json_decref(d); /* not ours (or a variant's row from before 1.0) */
                 continue;
             }
             if (!begun++) section_begin(r, "learning", "Transfer, probes and ablations");

@@ -1,6 +1,6 @@
 /* Ablations (ZF Table 3): variants of one base model, each trained with the same recipe into
  * its own run folder and scored; a finished variant's row is kept beside its run
- * (ablation.json), so an interrupted table continues where it stopped. */
+ * (NAME/variant.json), so an interrupted table continues where it stopped. */
 #include "analysis.h"
 
 #include <ctype.h>
@@ -256,10 +256,11 @@ static zf_status train_variant(ablation *a, int i, zf_ablation_row *row, zf_erro
     const zf_ablation_options *o = a->o;
     char dir[4200], path[4300], model[4300], state[4300], last[4300];
     snprintf(dir, sizeof dir, "%s/%s", o->train.out, o->variants[i].name);
-    snprintf(path, sizeof path, "%s/ablation.json", dir);
+    snprintf(path, sizeof path, "%s/ablation.json", dir); /* its name before zfnet 1.0 */
+    struct stat sb;
+    if (stat(path, &sb)) snprintf(path, sizeof path, "%s/variant.json", dir);
     snprintf(row->name, sizeof row->name, "%s", o->variants[i].name);
     const char *text = zf_model_text(a->models[i]);
-    struct stat sb;
     if (!stat(path, &sb)) {
         zf_status st = read_row(path, text, row, err);
         epoch_times(dir, row);
