@@ -1,43 +1,46 @@
 #!/usr/bin/python3
-"""Every error a user can cause gets one line on stderr naming the file (and line or tensor)
-and the problem, a non-zero exit, no crash and no output file.
+"""Every error a user can cause is a clean failure (testlib.clean_failure): one line on stderr
+naming the file (and line or tensor) and the problem, the documented exit status (2 for a usage
+error: an unknown command or option, a missing or extra argument, a bad option value; 1 for
+anything else), no crash and nothing left behind in WORKDIR. Every command's --help too.
 
 Usage: cli_errors.py ZFNET WORKDIR
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "torch"))
+sys.path.insert(0, HERE)
+import testlib as tl  # noqa: E402
 import zftorch as zt  # noqa: E402
 
 zfnet, work = sys.argv[1], sys.argv[2]
 os.makedirs(work, exist_ok=True)
 P = lambda name: os.path.join(work, name)  # noqa: E731
-failures = []
+USAGE = tl.USAGE
 
 
 def run(args):
-    return subprocess.run([zfnet] + args, capture_output=True, text=True)
+    return tl.run_zfnet(zfnet, args)
 
 
-def expect_error(what, args, fragment, out=None):
+def expect_error(what, args, fragment, out=None, code=tl.FAILURE):
+    """args fail cleanly with exit `code`, the stderr line holding fragment; out (removed first)
+    is not written, and nothing else appears or changes in WORKDIR."""
     if out and os.path.exists(out):
         os.remove(out)
-    r = run(args)
-    lines = r.stderr.strip().splitlines()
-    ok = (r.returncode in (1, 2) and len(lines) == 1 and fragment in lines[0]
-          and not (out and os.path.exists(out)))
-    print(f"{'ok' if ok else 'FAILED'}: {what}: rc={r.returncode} stderr={r.stderr.strip()!r}")
-    if not ok:
-        failures.append(what)
+    problems, r = tl.fails_cleanly(zfnet, args, code, need=fragment, gone=[out] if out else (),
+                                   watch=[work])
+    tl.check(not problems, f"{what}: rc={r.returncode} stderr={r.stderr.strip()!r}"
+             + (f": {'; '.join(problems)}" if problems else ""))
 
 
 # good files to start from
-subprocess.run([zfnet, "init", "zfnet-mini", "--seed", "1", "-o", P("w.safetensors")], check=True,
-               capture_output=True)
+r = run(["init", "zfnet-mini", "--seed", "1", "-o", P("w.safetensors")])
+assert r.returncode == 0, r.stderr
 x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
 zt.st_save(P("x.safetensors"), {"input": x, "labels": np.array([1, 2], dtype=np.int64)})
 fwd = ["forward", "--model", "zfnet-mini", "--weights", P("w.safetensors"), "--input",
@@ -58,8 +61,8 @@ data = open(P("w.safetensors"), "rb").read()
 open(P("trunc.safetensors"), "wb").write(data[:len(data) // 2])
 expect_error("truncated checkpoint", fwd[:3] + ["--weights", P("trunc.safetensors")] + fwd[5:],
              f"{P('trunc.safetensors')}: truncated", P("y.safetensors"))
-subprocess.run([zfnet, "init", "zfnet-mini", "--input-size", "3x32x32", "-o", P("rgb.safetensors")],
-               check=True, capture_output=True)
+r = run(["init", "zfnet-mini", "--input-size", "3x32x32", "-o", P("rgb.safetensors")])
+assert r.returncode == 0, r.stderr
 expect_error("checkpoint of another shape",
              fwd[:3] + ["--weights", P("rgb.safetensors")] + fwd[5:],
              "'conv1.weight' has shape [32,3,5,5], the model needs [32,1,5,5]", P("y.safetensors"))
@@ -91,22 +94,25 @@ expect_error("signal missing", fwd + ["--project", "conv2"], "no tensor 'signal'
 expect_error("unknown layer", fwd + ["--layers", "conv1,conv9"], "no layer 'conv9'",
              P("y.safetensors"))
 expect_error("bad thread count", fwd + ["--threads", "0"], "--threads: 0 is out of range",
-             P("y.safetensors"))
-expect_error("bad input size", ["summary", "zfnet", "--input-size", "3x"], "--input-size: '3x'")
+             P("y.safetensors"), code=USAGE)
+expect_error("bad input size", ["summary", "zfnet", "--input-size", "3x"], "--input-size: '3x'",
+             code=USAGE)
 expect_error("input too small", ["summary", "zfnet", "--input-size", "3x20x20"],
              "zfnet.cfg:34: [conv] conv2: a 5x5 kernel does not fit its 4x4 input")
 expect_error("bad rule", fwd + ["--project", "conv2", "--rule", "magic"], "--rule: 'magic'",
-             P("y.safetensors"))
-expect_error("unknown command", ["frobnicate"], "unknown command 'frobnicate'")
+             P("y.safetensors"), code=USAGE)
+expect_error("unknown command", ["frobnicate"], "unknown command 'frobnicate'", code=USAGE)
 expect_error("unknown option", ["eval", "--weigths", P("w.safetensors")],
-             "zfnet eval: unknown option '--weigths'")
-expect_error("option without its value", ["top9", "--weights"], "--weights needs a value")
+             "zfnet eval: unknown option '--weigths'", code=USAGE)
+expect_error("option without its value", ["top9", "--weights"], "--weights needs a value",
+             code=USAGE)
 expect_error("a flag given a value", ["eval", "--weights", P("w.safetensors"), "--ten-crop=1"],
-             "--ten-crop takes no value")
+             "--ten-crop takes no value", code=USAGE)
 expect_error("a stray argument", ["filters", "--weights", P("w.safetensors"), "extra"],
-             "unexpected argument 'extra'")
-expect_error("no model named", ["summary"], "expected one MODEL")
-expect_error("a required option missing", ["init", "zfnet-mini"], "--output is required")
+             "unexpected argument 'extra'", code=USAGE)
+expect_error("no model named", ["summary"], "expected one MODEL", code=USAGE)
+expect_error("a required option missing", ["init", "zfnet-mini"], "--output is required",
+             code=USAGE)
 expect_error("output folder missing", fwd[:7] + ["--output", P("nodir/y.safetensors")],
              "cannot create")
 
@@ -117,15 +123,15 @@ expect_error("not a dataset", ["data", P("w.safetensors")],
              f"{P('w.safetensors')}: not a dataset zfnet reads")
 open(P("imgs.gz"), "wb").write(bytes([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]))
 expect_error("IDX labels not found", ["data", P("imgs.gz")], "name them: IMAGES,LABELS")
-expect_error("bad learning rate", ["train", "--lr", "-1"], "--lr: -1 is out of range")
-expect_error("bad init", ["train", "--init", "magic"], "--init: 'magic'")
+expect_error("bad learning rate", ["train", "--lr", "-1"], "--lr: -1 is out of range", code=USAGE)
+expect_error("bad init", ["train", "--init", "magic"], "--init: 'magic'", code=USAGE)
 os.makedirs(P("empty"), exist_ok=True)
 expect_error("nothing to resume", ["train", "--resume", "-o", P("empty")], "nothing to resume")
 os.makedirs(P("fake"), exist_ok=True)
 open(P("fake/state.safetensors"), "wb").write(data)
 expect_error("not a training state", ["train", "--resume", "-o", P("fake")],
              "not a zfnet training state")
-expect_error("eval without weights", ["eval"], "--weights is required")
+expect_error("eval without weights", ["eval"], "--weights is required", code=USAGE)
 expect_error("eval on weights without data settings", ["eval", "--weights", P("w.safetensors")],
              "no data.mean")
 expect_error("pack a missing folder", ["pack", P("nofolder"), "-o", P("s.zfs")],
@@ -139,10 +145,11 @@ expect_error("deconv: map out of range", ["deconv", "--weights", P("w.safetensor
              "layer 'conv1' has 32 maps")
 expect_error("deconv: unit out of range", ["deconv", "--weights", P("w.safetensors"), "--layer",
                                            "conv1", "--unit", "0,40,0", "--input",
-                                           P("x.safetensors")], "unit 0,40,0: layer 'conv1' is 28x28")
+                                           P("x.safetensors")],
+             "unit 0,40,0: layer 'conv1' is 28x28")
 expect_error("deconv: bad rule", ["deconv", "--weights", P("w.safetensors"), "--layer", "conv1",
                                   "--rule", "magic", "--input", P("x.safetensors")],
-             "--rule: 'magic'")
+             "--rule: 'magic'", code=USAGE)
 expect_error("deconv: unreadable image", ["deconv", "--weights", P("w.safetensors"), "--layer",
                                           "conv1", "--input", P("typo.cfg"), "-o", P("dc")],
              f"{P('typo.cfg')}: not a JPEG or PNG image")
@@ -176,18 +183,19 @@ expect_error("occlusion: labels short", occ[:4] + [P("nolab.safetensors"), "--la
 expect_error("occlusion: no items", ["occlusion", "--model", "zfnet-mini", "--data",
                                      "fashion-mnist:test", "--items", "", "-o", P("occ")],
              "--items '': no indices", P("occ/occlusion.json"))
-expect_error("occlusion: bad box", occ + ["--box", "5,5,2,9"], "is not X0,Y0,X1,Y1")
+expect_error("occlusion: bad box", occ + ["--box", "5,5,2,9"], "is not X0,Y0,X1,Y1", code=USAGE)
 expect_error("occlusion: box outside", occ + ["--box", "0,0,29,9"], "the input is 28x28",
              P("occ/occlusion.json"))
-expect_error("occlusion: bad fill", occ + ["--fill", "300"], "is not mean, gray, zero or a grey")
+expect_error("occlusion: bad fill", occ + ["--fill", "300"], "is not mean, gray, zero or a grey",
+             code=USAGE)
 expect_error("occlusion: both inputs", occ + ["--data", "fashion-mnist", "--items", "1"],
-             "either --input or --data")
+             "either --input or --data", code=USAGE)
 inv = ["invariance", "--weights", P("w.safetensors"), "--input", P("x.safetensors"), "-o",
        P("inv")]
 expect_error("invariance: bad transform", inv + ["--transform", "spin"],
-             "transform 'spin': translate, scale or rotate")
+             "transform 'spin': translate, scale or rotate", code=USAGE)
 expect_error("invariance: bad range", inv + ["--transform", "rotate", "--range", "1"],
-             "--range '1' is not A:B")
+             "--range '1' is not A:B", code=USAGE)
 expect_error("invariance: scale by zero", inv + ["--transform", "scale", "--range", "0:1"],
              "must be positive", P("inv/invariance-scale.json"))
 expect_error("invariance: not a layer", inv + ["--transform", "scale", "--layers", "conv9"],
@@ -209,8 +217,6 @@ expect_error("correspondence: one image", corr[:4] + [P("one.safetensors"), "--p
              "at least 2 images")
 
 # transfer, probe and ablate
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import testlib as tl  # noqa: E402
 imgs, labels = tl.squares(np.random.default_rng(3), 300)
 tl.write_idx(P("sq-images-idx3-ubyte.gz"), imgs)
 tl.write_idx(P("sq-labels-idx1-ubyte.gz"), labels)
@@ -229,19 +235,21 @@ expect_error("transfer: no such layer", tr + ["--freeze", "conv9"],
              "has no layer 'conv9'", P("tr/transfer.json"))
 expect_error("transfer: untrained weights", ["transfer", "--weights", P("w.safetensors"), "-o",
                                              P("tr")], "zfnet init", P("tr/transfer.json"))
-expect_error("transfer: two modes", tr + ["--scratch", "--finetune"], "exclude each other")
-expect_error("transfer: bad curve", tr + ["--curve", "1,x"], "--curve")
+expect_error("transfer: two modes", tr + ["--scratch", "--finetune"], "exclude each other",
+             code=USAGE)
+expect_error("transfer: bad curve", tr + ["--curve", "1,x"], "--curve", code=USAGE)
 expect_error("probe: bad classifier", ["probe", "--weights", pre, "--classifiers", "svm,tree"],
-             "unknown classifier 'tree'")
+             "unknown classifier 'tree'", code=USAGE)
 expect_error("probe: unknown set", ["probe", "--weights", pre, "--sets", "cifar"],
-             "'cifar' is not fashion-mnist or digits")
+             "'cifar' is not fashion-mnist or digits", code=USAGE)
 expect_error("probe: no such layer", ["probe", "--weights", pre, "--layers", "conv7", "-o",
                                       P("pr")], "conv7", P("pr/probe.csv"))
 os.environ["ZFNET_DIGITS"] = P("typo.cfg")
-expect_error("digits: not the sheet", tr, "typo.cfg: not a JPEG or PNG image", P("tr/transfer.json"))
+expect_error("digits: not the sheet", tr, "typo.cfg: not a JPEG or PNG image",
+             P("tr/transfer.json"))
 os.environ["ZFNET_DIGITS"] = P("nothing.png")
-expect_error("digits: missing", tr, "nothing.png: No such file or directory (scripts/install-deps.sh"
-             " --digits", P("tr/transfer.json"))
+expect_error("digits: missing", tr, "nothing.png: No such file or directory "
+             "(scripts/install-deps.sh --digits", P("tr/transfer.json"))
 del os.environ["ZFNET_DIGITS"]
 ab = ["ablate", "--train", P("sq-images-idx3-ubyte.gz"), "--test", "none", "--epochs", "1", "-o",
       P("ab"), "--variants"]
@@ -257,23 +265,15 @@ for name, text, fragment in (
         ("shapes", "a: conv1.size=40\n", "variant 'a' (line 1):")):
     open(P("v1.txt"), "w").write(text)
     expect_error(f"ablate: {name}", ab + [P("v1.txt")], fragment, P("ab/ablation.json"))
-check_none = not os.path.exists(P("ab/a")) and not os.path.exists(P("ab/base"))
-print(f"{'ok' if check_none else 'FAILED'}: ablate: a bad variant stops it before any trains")
-if not check_none:
-    failures.append("ablate trained before checking")
+tl.check(not os.path.exists(P("ab/a")) and not os.path.exists(P("ab/base")),
+         "ablate: a bad variant stops it before any trains")
 
 # every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
 for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
             "top9", "filters", "evolution", "data", "pack", "bench", "occlusion", "invariance",
             "correspondence", "transfer", "probe", "ablate", "report"):
     r = run([cmd, "--help"])
-    ok = r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr \
-        and "-h, --help" in r.stdout
-    print(f"{'ok' if ok else 'FAILED'}: {cmd} --help")
-    if not ok:
-        failures.append(f"{cmd} --help")
+    tl.check(r.returncode == 0 and r.stdout.startswith(f"usage: zfnet {cmd} ") and not r.stderr
+             and "-h, --help" in r.stdout, f"{cmd} --help")
 
-if failures:
-    print(f"{len(failures)} FAILED: {', '.join(failures)}")
-    sys.exit(1)
-print("all error cases passed")
+tl.finish()

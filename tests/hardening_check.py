@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Nothing crashes, nothing is lost (docs/reliability.md): bad inputs and faults against the
-command line, each error one line on stderr with a non-zero exit and no output left behind.
+command line, each error a clean failure (testlib.clean_failure: one line on stderr, exit 1, or
+2 for a usage error, no crash, nothing left behind in WORKDIR).
 
 1. Non-regular files (a FIFO as model, checkpoint, IDX, CIFAR, image, input, variants file):
    refused at once, never waited on; symbolic-link loops in an image folder end the scan.
@@ -26,7 +27,6 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import signal
 import struct
@@ -50,25 +50,22 @@ P = lambda *names: os.path.join(work, *names)  # noqa: E731
 
 
 def run(args, limit_vm=False, timeout=120):
-    def pre():
-        if limit_vm and not sanitized:  # ASan reserves terabytes of address space
-            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    try:
-        return subprocess.run([zfnet] + args, capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=pre)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(args, -999, "", "timed out\n")
+    """zfnet ARGS; limit_vm: under testlib's 1 GiB address-space limit (not when sanitized)."""
+    return tl.run_zfnet(zfnet, args, timeout=timeout, limit_vm=limit_vm, sanitized=sanitized)
 
 
-def one_line_error(what, args, fragment, gone=(), **kw):
-    """args fail with exit 1 or 2 and one stderr line containing fragment; nothing in `gone`
-    exists afterwards."""
-    r = run(args, **kw)
-    lines = r.stderr.strip().splitlines()
-    left = [g for g in gone if os.path.exists(g)]
-    return check(r.returncode in (1, 2) and len(lines) == 1 and fragment in lines[0] and not left,
-                 f"{what}: rc={r.returncode} stderr={r.stderr.strip()[:300]!r}"
-                 + (f" left {left}" if left else ""))
+def report(what, r, problems):
+    """check a run that is to fail cleanly: problems from testlib.clean_failure"""
+    return check(not problems, f"{what}: rc={r.returncode} stderr={r.stderr.strip()[:300]!r}"
+                 + (f": {'; '.join(problems)}" if problems else ""))
+
+
+def one_line_error(what, args, fragment, gone=(), code=tl.FAILURE, limit_vm=False, timeout=120):
+    """args fail cleanly with exit `code` (1 unless said), the stderr line holding fragment;
+    nothing in `gone` exists afterwards, nothing in WORKDIR appears or changes."""
+    problems, r = tl.fails_cleanly(zfnet, args, code, need=fragment, gone=gone, watch=[work],
+                                   timeout=timeout, limit_vm=limit_vm, sanitized=sanitized)
+    return report(what, r, problems)
 
 
 # ---- a tiny learnable set and model: class k is a bright square at the k-th of 4 places ----
@@ -281,11 +278,13 @@ for what, key, value in (("a negative epoch counter", "epoch_done", "-1"),
                    f"metadata '{key}' = {value} is out of range")
 
 # ---- 4. numbers ---------------------------------------------------------------------------
+before = tl.snapshot(work)
 r = train(P("diverge"), "--epochs", "2", "--lr", "10", "--weight-decay", "1")
-lines = r.stderr.strip().splitlines()
-check(r.returncode == 1 and len(lines) == 1 and "epoch 1, batch" in lines[0]
-      and "is not finite" in lines[0] and not os.path.exists(P("diverge")),
-      f"diverging in epoch 1: stops at the step, one line, no folder: {r.stderr.strip()[:200]!r}")
+report("diverging in epoch 1: stops at the step, one line, no folder", r,
+       tl.clean_failure(r, tl.FAILURE, need=("epoch 1, batch", "is not finite"),
+                        gone=[P("diverge")], since=before))
+
+
 def diverging_run(out):
     """a run of one good epoch whose saved rate is then raised to 10 (pixel-unit inputs)"""
     r = train(out, "--epochs", "1")
@@ -298,18 +297,19 @@ def diverging_run(out):
 
 diverging_run(P("diverge2"))
 r = train(P("diverge2"), "--resume")
-lines = r.stderr.strip().splitlines()
 state = P("diverge2", "state.safetensors")
 m = re.search(r"epoch (\d+), batch \d+: the (gradient|weights) of \S+ is not finite", r.stderr)
-check(r.returncode == 1 and len(lines) == 1 and m and int(m.group(1)) >= 2 and
-      f"the last good state is {state} (after epoch {int(m.group(1)) - 1})" in lines[0],
-      f"diverging later: the step, the tensor, the last good state: {r.stderr.strip()!r}")
+epoch = int(m.group(1)) if m else 0
+report("diverging later: the step, the tensor, the last good state", r,
+       tl.clean_failure(r, tl.FAILURE, need=f"the last good state is {state} (after epoch "
+                                           f"{epoch - 1})")
+       + ([] if epoch >= 2 else ["no step of epoch 2 or later named"]))
 check(all(np.isfinite(a).all() for f in os.listdir(P("diverge2")) if f.endswith(".safetensors")
           for a in weights(P("diverge2", f)).values()), "no checkpoint with NaN weights left")
 diverging_run(P("lower"))
 r = train(P("lower"), "--resume", "--on-diverge", "lower")
-check(r.returncode == 0 and "a NaN or Inf at learning rate 10; back to the state saved" in r.stderr and
-      all(np.isfinite(a).all() for a in weights(P("lower", "last.safetensors")).values()),
+check(r.returncode == 0 and "a NaN or Inf at learning rate 10; back to the state saved" in r.stderr
+      and all(np.isfinite(a).all() for a in weights(P("lower", "last.safetensors")).values()),
       f"--on-diverge lower finishes with finite weights (rc={r.returncode}, {r.stderr[:300]!r})")
 x = np.zeros((1, 1, 12, 12), np.float32)
 x[0, 0, 3, 4] = np.nan
@@ -426,21 +426,16 @@ else:
             os.close(fd)
         os.truncate(filler, os.path.getsize(filler) - 8192)  # room for metrics, not a state
         r = train(out, "--resume", "--epochs", "2")
-        lines = r.stderr.strip().splitlines()
-        check(r.returncode == 1 and len(lines) == 1 and out in lines[0]
-              and "free, but the end of epoch 2 writes" in lines[0],
-              f"full disk: one line naming the folder and the space needed, before any write "
-              f"({r.stderr.strip()!r})")
+        report("full disk: one line naming the folder and the space needed, before any write",
+               r, tl.clean_failure(r, tl.FAILURE, need=(out, "free, but the end of epoch 2 writes")))
         check(not [f for f in os.listdir(out) if ".tmp." in f], "full disk: no temporary file")
         r = run(["eval", "--weights", os.path.join(out, "last.safetensors"), "--data", TEST])
         check(r.returncode == 0, "full disk: the previous checkpoint is intact and loadable")
         w = os.path.join(disk, "w.safetensors")
         r = run(["init", MODEL, "-o", w])
-        lines = r.stderr.strip().splitlines()
-        check(r.returncode == 1 and len(lines) == 1 and "No space left on device" in lines[0]
-              and w in lines[0] and not os.path.exists(w)
-              and not [f for f in os.listdir(disk) if ".tmp." in f],
-              f"full disk: a write that fails names its file, leaves nothing ({lines})")
+        report("full disk: a write that fails names its file, leaves nothing", r,
+               tl.clean_failure(r, tl.FAILURE, need=("No space left on device", w), gone=(w,))
+               + [f for f in os.listdir(disk) if ".tmp." in f])
         os.remove(filler)
         r = train(out, "--resume", "--epochs", "2")
         check(r.returncode == 0, "full disk: space back, --resume completes")
@@ -457,12 +452,9 @@ else:
         try:
             out = os.path.join(disk2, "run")
             r = train(out, "--epochs", "1")
-            lines = r.stderr.strip().splitlines()
-            check(r.returncode == 1 and len(lines) == 1 and out in lines[0]
-                  and "free, but the end of epoch 1 writes" in lines[0]
-                  and "continue with --resume" in lines[0],
-                  f"full disk at the first epoch's end: one line naming the folder and the space "
-                  f"({r.stderr.strip()!r})")
+            report("full disk at the first epoch's end: one line naming the folder and the "
+                   "space", r, tl.clean_failure(r, tl.FAILURE, need=(
+                       out, "free, but the end of epoch 1 writes", "continue with --resume")))
             left = sorted(os.listdir(out)) if os.path.isdir(out) else []
             check("state.safetensors" in left and not [f for f in left if "last" in f or ".tmp."
                                                        in f],
@@ -515,7 +507,8 @@ r = run(["forward", "--model", MODEL, "--weights", REF, "--input", P("odd.safete
 check(r.returncode == 0 and not r.stderr.strip(), f"an unaligned input file reads cleanly "
       f"({r.stderr.strip()[:200]!r})")
 one_line_error("forward without --weights", ["forward", "--model", MODEL, "--input",
-               P("odd.safetensors"), "-o", P("y.safetensors")], "--weights is required")
+               P("odd.safetensors"), "-o", P("y.safetensors")], "--weights is required",
+               code=tl.USAGE)
 os.mkfifo(P("parts.json"))
 red = os.path.join(folder, "cat", "red.png")
 one_line_error("a FIFO as correspondence parts", ["correspondence", "--weights", REF, "--images",
@@ -531,12 +524,11 @@ for what, args, frag, out in (
         ("probe with a layer that does not exist", ["probe", "--weights", REF, "--train", TRAIN,
          "--test", TEST, "--layers", "nope", "-o", P("pb")], "nope", P("pb"))):
     one_line_error(f"{what}: no folder left", args, frag, gone=[out])
-r = run(["transfer", "--weights", REF, "--train", TRAIN, "--test", TEST, "--finetune", "--lr",
-         "100", "--momentum", "0.99", "--steps", "200", "--folds", "1", "--per-class", "4", "-o", P("tf-nan"),
-         "--save", P("tf-nan.safetensors")])
-check(r.returncode == 1 and "NaN or Inf" in r.stderr and not os.path.exists(P("tf-nan")) and
-      not os.path.exists(P("tf-nan.safetensors")),
-      f"a diverging fine-tune stops, nothing saved ({r.stderr.strip()[:200]!r})")
+one_line_error("a diverging fine-tune stops, nothing saved",
+               ["transfer", "--weights", REF, "--train", TRAIN, "--test", TEST, "--finetune",
+                "--lr", "100", "--momentum", "0.99", "--steps", "200", "--folds", "1",
+                "--per-class", "4", "-o", P("tf-nan"), "--save", P("tf-nan.safetensors")],
+               "NaN or Inf", gone=[P("tf-nan"), P("tf-nan.safetensors")])
 for what, extra, frag in (("a seed that is not a number", None, "configuration is unreadable"),
                          ("a batch beyond the epoch", {"next_batch": "999999"},
                           "saved batch 999999 is beyond the epoch's")):
@@ -574,7 +566,7 @@ tl.write_idx(P("trailing-labels.gz"), lab)
 one_line_error("IDX with bytes after its data", ["data", P("trailing-images.gz") + "," +
                P("trailing-labels.gz")], "more data than its header")
 one_line_error("an empty name in --ensemble", ["eval", "--weights", REF, "--ensemble", ",",
-               "--data", TEST], "empty checkpoint name")
+               "--data", TEST], "empty checkpoint name", code=tl.USAGE)
 one_line_error("eval --confusion into a missing folder",
                ["eval", "--weights", REF, "--data", TEST, "--confusion", P("no", "c.csv")],
                "does not exist")

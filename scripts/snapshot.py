@@ -1,19 +1,25 @@
 #!/usr/bin/python3
-"""A digest of what every zfnet command prints and writes on a small model, for comparing two
-builds (before and after a refactoring): `diff` the two digests.
+"""The refactoring digest: what every zfnet command prints and writes on a small model, one
+digest per build. Run it with the build from before a change and the build from after it, on
+the same machine, then `diff` the two digests; no difference means no behaviour changed:
 
-It trains zfnet-mini for 3 epochs on generated 28x28 images (class = the position of a bright
-square), then runs summary, init, forward (layers, gradients, projections), check, eval
-(centre, ten crops, ensemble, per class, confusion), predict, deconv (every rule, map, unit,
-Grad-CAM, pictures and raw tensors), top9, filters, evolution, data (describe, dump), pack and
-the --help of every command. Each line of the digest is a command's exit status, its output
-with times and rates masked, and a hash of every file it wrote (safetensors by tensors and
-metadata, without wall-clock entries; metrics.jsonl without its timing fields).
+    /usr/bin/python3 scripts/snapshot.py OLD-BUILD/zfnet /tmp/snap-old > /tmp/digest-old.txt
+    /usr/bin/python3 scripts/snapshot.py NEW-BUILD/zfnet /tmp/snap-new > /tmp/digest-new.txt
+    diff /tmp/digest-old.txt /tmp/digest-new.txt
+
+It is not a test (no expectation of its own; a few minutes). It trains zfnet-mini for 3 epochs
+on generated 28x28 images (class = the position of a bright square), then runs summary, init,
+forward (layers, gradients, projections), check, eval (centre, ten crops, ensemble, per class,
+confusion), predict, deconv (every rule, map, unit, Grad-CAM, pictures and raw tensors), top9,
+filters, evolution, data (describe, dump), pack and the --help of every command. Each line of
+the digest is a command's exit status, its output with times and rates masked, and a hash of
+every file it wrote (safetensors by tensors and metadata, without wall-clock entries;
+metrics.jsonl without its timing fields).
 
 Runs are deterministic for a given machine and thread count (2 here), so two builds of the same
 behaviour give the same digest on one machine.
 
-Usage: cli_snapshot.py ZFNET WORKDIR > digest.txt
+Usage: snapshot.py ZFNET WORKDIR > digest.txt   (WORKDIR is emptied first)
 """
 import hashlib
 import json
@@ -26,11 +32,15 @@ import sys
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests")
+sys.path.insert(0, os.path.join(TESTS, "torch"))  # zftorch.py: the safetensors reader
+sys.path.insert(0, TESTS)                         # testlib.py: the generated images
 import testlib as tl  # noqa: E402
 import zftorch as zt  # noqa: E402
 
 zfnet, work = sys.argv[1], os.path.abspath(sys.argv[2])
+if os.sep in zfnet:  # the commands run in WORKDIR: a relative path to zfnet would not be found
+    zfnet = os.path.abspath(zfnet)
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 VOLATILE_META = {"elapsed", "zfnet_version"}
