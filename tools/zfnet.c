@@ -159,7 +159,8 @@ static int man_pages(const char *dir) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: zfnet <command> [options]   (zfnet <command> --help for details)\n\n"
+    fprintf(out, "usage: zfnet <command> [options]   (zfnet <command> --help for details;\n"
+                 "       zfnet --version; man zfnet-<command> where the package is installed)\n\n"
                  "ZFNet/AlexNet-style CNNs in C: train them and see inside them.\n\ncommands:\n");
     for (int i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
