@@ -192,9 +192,9 @@ static void print_json(const zf_net *net, const bench_args *a, const double *tim
            "\"threads\": %d, \"iters\": %d, \"img_per_s\": %.3f, \"ms_per_batch\": %.3f, "
            "\"ms_min\": %.3f, \"ms_max\": %.3f, \"gflops\": %.2f, \"peak_rss_mib\": %.1f, "
            "\"layers\": [",
-           cli_model(net), zf_net_backend_name(net), a->train ? "train" : "infer", n, a->threads,
-           iters, n / med, 1e3 * med, 1e3 * times[0], 1e3 * times[iters - 1], flop / med / 1e9,
-           rss_mib);
+           zf_model_name(zf_net_model(net)), zf_net_backend_name(net), a->train ? "train" : "infer",
+           n, a->threads, iters, n / med, 1e3 * med, 1e3 * times[0], 1e3 * times[iters - 1],
+           flop / med / 1e9, rss_mib);
     for (int i = 0; i < nl; i++) {
         zf_layer_info li;
         double f, b;
@@ -213,9 +213,9 @@ static void print_table(const zf_net *net, const bench_args *a, const double *ti
     snprintf(th, sizeof th, "%d", a->threads);
     printf("%s, %s backend, %s, batch %d, %s threads: %.2f images/s, %.1f ms per batch "
            "(median of %d; min %.1f, max %.1f), %.1f GFLOP/s, peak RSS %.0f MiB\n\n",
-           cli_model(net), zf_net_backend_name(net), a->train ? "training step" : "inference", n,
-           a->threads ? th : "default", n / med, 1e3 * med, iters, 1e3 * times[0],
-           1e3 * times[iters - 1], flop / med / 1e9, rss_mib);
+           zf_model_name(zf_net_model(net)), zf_net_backend_name(net),
+           a->train ? "training step" : "inference", n, a->threads ? th : "default", n / med,
+           1e3 * med, iters, 1e3 * times[0], 1e3 * times[iters - 1], flop / med / 1e9, rss_mib);
     double total = 0;
     for (int i = 0; i < nl; i++) {
         double f, b;

@@ -218,7 +218,7 @@ static int run(fwd_state *s) {
             cli_error("%s", err.msg);
         else if (!write_outputs(s, chosen) && !(a->grad && write_grads(s, labels)) &&
                  !(proj >= 0 && write_projection(s, proj, sig))) {
-            zf_st_writer_meta(s->out, "model_name", cli_model(s->net), NULL);
+            zf_st_writer_meta(s->out, "model_name", zf_model_name(zf_net_model(s->net)), NULL);
             zf_st_writer_meta(s->out, "weights", a->weights, NULL);
             rc = zf_st_writer_save(s->out, a->output, &err) ? cli_error("%s", err.msg) : 0;
         }
