@@ -162,9 +162,31 @@ def onnx_seeds(zfnet, out, work):
     write(os.path.join(out, "onnx", "zoo-style"), m.SerializeToString())
 
 
+def serve_seeds(out):
+    """requests as zfnet serve's parsers see them: fields split at NUL, then a body"""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    form = (b"--B0und\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n"
+            b"--B0und\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            b"Content-Type: image/png\r\n\r\n" + png + b"\r\n--B0und--\r\n")
+    cases = {
+        "good": [b"127.0.0.1:8765", b"127.0.0.1", b"http://127.0.0.1:8765",
+                 b"a=1; zfnet_token=00112233445566778899aabbccddeeff; b=2",
+                 b"token 00112233445566778899aabbccddeeff", b"multipart/form-data; boundary=B0und",
+                 b"/api/project", b"conv3", form],
+        "quoted": [b"[::1]:8765", b"::", b"http://[::1]:8765", b"zfnet_token=",
+                   b"Token   x  ", b'multipart/form-data; boundary="B0und"', b"/a//b", b"d17",
+                   form.replace(b"--B0und--", b"")],
+        "hostile": [b"evil.com:8765", b"0.0.0.0", b"http://evil.com", b";;;=;zfnet_token",
+                    b"token", b"multipart/form-data; boundary=" + b"x" * 80, b"/../etc/passwd",
+                    b"-12345678901", b"--x\r\n\r\n--x"],
+    }
+    for name, fields in cases.items():
+        write(os.path.join(out, "serve", name), b"\0".join(fields))
+
+
 def main():
     zfnet, out = os.path.abspath(sys.argv[1]), sys.argv[2]
-    for t in ("model", "safetensors", "state", "idx", "cifar", "shard", "image", "onnx"):
+    for t in ("model", "safetensors", "state", "idx", "cifar", "shard", "image", "onnx", "serve"):
         os.makedirs(os.path.join(out, t), exist_ok=True)
     work = os.path.join(out, ".work")
     shutil.rmtree(work, ignore_errors=True)
@@ -174,6 +196,7 @@ def main():
     cifar(out)
     images(zfnet, out, work)
     onnx_seeds(zfnet, out, work)
+    serve_seeds(out)
     shutil.rmtree(work)
     for t in sorted(os.listdir(out)):
         print("%-12s %d seeds" % (t, len(os.listdir(os.path.join(out, t)))))

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(model safetensors state idx cifar shard image onnx)
+[ ${#targets[@]} -gt 0 ] || targets=(model safetensors state idx cifar shard image onnx serve)
 dir=build-fuzz
 CC=clang cmake -S . -B $dir -G Ninja -DZF_FUZZ=ON -DBUILD_TESTING=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -17,7 +17,7 @@ set -euo pipefail
 
 pkgs=(gcc libc6-dev cmake ninja-build pkg-config libjansson-dev libdnnl-dev zlib1g-dev
       libturbojpeg0-dev libspng-dev liblinear-dev libprotobuf-c-dev protobuf-c-compiler
-      libonnx-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
+      libonnx-dev libopenmpi-dev openmpi-bin libmicrohttpd-dev dataset-fashion-mnist)
 digits=0
 case "${1:-}" in
 --tests) pkgs+=(libcmocka-dev python3 python3-numpy python3-torch python3-pil python3-sklearn

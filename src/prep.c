@@ -2,6 +2,7 @@
  * per-pixel mean, the input scale, the crop padding, the class names), read back, and the
  * centre view every analysis feeds the net, and its inverse for pictures. */
 #include "internal.h"
+#include "data/image.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -156,20 +157,31 @@ void zf_data_prep_pixels(const zf_data_prep *p, zf_shape in, const float *x, int
             }
 }
 
-zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
-                             zf_error *err) {
+zf_status zf_data_prep_image_data(const zf_data_prep *p, const uint8_t *buf, size_t len,
+                                  const char *name, zf_shape in, float *x, zf_error *err) {
     zf_shape s = p->mean ? p->shape : in;
     if (s.c != in.c || s.h < in.h || s.w < in.w || s.h != s.w)
         return zf_fail(err, ZF_ERR_SHAPE,
-                       "%s: images are prepared as %dx%dx%d; the model takes %dx%dx%d", path, s.c,
+                       "%s: images are prepared as %dx%dx%d; the model takes %dx%dx%d", name, s.c,
                        s.h, s.w, in.c, in.h, in.w);
     uint8_t *im = malloc((size_t)s.c * s.h * s.w);
     if (!im) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     zf_error e;
-    zf_status st = zf_image_load(path, s.h, s.c, im, err);
+    zf_status st = zf_image_load_mem(buf, len, s.h, s.c, im, name, err);
     if (!st && (st = zf_data_prep_input(p, s, im, in, x, &e)))
-        zf_fail(err, st, "%s: %s", path, e.msg);
+        zf_fail(err, st, "%s: %s", name, e.msg);
     free(im);
+    return st;
+}
+
+zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
+                             zf_error *err) {
+    uint8_t *buf;
+    size_t len;
+    zf_status st = zf_read_file(path, &buf, &len, err);
+    if (st) return st;
+    st = zf_data_prep_image_data(p, buf, len, path, in, x, err);
+    free(buf);
     return st;
 }
 

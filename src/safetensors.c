@@ -339,9 +339,11 @@ zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value,
     return ZF_OK;
 }
 
-zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
+/* The header: its JSON (malloc'd) and the length it is padded to (a multiple of 8 with the
+ * 8-byte length before it). */
+static char *writer_header(const zf_st_writer *w, size_t *padded) {
     json_t *root = json_object();
-    if (!root) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    if (!root) return NULL;
     if (json_object_size(w->meta)) json_object_set(root, "__metadata__", w->meta);
     size_t off = 0;
     for (int i = 0; i < w->count; i++) {
@@ -357,8 +359,15 @@ zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
     }
     char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
+    if (hdr) *padded = (strlen(hdr) + 8 + 7) / 8 * 8 - 8;
+    return hdr;
+}
+
+zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
+    size_t padded;
+    char *hdr = writer_header(w, &padded);
     if (!hdr) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
-    size_t hlen = strlen(hdr), padded = (hlen + 8 + 7) / 8 * 8 - 8;
+    size_t hlen = strlen(hdr);
     zf_atomic a;
     zf_status st = zf_atomic_begin(&a, path, err);
     if (st) {
@@ -373,6 +382,31 @@ zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err) {
     for (int i = 0; i < w->count; i++) zf_atomic_write(&a, w->t[i].data, w->t[i].nbytes);
     free(hdr);
     return zf_atomic_commit(&a, err);
+}
+
+zf_status zf_st_writer_bytes(zf_st_writer *w, uint8_t **out, size_t *len, zf_error *err) {
+    *out = NULL, *len = 0;
+    size_t padded, total;
+    char *hdr = writer_header(w, &padded);
+    if (!hdr) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
+    total = 8 + padded;
+    for (int i = 0; i < w->count; i++) total += w->t[i].nbytes;
+    uint8_t *b = malloc(total);
+    if (!b) {
+        free(hdr);
+        return zf_fail(err, ZF_ERR_NOMEM, "out of memory for %zu bytes of safetensors", total);
+    }
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    size_t hlen = strlen(hdr), at = 8 + padded;
+    memcpy(b + 8, hdr, hlen);
+    memset(b + 8 + hlen, ' ', padded - hlen);
+    for (int i = 0; i < w->count; i++) {
+        if (w->t[i].nbytes) memcpy(b + at, w->t[i].data, w->t[i].nbytes);
+        at += w->t[i].nbytes;
+    }
+    free(hdr);
+    *out = b, *len = total;
+    return ZF_OK;
 }
 
 void zf_shape_text(char *buf, size_t cap, int ndim, const int64_t *shape, int any_first) {

@@ -7,7 +7,7 @@ set -euo pipefail
 zfnet=$1 bin=$2 src=$3 work=$4
 rm -rf "$work"
 /usr/bin/python3 "$src/fuzz/make_corpus.py" "$zfnet" "$work" >/dev/null
-for t in model safetensors state idx cifar shard image onnx; do
+for t in model safetensors state idx cifar shard image onnx serve; do
     files=("$work/$t"/*)
     if [ -d "$src/fuzz/regress/$t" ]; then
         for f in "$src/fuzz/regress/$t"/*; do [ -f "$f" ] && files+=("$f"); done

@@ -60,8 +60,18 @@ static void test_roundtrip(void **state) {
     assert_int_equal(zf_st_writer_add(w, "a", ZF_DTYPE_F32, 2, sa, a, &err), ZF_ERR_ARG);
     assert_int_equal(zf_st_writer_meta(w, "note", "hello", &err), ZF_OK);
     assert_int_equal(zf_st_writer_save(w, WORKDIR "/rt.safetensors", &err), ZF_OK);
+    uint8_t *bytes;
+    size_t nbytes; /* the same file in memory, byte for byte */
+    assert_int_equal(zf_st_writer_bytes(w, &bytes, &nbytes, &err), ZF_OK);
     zf_st_writer_free(w);
     assert_int_equal(temp_files_left(), 0);
+    FILE *saved = fopen(WORKDIR "/rt.safetensors", "rb");
+    assert_non_null(saved);
+    uint8_t *disk = malloc(nbytes + 1);
+    assert_int_equal(fread(disk, 1, nbytes + 1, saved), nbytes);
+    fclose(saved);
+    assert_memory_equal(disk, bytes, nbytes);
+    free(disk), zf_free(bytes);
 
     zf_st_file *f;
     assert_int_equal(zf_st_open(WORKDIR "/rt.safetensors", &f, &err), ZF_OK);

@@ -180,6 +180,7 @@ int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* The net's model for messages: "model 'NAME' (FILE)" (zf_model_describe), in a buffer that
  * the next call reuses. */

@@ -329,6 +329,7 @@ int cmd_demo(int argc, char **argv) {
     double t0 = cli_now();
     if ((rc = train(&c, 0)) || (rc = visualise(&c))) return rc;
     printf("\ndemo finished in %.0f s; the report: %s/report/index.html\n", cli_now() - t0, c.out);
+    printf("to look inside it in the browser: zfnet serve %s\n", c.out);
     return 0;
 }
 

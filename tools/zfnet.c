@@ -46,6 +46,7 @@ static const cli_cmd commands[] = {
     {"evolution", "strongest activations across training epochs, projected (Fig. 4)",
      cmd_evolution},
     {"report", "one offline HTML page with every figure and table of a run folder", cmd_report},
+    {"serve", "a local page to look inside a model: pick an image, see projections", cmd_serve},
     {"data", "describe a dataset; dump its decoded images", cmd_data},
     {"pack", "an image folder into one shard file for training", cmd_pack},
     {"bench", "images/s, GFLOP/s, memory and per-layer times of inference or training", cmd_bench},

@@ -366,6 +366,8 @@ ZF_API zf_status zf_st_writer_add(zf_st_writer *w, const char *name, zf_dtype dt
 ZF_API zf_status zf_st_writer_meta(zf_st_writer *w, const char *key, const char *value,
                                    zf_error *err);
 ZF_API zf_status zf_st_writer_save(zf_st_writer *w, const char *path, zf_error *err);
+/* The same file's bytes in memory instead (to send it): *out (free with zf_free), *len. */
+ZF_API zf_status zf_st_writer_bytes(zf_st_writer *w, uint8_t **out, size_t *len, zf_error *err);
 
 /* A whole buffer into `path`, atomically: the old file or the whole new one, never a part. */
 ZF_API zf_status zf_write_file(const char *path, const void *data, size_t len, zf_error *err);
@@ -582,6 +584,9 @@ ZF_API void zf_data_prep_pixels(const zf_data_prep *p, zf_shape in, const float 
  * when there is no mean), then zf_data_prep_input. */
 ZF_API zf_status zf_data_prep_image(const zf_data_prep *p, const char *path, zf_shape in, float *x,
                                     zf_error *err);
+/* The same from the bytes of a JPEG or PNG (an upload); `name` is used in messages. */
+ZF_API zf_status zf_data_prep_image_data(const zf_data_prep *p, const uint8_t *buf, size_t len,
+                                         const char *name, zf_shape in, float *x, zf_error *err);
 /* Open a dataset as the checkpoint's training data was read (folders and shards at its size
  * and channels). */
 ZF_API zf_status zf_data_prep_open(const zf_data_prep *p, const char *spec, zf_dataset **out,
