@@ -156,6 +156,39 @@ for rule in ("deconvnet", "guided", "gradient"):
                        f"bit for bit")
 st, hd, body = s.req("GET", f"/api/project?image={ids[1]}&layer=conv5")
 tl.check(st == 200 and body[:8] == b"\x89PNG\r\n\x1a\n", "/api/project: a PNG by default")
+for klass in (None, "3"):
+    st, _, body = s.req("GET", f"/api/gradcam?image={ids[1]}&layer=conv4&format=safetensors"
+                               + (f"&class={klass}" if klass else ""))
+    open(P("served.safetensors"), "wb").write(body)
+    r = zfnet(["deconv", "--weights", weights, "--layer", "conv4", "--rule", "gradcam", "--input",
+               P("in1.png"), "--raw", P("cli.safetensors"), "--threads", "2"]
+              + (["--class", klass] if klass else []))
+    a, ma = zt.st_load(P("served.safetensors"))
+    b, mb = zt.st_load(P("cli.safetensors"))
+    tl.check(st == 200 and r.returncode == 0 and sorted(a) == sorted(b) == ["class", "gradcam"]
+             and all(np.array_equal(a[k], b[k]) for k in a) and ma["layer"] == mb["layer"],
+             f"/api/gradcam class {klass or 'predicted'} = zfnet deconv --rule gradcam --raw")
+# the activations of a dataset image: prepared here as the checkpoint says, run by zfnet forward
+ck, meta = zt.st_load(weights)
+open(P("model.cfg"), "w").write(meta["model"])
+px = tl.read_idx(TEST)[5].astype(np.float32)[None]
+x = ((px - ck["data.mean"]) * np.float32(float(meta["input_scale"])))[None].astype(np.float32)
+zt.st_save(P("x.safetensors"), {"input": x})
+r = zfnet(["forward", "--model", P("model.cfg"), "--weights", weights, "--input",
+           P("x.safetensors"), "--output", P("y.safetensors"), "--layers", "conv2,pool5"])
+y, _ = zt.st_load(P("y.safetensors"))
+for layer in ("conv2", "pool5"):
+    st, _, body = s.req("GET", f"/api/activations?image=d5&layer={layer}")
+    act = json.loads(body)
+    want = y[layer][0].reshape(y[layer].shape[1], -1).max(axis=1)
+    st2, _, sheet = s.req("GET", f"/api/activations?image=d5&layer={layer}&format=png")
+    open(P("sheet.png"), "wb").write(sheet)
+    size = Image.open(P("sheet.png")).size
+    tl.check(st == st2 == 200 and r.returncode == 0 and act["maps"] == len(want)
+             and np.array_equal(np.float32(act["max"]), want)
+             and size == (act["sheet"]["width"], act["sheet"]["height"])
+             and act["sheet"]["cols"] * act["sheet"]["rows"] >= act["maps"],
+             f"/api/activations {layer}: each map's maximum = zfnet forward's, the sheet {size}")
 
 # ---- security ---------------------------------------------------------------------------------
 for path in ("/", "/api/model", f"/api/predict?image={ids[0]}", "/api/data/items"):

@@ -119,19 +119,6 @@ static int write_raw(const deconv_job *j, const char *path) {
     return rc;
 }
 
-/* the Grad-CAM map in viridis over the (dimmed, grey) input a */
-static void cam_picture(const float *cam, const uint8_t *a, zf_shape in, uint8_t *b) {
-    size_t plane = (size_t)in.h * in.w;
-    float m = 0;
-    for (size_t p = 0; p < plane; p++) m = fmaxf(m, cam[p]);
-    for (size_t p = 0; p < plane; p++) {
-        uint8_t rgb[3];
-        vis_viridis(m > 0 ? cam[p] / m : 0, rgb);
-        int g = in.c == 3 ? (a[p] + a[plane + p] + a[2 * plane + p]) / 3 : a[p];
-        for (int c = 0; c < 3; c++) b[c * plane + p] = (uint8_t)((6 * rgb[c] + 4 * g) / 10);
-    }
-}
-
 static int write_pictures(const deconv_job *j, const char *dir) {
     zf_shape in = zf_net_input_shape(j->net);
     size_t per = (size_t)in.c * in.h * in.w, p3 = (size_t)3 * in.h * in.w;
@@ -147,7 +134,7 @@ static int write_pictures(const deconv_job *j, const char *dir) {
             vis_minmax(j->in.x + per * i, in.c, in.h, in.w, a);
         canvas_paste(&cv, a, in.c, in.h, in.w, 0, 0, zoom);
         if (j->gradcam)
-            cam_picture(j->result + (size_t)in.h * in.w * i, a, in, b);
+            vis_cam(j->result + (size_t)in.h * in.w * i, a, in.c, in.h, in.w, b);
         else
             vis_signed(j->result + per * i, in.c, in.h, in.w, b);
         canvas_paste(&cv, b, j->gradcam ? 3 : in.c, in.h, in.w, in.w * zoom + gap, 0, zoom);

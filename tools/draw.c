@@ -89,6 +89,18 @@ void vis_viridis(double t, uint8_t rgb[3]) {
     }
 }
 
+void vis_cam(const float *cam, const uint8_t *a, int c, int h, int w, uint8_t *out) {
+    size_t plane = (size_t)h * w;
+    float m = 0;
+    for (size_t p = 0; p < plane; p++) m = fmaxf(m, cam[p]);
+    for (size_t p = 0; p < plane; p++) {
+        uint8_t rgb[3];
+        vis_viridis(m > 0 ? cam[p] / m : 0, rgb);
+        int g = c == 3 ? (a[p] + a[plane + p] + a[2 * plane + p]) / 3 : a[p];
+        for (int k = 0; k < 3; k++) out[k * plane + p] = (uint8_t)((6 * rgb[k] + 4 * g) / 10);
+    }
+}
+
 int vis_zoom(int n, int want) {
     int z = n > 0 ? (want + n - 1) / n : 1;
     return z < 1 ? 1 : z;

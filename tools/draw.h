@@ -25,6 +25,9 @@ void vis_signed(const float *v, int c, int h, int w, uint8_t *out);
 void vis_minmax(const float *v, int c, int h, int w, uint8_t *out);
 /* viridis(t), t in [0, 1] */
 void vis_viridis(double t, uint8_t rgb[3]);
+/* A Grad-CAM map cam (h, w) in viridis over the dimmed grey of the input a (c, h, w): out
+ * (3, h, w). */
+void vis_cam(const float *cam, const uint8_t *a, int c, int h, int w, uint8_t *out);
 /* A zoom that makes a side of n pixels at least `want` pixels (>= 1). */
 int vis_zoom(int n, int want);
 

@@ -168,7 +168,8 @@ int cmd_serve(int argc, char **argv) {
         return cli_usage_error("serve", "give a RUN_DIR or --weights (one of them)");
     char weights[4200], *data = NULL;
     if (npos && from_run(argv[1], &a, weights, sizeof weights, &data)) return 1;
-    sv_server s = {.bind = a.bind, .port = a.port, .quiet = a.quiet, .threads = a.threads};
+    sv_server s = {
+        .bind = a.bind, .port = a.port, .quiet = a.quiet, .threads = a.threads, .fwd_upto = -1};
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
     sigset_t stop;

@@ -66,6 +66,9 @@ struct sv_server {
     char *weights, *data_spec;
     zf_dataset *data;
     char *model_json; /* GET /api/model, made once */
+    /* the worker's last forward pass: its image and how far it went (-1: none to reuse) */
+    char fwd_image[24];
+    int fwd_upto;
     /* uploads and the job queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t work;

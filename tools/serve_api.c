@@ -122,6 +122,17 @@ static void route_input(sv_server *s, sv_job *j) {
 
 /* ---- predictions and projections ----------------------------------------------------------- */
 
+/* image `id` (its input x) forward through layer `upto`, unless the last pass already did */
+static zf_status forward(sv_server *s, const char *id, const float *x, int upto, zf_error *err) {
+    if (s->fwd_upto >= upto && !strcmp(s->fwd_image, id)) return ZF_OK;
+    s->fwd_upto = -1;
+    zf_status st = zf_net_reserve(s->net, 1, err);
+    if (!st) st = zf_net_set_input(s->net, x, 1, err);
+    if (!st) st = zf_net_forward(s->net, ZF_MODE_INFER, upto, err);
+    if (!st) snprintf(s->fwd_image, sizeof s->fwd_image, "%s", id), s->fwd_upto = upto;
+    return st;
+}
+
 /* GET /api/predict?image=ID: the top 5 [{"class", "label", "p"}] */
 static void route_predict(sv_server *s, sv_job *j) {
     int last = zf_net_num_layers(s->net) - 1, top = s->classes < 5 ? s->classes : 5;
@@ -133,9 +144,7 @@ static void route_predict(sv_server *s, sv_job *j) {
         return sv_reply_error(&j->reply, 500, "out of memory");
     }
     if (!image_input(s, j->image, x, &j->reply)) {
-        if (zf_net_reserve(s->net, 1, &err) || zf_net_set_input(s->net, x, 1, &err) ||
-            zf_net_forward(s->net, ZF_MODE_INFER, -1, &err) ||
-            zf_net_read_output(s->net, last, p, &err))
+        if (forward(s, j->image, x, last, &err) || zf_net_read_output(s->net, last, p, &err))
             sv_reply_error(&j->reply, 500, "%s", err.msg);
         else {
             json_t *a = json_array();
@@ -209,6 +218,7 @@ static void route_project(sv_server *s, sv_job *j) {
     if (!x || !proj || !px)
         sv_reply_error(&j->reply, 500, "out of memory");
     else if (!image_input(s, j->image, x, &j->reply)) {
+        s->fwd_upto = -1; /* the projection's own passes replace the activations */
         if (zf_project(s->net, layer, x, 1, &po, proj, &map, &value, &err))
             sv_reply_error(&j->reply, err.status == ZF_ERR_NOMEM ? 500 : 400, "%s", err.msg);
         else if (!strcmp(j->format, "safetensors"))
@@ -219,6 +229,156 @@ static void route_project(sv_server *s, sv_job *j) {
         }
     }
     free(x), free(proj), free(px);
+}
+
+/* the layer named in the request; its index, or -1 with a 400 reply */
+static int request_layer(sv_server *s, sv_job *j) {
+    int layer = j->layer[0] ? zf_net_find_layer(s->net, j->layer) : -1;
+    if (layer < 0)
+        sv_reply_error(&j->reply, 400, "layer '%s' is not a layer of %s", j->layer,
+                       cli_model(s->net));
+    return layer;
+}
+
+/* the tiles of a layer's maps: cols x rows of (h, w) tiles at `zoom`, 1 pixel apart */
+typedef struct sheet {
+    int maps, h, w, cols, rows, zoom, width, height;
+} sheet;
+
+static sheet sheet_of(zf_shape o) {
+    sheet t = {.maps = o.c, .h = o.h, .w = o.w};
+    while (t.cols * t.cols < o.c) t.cols++;
+    t.rows = (o.c + t.cols - 1) / t.cols;
+    t.zoom = vis_zoom(t.cols * (o.w + 1), 640);
+    t.width = t.cols * (o.w * t.zoom + 1) - 1, t.height = t.rows * (o.h * t.zoom + 1) - 1;
+    return t;
+}
+
+/* the maps (c, h, w) as one grey picture: the layer's range to black .. white */
+static void sheet_png(sv_reply *r, const sheet *t, const float *a) {
+    size_t plane = (size_t)t->h * t->w, n = plane * t->maps;
+    float lo = 0, hi = 0;
+    for (size_t i = 0; i < n; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
+    uint8_t *px = malloc((size_t)t->width * t->height);
+    if (!px) return sv_reply_error(r, 500, "out of memory");
+    memset(px, 96, (size_t)t->width * t->height);
+    for (int m = 0; m < t->maps; m++) {
+        int x0 = (m % t->cols) * (t->w * t->zoom + 1), y0 = (m / t->cols) * (t->h * t->zoom + 1);
+        for (int y = 0; y < t->h * t->zoom; y++)
+            for (int x = 0; x < t->w * t->zoom; x++) {
+                float v = a[m * plane + (size_t)(y / t->zoom) * t->w + x / t->zoom];
+                px[(size_t)(y0 + y) * t->width + x0 + x] =
+                    (uint8_t)(hi > lo ? 255 * (v - lo) / (hi - lo) + 0.5f : 0);
+            }
+    }
+    png_reply(r, px, 1, t->height, t->width, 1);
+    free(px);
+}
+
+/* each map's largest value, and the sheet's layout, as JSON */
+static json_t *maps_json(const zf_layer_info *li, const sheet *t, const float *a) {
+    size_t plane = (size_t)li->out.h * li->out.w;
+    json_t *mx = json_array();
+    for (int m = 0; m < li->out.c; m++) {
+        float v = a[m * plane];
+        for (size_t i = 1; i < plane; i++) v = a[m * plane + i] > v ? a[m * plane + i] : v;
+        json_array_append_new(mx, json_real(v));
+    }
+    return json_pack("{s:s,s:i,s:i,s:i,s:o,s:{s:i,s:i,s:i,s:i,s:i}}", "layer", li->name, "maps",
+                     li->out.c, "h", li->out.h, "w", li->out.w, "max", mx, "sheet", "cols", t->cols,
+                     "rows", t->rows, "zoom", t->zoom, "width", t->width, "height", t->height);
+}
+
+/* GET /api/activations?image=ID&layer=NAME[&format=png]: the layer's maps for the image; JSON
+ * {"layer", "maps", "h", "w", "max": [each map's largest value], "sheet": {"cols", "rows",
+ * "zoom", "width", "height"}}, or the maps as one PNG laid out so */
+static void route_activations(sv_server *s, sv_job *j) {
+    int layer = request_layer(s, j);
+    if (layer < 0) return;
+    zf_layer_info li;
+    zf_net_layer_info(s->net, layer, &li);
+    size_t n = (size_t)li.out.c * li.out.h * li.out.w;
+    float *x = malloc(sizeof(float) * input_size(s)), *a = malloc(sizeof(float) * n);
+    zf_error err;
+    sheet t = sheet_of(li.out);
+    if (!x || !a)
+        sv_reply_error(&j->reply, 500, "out of memory");
+    else if (!image_input(s, j->image, x, &j->reply)) {
+        if (forward(s, j->image, x, layer, &err) || zf_net_read_output(s->net, layer, a, &err))
+            sv_reply_error(&j->reply, 500, "%s", err.msg);
+        else if (!strcmp(j->format, "png"))
+            sheet_png(&j->reply, &t, a);
+        else
+            sv_reply_json(&j->reply, 200, maps_json(&li, &t, a));
+    }
+    free(x), free(a);
+}
+
+/* Grad-CAM as zfnet deconv --rule gradcam --raw writes it: gradcam (1, 1, h, w), class (1) */
+static void gradcam_file(sv_server *s, sv_job *j, const char *at, const float *cam, int klass) {
+    int64_t shape[4] = {1, 1, s->in.h, s->in.w}, one[1] = {1}, k64 = klass;
+    zf_st_writer *w = NULL;
+    zf_error err;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (zf_st_writer_create(&w, &err) ||
+        zf_st_writer_add(w, "gradcam", ZF_DTYPE_F32, 4, shape, cam, &err) ||
+        zf_st_writer_add(w, "class", ZF_DTYPE_I64, 1, one, &k64, &err) ||
+        zf_st_writer_meta(w, "layer", at, &err) || zf_st_writer_meta(w, "rule", "gradcam", &err) ||
+        zf_st_writer_bytes(w, &bytes, &len, &err))
+        sv_reply_error(&j->reply, 500, "%s", err.msg);
+    else
+        j->reply = (sv_reply){.status = 200,
+                              .type = "application/octet-stream",
+                              .body = (char *)bytes,
+                              .len = len,
+                              .disposition = "gradcam.safetensors"};
+    zf_st_writer_free(w);
+}
+
+/* the Grad-CAM map over the input as the net sees it, as a PNG */
+static void gradcam_png(sv_server *s, sv_reply *r, const float *x, const float *cam) {
+    size_t n = input_size(s), plane = (size_t)s->in.h * s->in.w;
+    uint8_t *px = malloc(n), *rgb = malloc(3 * plane);
+    if (!px || !rgb) {
+        free(px), free(rgb);
+        return sv_reply_error(r, 500, "out of memory");
+    }
+    if (s->prep.mean)
+        zf_data_prep_pixels(&s->prep, s->in, x, 0, 0, s->in.h, s->in.w, px);
+    else
+        vis_minmax(x, s->in.c, s->in.h, s->in.w, px);
+    vis_cam(cam, px, s->in.c, s->in.h, s->in.w, rgb);
+    png_reply(r, rgb, 3, s->in.h, s->in.w, zoom_for(s));
+    free(px), free(rgb);
+}
+
+/* GET /api/gradcam?image=ID&layer=NAME[&class=K][&format=safetensors]: Grad-CAM at the layer
+ * (after its ReLU) for class K (default: the prediction), over the input (PNG) or as numbers */
+static void route_gradcam(sv_server *s, sv_job *j) {
+    int layer = request_layer(s, j), at, klass;
+    zf_error err;
+    if (layer < 0) return;
+    if (zf_gradcam_layer(s->net, layer, &at, &err))
+        return sv_reply_error(&j->reply, 400, "%s", err.msg);
+    if (j->klass >= s->classes)
+        return sv_reply_error(&j->reply, 400, "class %ld: the model has %d", j->klass, s->classes);
+    zf_layer_info li;
+    zf_net_layer_info(s->net, at, &li);
+    float *x = malloc(sizeof(float) * input_size(s));
+    float *cam = malloc(sizeof(float) * s->in.h * s->in.w), p;
+    if (!x || !cam)
+        sv_reply_error(&j->reply, 500, "out of memory");
+    else if (!image_input(s, j->image, x, &j->reply)) {
+        s->fwd_upto = -1;
+        if (zf_gradcam(s->net, layer, (int)j->klass, x, 1, 1, cam, &klass, &p, &err))
+            sv_reply_error(&j->reply, 400, "%s", err.msg);
+        else if (!strcmp(j->format, "safetensors"))
+            gradcam_file(s, j, li.name, cam, klass);
+        else
+            gradcam_png(s, &j->reply, x, cam);
+    }
+    free(x), free(cam);
 }
 
 /* ---- the dataset --------------------------------------------------------------------------- */
@@ -247,11 +407,11 @@ void (*sv_route(const char *method, const char *path))(sv_server *s, sv_job *j) 
     static const struct {
         const char *method, *path;
         void (*run)(sv_server *, sv_job *);
-    } routes[] = {{"POST", "/api/images", route_upload},
-                  {"GET", "/api/input", route_input},
-                  {"GET", "/api/predict", route_predict},
-                  {"GET", "/api/project", route_project},
-                  {"GET", "/api/data/items", route_items}};
+    } routes[] = {
+        {"POST", "/api/images", route_upload},          {"GET", "/api/input", route_input},
+        {"GET", "/api/predict", route_predict},         {"GET", "/api/project", route_project},
+        {"GET", "/api/activations", route_activations}, {"GET", "/api/gradcam", route_gradcam},
+        {"GET", "/api/data/items", route_items}};
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
         if (!strcmp(routes[i].method, method) && !strcmp(routes[i].path, path))
             return routes[i].run;

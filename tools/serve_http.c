@@ -191,8 +191,8 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
         return sv_reply_error(r, 400, "layer '%.40s' is not a layer name", layer), -1;
     if (rule && strcmp(rule, "deconvnet") && strcmp(rule, "guided") && strcmp(rule, "gradient"))
         return sv_reply_error(r, 400, "rule '%.40s': deconvnet, guided or gradient", rule), -1;
-    if (format && strcmp(format, "png") && strcmp(format, "safetensors"))
-        return sv_reply_error(r, 400, "format '%.40s': png or safetensors", format), -1;
+    if (format && strcmp(format, "png") && strcmp(format, "safetensors") && strcmp(format, "json"))
+        return sv_reply_error(r, 400, "format '%.40s': png, json or safetensors", format), -1;
     for (int k = 0; k < 6; k++) {
         *nums[k].slot = -1;
         if (nv[k] && sv_int(nv[k], 0, nums[k].hi, nums[k].slot))
@@ -203,7 +203,7 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
     snprintf(j->image, sizeof j->image, "%s", image ? image : "");
     snprintf(j->layer, sizeof j->layer, "%s", layer ? layer : "");
     snprintf(j->rule, sizeof j->rule, "%s", rule ? rule : "deconvnet");
-    snprintf(j->format, sizeof j->format, "%s", format ? format : "png");
+    snprintf(j->format, sizeof j->format, "%s", format ? format : "");
     return 0;
 }
 
