@@ -40,24 +40,28 @@ digits_png=/usr/share/doc/opencv-doc/examples/data/digits.png
 # onnxruntime, the peer runtime of the ONNX checks: npm's onnxruntime-node (its CPU library is in
 # the package; --ignore-scripts skips the install script, which would fetch GPU files), pinned by
 # tests/ort/package-lock.json, into tests/ort/node_modules
-ort_dir=$(cd "$(dirname "$0")/../tests/ort" && pwd)
+# and puppeteer-core, which drives Debian's chromium in zfnet serve's browser test, pinned by
+# tests/browser/package-lock.json, into tests/browser/node_modules
+tests_dir=$(cd "$(dirname "$0")/../tests" && pwd)
 need_ort=0
-[ "${1:-}" = --tests ] && [ ! -d "$ort_dir/node_modules/onnxruntime-node" ] && need_ort=1
+[ "${1:-}" = --tests ] && { [ ! -d "$tests_dir/ort/node_modules/onnxruntime-node" ] ||
+    [ ! -d "$tests_dir/browser/node_modules/puppeteer-core" ]; } && need_ort=1
 # Where a proxy re-signs TLS with a certificate npm does not know (some build sandboxes), npm is
 # run again without TLS verification: the lockfile's sha512 hashes still check every package.
-npm_ci() {
-    (cd "$ort_dir" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund \
+npm_ci() { # DIR [npm options]
+    local dir=$1
+    shift
+    (cd "$dir" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --no-audit --no-fund \
         --loglevel=error "$@" >/dev/null)
 }
-install_ort() {
-    echo "install-deps: onnxruntime-node from npm into tests/ort/node_modules"
+install_npm() { # DIR
     local log
     log=$(mktemp)
-    if ! npm_ci 2>"$log"; then
+    if ! npm_ci "$1" 2>"$log"; then
         if grep -q -E "CERT|certificate" "$log"; then
             echo "install-deps: npm cannot verify the registry's TLS certificate here; again," \
                 "checking the packages by the lockfile's sha512 hashes only"
-            npm_ci --strict-ssl=false
+            npm_ci "$1" --strict-ssl=false
         else
             cat "$log" >&2
             rm -f "$log"
@@ -65,6 +69,10 @@ install_ort() {
         fi
     fi
     rm -f "$log"
+}
+install_ort() {
+    echo "install-deps: onnxruntime-node and puppeteer-core from npm into tests/*/node_modules"
+    install_npm "$tests_dir/ort" && install_npm "$tests_dir/browser"
 }
 if [ ${#missing[@]} -eq 0 ] && [ $need_digits -eq 0 ]; then
     [ $need_ort -eq 1 ] && install_ort

@@ -153,8 +153,10 @@ static void route_predict(sv_server *s, sv_job *j) {
                 for (int k = 0; k < s->classes; k++)
                     if (!taken[k] && (best < 0 || p[k] > p[best])) best = k;
                 const char *name = zf_data_prep_class_name(&s->prep, best);
-                json_array_append_new(a, json_pack("{s:i,s:s?,s:f}", "class", best, "label", name,
-                                                   "p", (double)p[best]));
+                char label[32];
+                snprintf(label, sizeof label, "class %d", best);
+                json_array_append_new(a, json_pack("{s:i,s:s,s:f}", "class", best, "label",
+                                                   name ? name : label, "p", (double)p[best]));
                 taken[best] = 1;
             }
             sv_reply_json(&j->reply, 200, a);
