@@ -76,7 +76,7 @@ class _Prep(ctypes.Structure):
 
 class _Callbacks(ctypes.Structure):
     _fields_ = [("progress", ctypes.c_void_p), ("notice", ctypes.c_void_p),
-                ("ctx", ctypes.c_void_p)]
+                ("ctx", ctypes.c_void_p), ("cancelled", ctypes.c_void_p)]
 
 
 class _OccOptions(ctypes.Structure):

@@ -62,6 +62,7 @@ int main(void) {
     END();
     STRUCT(zf_callbacks);
     FIELD(zf_callbacks, progress), FIELD(zf_callbacks, notice), FIELD(zf_callbacks, ctx);
+    FIELD(zf_callbacks, cancelled);
     END();
     STRUCT(zf_occlusion_options);
     FIELD(zf_occlusion_options, size), FIELD(zf_occlusion_options, stride);

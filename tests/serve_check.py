@@ -190,6 +190,53 @@ for layer in ("conv2", "pool5"):
              and act["sheet"]["cols"] * act["sheet"]["rows"] >= act["maps"],
              f"/api/activations {layer}: each map's maximum = zfnet forward's, the sheet {size}")
 
+# ---- tasks: top-9 and occlusion, as zfnet top9 and zfnet occlusion compute them --------------
+
+
+def task(srv, query):
+    """start a task and poll it to its end; its last state"""
+    st, _, body = srv.req("POST", "/api/tasks?" + query)
+    t = json.loads(body)
+    if st != 202:
+        return t
+    for _ in range(600):
+        t = json.loads(srv.req("GET", f"/api/tasks/{t['id']}")[2])
+        if t["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    return t
+
+
+t = task(s, "kind=top9&layer=conv3&map=5")
+r = zfnet(["top9", "--weights", weights, "--data", TEST, "--layers", "conv3", "--maps", "5",
+           "-o", P("top9"), "--threads", "2"])
+cli = json.load(open(P("top9", "top9.json")))["conv3"]["maps"][0]["top"]
+got = t.get("result", {}).get("top", [])
+tl.check(t["state"] == "done" and r.returncode == 0 and t["done"] == t["total"] == 120
+         and [(e["index"], e["y"], e["x"], e["value"]) for e in got] ==
+         [(e["index"], e["y"], e["x"], e["value"]) for e in cli],
+         f"a top-9 task of conv3 map 5 = zfnet top9's 9 ({len(got)}), progress {t['done']}/120")
+st, _, body = s.req("GET", f"/api/tasks/{t['id']}/png")
+open(P("top9.png"), "wb").write(body)
+tl.check(st == 200 and Image.open(P("top9.png")).size[0] > 9 * t["result"]["patch"],
+         "the top-9 task's picture: projections over their patches")
+t = task(s, f"kind=occlusion&image={ids[1]}&layer=conv3&map=5")
+r = zfnet(["occlusion", "--weights", weights, "--input", P("in1.png"), "--layer", "conv3",
+           "--map", "5", "-o", P("occ"), "--raw", P("occ.safetensors"), "--threads", "2"])
+raw, _ = zt.st_load(P("occ.safetensors"))
+res = t.get("result", {})
+n = (res.get("grid", {}).get("ny", 0), res.get("grid", {}).get("nx", 0))
+tl.check(t["state"] == "done" and r.returncode == 0 and raw["prob"].shape[1:] == n
+         and np.array_equal(np.float32(res["prob_map"]), raw["prob"][0].ravel())
+         and np.array_equal(np.float32(res["activation_map"]), raw["activation"][0].ravel())
+         and res["label_map"] == raw["label"][0].ravel().tolist(),
+         f"an occlusion task = zfnet occlusion --raw: maps {n}, bit for bit")
+st, _, body = s.req("POST", "/api/tasks?kind=top9&layer=conv3")
+st2, _, _ = s.req("GET", "/api/tasks/t0123456789abcdef")
+st3, _, _ = s.req("POST", "/api/tasks?kind=occlusion&image=u0000000000000000")
+time.sleep(0.3)
+tl.check(st == 400 and st2 == 404, f"a top-9 task without a map: 400 ({st}); an unknown task: 404")
+
 # ---- security ---------------------------------------------------------------------------------
 for path in ("/", "/api/model", f"/api/predict?image={ids[0]}", "/api/data/items"):
     st1 = s.req("GET", path, token=None)[0]
@@ -265,6 +312,37 @@ tl.check(rc == 0 and "stopped (SIGTERM)" in out and len(log) >= s.count
          and all(re.match(r"zfnet serve: [A-Z]+ /\S* \d{3} \d+ B [\d.]+ ms", line) for line in log)
          and s.token not in err,
          f"SIGTERM: exit 0, one log line per request ({len(log)}), no token in the log")
+
+# ---- cancelling: on request, and when the page goes away (60,000 images to scan) -------------
+c = Server(["--weights", weights, "--data", "fashion-mnist", "--port", "0", "--quiet",
+            "--task-idle", "0.5"])
+st, _, body = c.req("POST", "/api/tasks?kind=top9&layer=conv2&map=1")
+tid = json.loads(body)["id"]
+for _ in range(400):
+    t = json.loads(c.req("GET", f"/api/tasks/{tid}")[2])
+    if t["done"] > 0 or t["state"] not in ("queued", "running"):
+        break
+    time.sleep(0.02)
+st, _, body = c.req("DELETE", f"/api/tasks/{tid}")
+for _ in range(200):
+    t = json.loads(c.req("GET", f"/api/tasks/{tid}")[2])
+    if t["state"] != "running":
+        break
+    time.sleep(0.05)
+tl.check(st == 200 and t["state"] == "cancelled" and 0 < t["done"] < 60000
+         and "on request" in t.get("error", ""),
+         f"DELETE /api/tasks/ID: cancelled after {t['done']} of 60,000 images ({t['state']})")
+st, _, body = c.req("POST", "/api/tasks?kind=top9&layer=conv2&map=2")
+tid = json.loads(body)["id"]
+time.sleep(2)
+t = json.loads(c.req("GET", f"/api/tasks/{tid}")[2])
+tl.check(t["state"] == "cancelled" and "went away" in t.get("error", "") and t["done"] < 60000,
+         f"a task nobody polls for --task-idle 0.5 s: cancelled ({t['state']}, {t['done']})")
+st, _, _ = c.req("POST", "/api/tasks?kind=top9&layer=conv2&map=3",
+                 token="cookie", headers={"Origin": "http://evil.example"})
+tl.check(st == 403, f"a cross-origin task: 403 ({st})")
+rc, _, err = c.stop()
+tl.check(rc == 0, f"stopped with tasks finished and cancelled ({rc}) {err[-200:]}")
 
 # ---- the command line -------------------------------------------------------------------------
 q = Server(["--weights", weights, "--data", TEST, "--port", "0", "--quiet", "--bind", "0.0.0.0"])

@@ -30,6 +30,7 @@ static const cli_command serve_cmd = {
 typedef struct serve_args {
     const char *weights, *data, *bind;
     int port, open, quiet, threads;
+    double task_idle;
 } serve_args;
 
 static int ends_with(const char *s, const char *suffix) {
@@ -127,7 +128,12 @@ static void open_browser(const char *url) {
 
 /* serve until SIGINT or SIGTERM (blocked in every thread, taken here) */
 static int run_server(sv_server *s, const serve_args *a, const sigset_t *stop) {
-    if (sv_http_start(s)) return 1;
+    if (sv_tasks_start(s)) return 1;
+    if (sv_http_start(s)) {
+        s->stopping = 1;
+        sv_tasks_stop(s);
+        return 1;
+    }
     const char *host = strchr(s->bind, ':') ? "[::1]" : "127.0.0.1";
     if (strcmp(s->bind, "127.0.0.1") && strcmp(s->bind, "::1"))
         fprintf(stderr,
@@ -146,13 +152,14 @@ static int run_server(sv_server *s, const serve_args *a, const sigset_t *stop) {
     int sig = 0;
     sigwait(stop, &sig);
     sv_http_stop(s);
+    sv_tasks_stop(s);
     printf("zfnet serve: stopped (%s) after %ld requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
            s->requests);
     return 0;
 }
 
 int cmd_serve(int argc, char **argv) {
-    serve_args a = {.bind = "127.0.0.1", .port = 8765};
+    serve_args a = {.bind = "127.0.0.1", .port = 8765, .task_idle = 15};
     const cli_opt own[] = {
         CLI_WEIGHTS(&a.weights, "a checkpoint or an ONNX file (instead of RUN_DIR)"),
         {"data", CLI_STR, &a.data, "SPEC", "the images to browse (default: the run's test set)"},
@@ -160,6 +167,8 @@ int cmd_serve(int argc, char **argv) {
         {"bind", CLI_STR, &a.bind, "ADDR", "the address to listen on (127.0.0.1: this machine)"},
         {"open", CLI_FLAG, &a.open, NULL, "open the page in the desktop's browser"},
         {"quiet", CLI_FLAG, &a.quiet, NULL, "no log line per request"},
+        {"task-idle", CLI_DOUBLE, &a.task_idle, "S",
+         "a task (top-9, occlusion) nobody asks about for S seconds is cancelled (15)", 0.5, 86400},
         CLI_THREADS(&a.threads),
         {0}};
     int npos, rc = cli_parse(&serve_cmd, own, NULL, argc, argv, &npos);
@@ -168,8 +177,13 @@ int cmd_serve(int argc, char **argv) {
         return cli_usage_error("serve", "give a RUN_DIR or --weights (one of them)");
     char weights[4200], *data = NULL;
     if (npos && from_run(argv[1], &a, weights, sizeof weights, &data)) return 1;
-    sv_server s = {
-        .bind = a.bind, .port = a.port, .quiet = a.quiet, .threads = a.threads, .fwd_upto = -1};
+    sv_server s = {.bind = a.bind,
+                   .port = a.port,
+                   .quiet = a.quiet,
+                   .threads = a.threads,
+                   .fwd_upto = -1,
+                   .task_idle = a.task_idle,
+                   .open_weights = a.weights};
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
     sigset_t stop;

@@ -15,6 +15,7 @@
 #define SV_QUEUE       16  /* jobs waiting for the compute worker; more: 503 */
 #define SV_CONNECTIONS 512 /* open connections at most */
 #define SV_TIMEOUT_S   30  /* an idle connection is closed after this */
+#define SV_TASKS       8   /* background tasks kept (queued, running or finished) */
 
 struct MHD_Connection;
 struct MHD_Daemon;
@@ -26,6 +27,34 @@ typedef struct sv_image {
     int w, h;      /* the file's own size */
     uint64_t used; /* when last asked for (0: a free slot) */
 } sv_image;
+
+enum {
+    SV_TASK_FREE = 0,
+    SV_TASK_QUEUED,
+    SV_TASK_RUNNING,
+    SV_TASK_DONE,
+    SV_TASK_FAILED,
+    SV_TASK_CANCELLED
+};
+enum { SV_TASK_TOP9 = 1, SV_TASK_OCCLUSION };
+
+/* A long computation (a top-9 scan over the dataset, an occlusion map) on the task worker,
+ * followed by the page through its progress; cancelled on request, or when nobody has asked
+ * for it for --task-idle seconds (the page went away). Under the server's lock. */
+typedef struct sv_task {
+    char id[24];
+    int kind, state;
+    long done, total;
+    char label[48], error[1024];
+    int cancel;
+    double polled, started;
+    char image[24];
+    int layer, map, klass;
+    json_t *result; /* when done */
+    uint8_t *png;   /* when done: the picture */
+    size_t png_len;
+    struct sv_server *server;
+} sv_task;
 
 /* A response: status, type and body (malloc'd; freed when sent). */
 typedef struct sv_reply {
@@ -46,7 +75,7 @@ typedef struct sv_job {
     const uint8_t *body; /* POST: the request body (the request owns it) */
     size_t len;
     const char *content_type;
-    char image[24], layer[32], rule[16], format[16];
+    char image[24], layer[32], rule[16], format[16], kind[16];
     long map, y, x;            /* -1: not given */
     long klass, offset, limit; /* -1: not given */
     int done;                  /* under the server's lock */
@@ -77,6 +106,13 @@ struct sv_server {
     sv_job *queue[SV_QUEUE];
     int qhead, qlen, stopping;
     pthread_t worker;
+    /* background tasks: their own net, thread and wake-up, under mu */
+    sv_task tasks[SV_TASKS];
+    zf_net *task_net;
+    pthread_t tasker;
+    pthread_cond_t task_work;
+    double task_idle;
+    const char *open_weights; /* to open task_net alike */
     struct MHD_Daemon *daemon;
     volatile long requests;
 };
@@ -93,7 +129,17 @@ void sv_reply_json(sv_reply *r, int status, json_t *j);
 void sv_reply_error(sv_reply *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* serve_tasks.c */
+int sv_tasks_start(sv_server *s);
+void sv_tasks_stop(sv_server *s);
+/* The /api/tasks routes (answered at once, under the lock); 0 when `path` is not one. */
+int sv_task_route(sv_server *s, const char *method, const char *path, const sv_job *p, sv_reply *r);
+
 /* serve_api.c */
+/* Image `id` as the net's input into x (an upload or a dataset item); 0, or -1 with a reply. */
+int sv_image_input(sv_server *s, const char *id, float *x, sv_reply *r);
+/* (c, h, w) bytes as a PNG reply, each pixel zoom x zoom. */
+void sv_png_reply(sv_reply *r, const uint8_t *chw, int c, int h, int w, int zoom);
 /* The route for `method` and `path`, as a job for the worker (NULL: not a compute route). */
 void (*sv_route(const char *method, const char *path))(sv_server *s, sv_job *j);
 /* GET /api/model's JSON, made once at start. */

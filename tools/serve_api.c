@@ -22,7 +22,7 @@ static sv_image *upload(sv_server *s, const char *id) {
 }
 
 /* Image `id` as the net's input into x: an upload, or dataset item N ("dN"). 0, or a reply. */
-static int image_input(sv_server *s, const char *id, float *x, sv_reply *r) {
+int sv_image_input(sv_server *s, const char *id, float *x, sv_reply *r) {
     zf_error err;
     if (!*id) return sv_reply_error(r, 400, "image=ID is needed"), -1;
     if (id[0] == 'd') {
@@ -41,10 +41,14 @@ static int image_input(sv_server *s, const char *id, float *x, sv_reply *r) {
         if (bad) return sv_reply_error(r, 500, "%s", err.msg), -1;
         return 0;
     }
+    pthread_mutex_lock(&s->mu); /* the task worker reads uploads too */
     sv_image *im = upload(s, id);
+    if (im) {
+        im->used = ++s->clock;
+        memcpy(x, im->x, sizeof(float) * input_size(s));
+    }
+    pthread_mutex_unlock(&s->mu);
     if (!im) return sv_reply_error(r, 404, "no image %s (uploads are kept: %d)", id, SV_IMAGES), -1;
-    im->used = ++s->clock;
-    memcpy(x, im->x, sizeof(float) * input_size(s));
     return 0;
 }
 
@@ -72,17 +76,21 @@ static void route_upload(sv_server *s, sv_job *j) {
         free(x);
         return sv_reply_error(&j->reply, 400, "%s", err.msg);
     }
+    char id[24];
+    new_id(id);
+    pthread_mutex_lock(&s->mu);
     sv_image *slot = &s->images[0];
     for (int i = 1; i < SV_IMAGES; i++) /* a free slot, or the least recently used */
         if (s->images[i].used < slot->used) slot = &s->images[i];
     free(slot->x);
     slot->x = x, slot->used = ++s->clock;
-    new_id(slot->id);
-    sv_reply_json(&j->reply, 201, json_pack("{s:s}", "id", slot->id));
+    memcpy(slot->id, id, sizeof id);
+    pthread_mutex_unlock(&s->mu);
+    sv_reply_json(&j->reply, 201, json_pack("{s:s}", "id", id));
 }
 
 /* (c, h, w) bytes as a PNG reply, each pixel `zoom` x `zoom` */
-static void png_reply(sv_reply *r, const uint8_t *chw, int c, int h, int w, int zoom) {
+void sv_png_reply(sv_reply *r, const uint8_t *chw, int c, int h, int w, int zoom) {
     zf_image im = {.w = w * zoom, .h = h * zoom, .c = c};
     im.px = malloc((size_t)im.w * im.h * c);
     if (!im.px) return sv_reply_error(r, 500, "out of memory");
@@ -109,12 +117,12 @@ static void route_input(sv_server *s, sv_job *j) {
     size_t n = input_size(s);
     float *x = malloc(sizeof(float) * n);
     uint8_t *px = malloc(n);
-    if (x && px && !image_input(s, j->image, x, &j->reply)) {
+    if (x && px && !sv_image_input(s, j->image, x, &j->reply)) {
         if (s->prep.mean)
             zf_data_prep_pixels(&s->prep, s->in, x, 0, 0, s->in.h, s->in.w, px);
         else
             vis_minmax(x, s->in.c, s->in.h, s->in.w, px);
-        png_reply(&j->reply, px, s->in.c, s->in.h, s->in.w, zoom_for(s));
+        sv_png_reply(&j->reply, px, s->in.c, s->in.h, s->in.w, zoom_for(s));
     } else if (!x || !px)
         sv_reply_error(&j->reply, 500, "out of memory");
     free(x), free(px);
@@ -143,7 +151,7 @@ static void route_predict(sv_server *s, sv_job *j) {
         free(x), free(p), free(taken);
         return sv_reply_error(&j->reply, 500, "out of memory");
     }
-    if (!image_input(s, j->image, x, &j->reply)) {
+    if (!sv_image_input(s, j->image, x, &j->reply)) {
         if (forward(s, j->image, x, last, &err) || zf_net_read_output(s->net, last, p, &err))
             sv_reply_error(&j->reply, 500, "%s", err.msg);
         else {
@@ -219,7 +227,7 @@ static void route_project(sv_server *s, sv_job *j) {
     zf_error err;
     if (!x || !proj || !px)
         sv_reply_error(&j->reply, 500, "out of memory");
-    else if (!image_input(s, j->image, x, &j->reply)) {
+    else if (!sv_image_input(s, j->image, x, &j->reply)) {
         s->fwd_upto = -1; /* the projection's own passes replace the activations */
         if (zf_project(s->net, layer, x, 1, &po, proj, &map, &value, &err))
             sv_reply_error(&j->reply, err.status == ZF_ERR_NOMEM ? 500 : 400, "%s", err.msg);
@@ -227,7 +235,7 @@ static void route_project(sv_server *s, sv_job *j) {
             projection_file(s, j, &po, proj, map);
         else {
             vis_signed(proj, s->in.c, s->in.h, s->in.w, px);
-            png_reply(&j->reply, px, s->in.c, s->in.h, s->in.w, zoom_for(s));
+            sv_png_reply(&j->reply, px, s->in.c, s->in.h, s->in.w, zoom_for(s));
         }
     }
     free(x), free(proj), free(px);
@@ -273,7 +281,7 @@ static void sheet_png(sv_reply *r, const sheet *t, const float *a) {
                     (uint8_t)(hi > lo ? 255 * (v - lo) / (hi - lo) + 0.5f : 0);
             }
     }
-    png_reply(r, px, 1, t->height, t->width, 1);
+    sv_png_reply(r, px, 1, t->height, t->width, 1);
     free(px);
 }
 
@@ -305,7 +313,7 @@ static void route_activations(sv_server *s, sv_job *j) {
     sheet t = sheet_of(li.out);
     if (!x || !a)
         sv_reply_error(&j->reply, 500, "out of memory");
-    else if (!image_input(s, j->image, x, &j->reply)) {
+    else if (!sv_image_input(s, j->image, x, &j->reply)) {
         if (forward(s, j->image, x, layer, &err) || zf_net_read_output(s->net, layer, a, &err))
             sv_reply_error(&j->reply, 500, "%s", err.msg);
         else if (!strcmp(j->format, "png"))
@@ -351,7 +359,7 @@ static void gradcam_png(sv_server *s, sv_reply *r, const float *x, const float *
     else
         vis_minmax(x, s->in.c, s->in.h, s->in.w, px);
     vis_cam(cam, px, s->in.c, s->in.h, s->in.w, rgb);
-    png_reply(r, rgb, 3, s->in.h, s->in.w, zoom_for(s));
+    sv_png_reply(r, rgb, 3, s->in.h, s->in.w, zoom_for(s));
     free(px), free(rgb);
 }
 
@@ -371,7 +379,7 @@ static void route_gradcam(sv_server *s, sv_job *j) {
     float *cam = malloc(sizeof(float) * s->in.h * s->in.w), p;
     if (!x || !cam)
         sv_reply_error(&j->reply, 500, "out of memory");
-    else if (!image_input(s, j->image, x, &j->reply)) {
+    else if (!sv_image_input(s, j->image, x, &j->reply)) {
         s->fwd_upto = -1;
         if (zf_gradcam(s->net, layer, (int)j->klass, x, 1, 1, cam, &klass, &p, &err))
             sv_reply_error(&j->reply, 400, "%s", err.msg);

@@ -108,7 +108,7 @@ static int token_ok(const sv_server *s, struct MHD_Connection *c, int *by_header
 static int refuse(const sv_server *s, struct MHD_Connection *c, const sv_request *rq, sv_reply *r,
                   int *by_query) {
     const char *host = header(c, "Host");
-    int by_header = 0, post = !strcmp(rq->method, "POST");
+    int by_header = 0, post = !strcmp(rq->method, "POST") || !strcmp(rq->method, "DELETE");
     if (!sv_path_ok(rq->path)) return sv_reply_error(r, 404, "no such path"), 1;
     if (!sv_host_ok(host, s->bind, s->port))
         return sv_reply_error(r, 403,
@@ -176,6 +176,7 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
     int bad = 0;
     const char *image = arg(c, "image", &bad), *layer = arg(c, "layer", &bad);
     const char *rule = arg(c, "rule", &bad), *format = arg(c, "format", &bad);
+    const char *kind = arg(c, "kind", &bad);
     const struct {
         const char *name;
         long *slot, hi;
@@ -191,6 +192,8 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
         return sv_reply_error(r, 400, "layer '%.40s' is not a layer name", layer), -1;
     if (rule && strcmp(rule, "deconvnet") && strcmp(rule, "guided") && strcmp(rule, "gradient"))
         return sv_reply_error(r, 400, "rule '%.40s': deconvnet, guided or gradient", rule), -1;
+    if (kind && strcmp(kind, "top9") && strcmp(kind, "occlusion"))
+        return sv_reply_error(r, 400, "kind '%.40s': top9 or occlusion", kind), -1;
     if (format && strcmp(format, "png") && strcmp(format, "safetensors") && strcmp(format, "json"))
         return sv_reply_error(r, 400, "format '%.40s': png, json or safetensors", format), -1;
     for (int k = 0; k < 6; k++) {
@@ -204,6 +207,7 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
     snprintf(j->layer, sizeof j->layer, "%s", layer ? layer : "");
     snprintf(j->rule, sizeof j->rule, "%s", rule ? rule : "deconvnet");
     snprintf(j->format, sizeof j->format, "%s", format ? format : "");
+    snprintf(j->kind, sizeof j->kind, "%s", kind ? kind : "");
     return 0;
 }
 
@@ -239,6 +243,12 @@ static enum MHD_Result dispatch(sv_server *s, struct MHD_Connection *c, sv_reque
     }
     if (get && !strcmp(rq->path, "/api/model")) {
         sv_reply_text(&r, 200, "application/json", s->model_json);
+        return send_reply(c, rq, &r);
+    }
+    sv_job params = {0};
+    if (!strncmp(rq->path, "/api/tasks", 10)) { /* answered at once, under the lock */
+        if (!job_params(c, &params, &r) && !sv_task_route(s, rq->method, rq->path, &params, &r))
+            sv_reply_error(&r, 404, "no route %s %s", rq->method, rq->path);
         return send_reply(c, rq, &r);
     }
     void (*run)(sv_server *, sv_job *) = sv_route(rq->method, rq->path);

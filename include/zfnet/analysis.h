@@ -36,6 +36,9 @@ typedef struct zf_callbacks {
     /* Something worth telling that does not stop the work. */
     void (*notice)(void *ctx, zf_notice_kind kind, const char *msg);
     void *ctx;
+    /* Asked between batches by the long calls (evaluation, top-k scans and projections,
+     * occlusion): non-zero stops the call with ZF_ERR_CANCELLED ("WHAT: cancelled"). */
+    int (*cancelled)(void *ctx);
 } zf_callbacks;
 
 /* ---- evaluation ------------------------------------------------------------------------ */

@@ -8,6 +8,8 @@
 /* Progress of a step; label NULL ends it. Nothing when the caller gave no callback. */
 void zf_progress(const zf_callbacks *cb, const char *label, long done, long total,
                  const char *extra);
+/* ZF_ERR_CANCELLED ("what: cancelled") when the caller's cancelled callback says so. */
+zf_status zf_check_cancel(const zf_callbacks *cb, const char *what, zf_error *err);
 /* A notice, formatted. */
 void zf_notice(const zf_callbacks *cb, zf_notice_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

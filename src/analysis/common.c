@@ -13,6 +13,12 @@ void zf_progress(const zf_callbacks *cb, const char *label, long done, long tota
     if (cb && cb->progress) cb->progress(cb->ctx, label, done, total, extra);
 }
 
+zf_status zf_check_cancel(const zf_callbacks *cb, const char *what, zf_error *err) {
+    if (cb && cb->cancelled && cb->cancelled(cb->ctx))
+        return zf_fail(err, ZF_ERR_CANCELLED, "%s: cancelled", what);
+    return ZF_OK;
+}
+
 void zf_notice(const zf_callbacks *cb, zf_notice_kind kind, const char *fmt, ...) {
     if (!cb || !cb->notice) return;
     char msg[1200];

@@ -46,6 +46,7 @@ zf_status zf_eval_accumulate(zf_net *net, const zf_data_prep *p, const zf_datase
         const float *x;
         const int64_t *labels;
         int n;
+        if ((st = zf_check_cancel(&o->cb, "evaluation", err))) break;
         if ((st = zf_loader_next(l, &x, &labels, &n, err)) || !n) break;
         if ((st = zf_net_set_input(net, x, n * views, err)) ||
             (st = zf_net_forward(net, ZF_MODE_INFER, -1, err)) ||

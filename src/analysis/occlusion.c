@@ -439,6 +439,7 @@ static zf_status occlude(occ_plan *pl, const float *x, int klass, zf_occlusion_r
     double tot[4096];
     for (int p0 = 0; !st && p0 < npos; p0 += pl->batch) {
         int m = npos - p0 < pl->batch ? npos - p0 : pl->batch;
+        if ((st = zf_check_cancel(&pl->o->cb, "occlusion", err))) break;
         for (int b = 0; b < m; b++) pos[b] = p0 + b;
         if ((st = run_squares(pl, pos, m, r->map, base_total, tot, err))) break;
         for (int b = 0; b < m; b++) {

@@ -129,6 +129,7 @@ static zf_status scan_batches(zf_net *net, const zf_dataset *d, zf_loader *l, zf
         const float *x;
         const int64_t *labels;
         int n;
+        if ((st = zf_check_cancel(&o->cb, o->label ? o->label : "scanning", err))) break;
         if ((st = zf_loader_next(l, &x, &labels, &n, err)) || !n) break;
         if ((st = zf_net_set_input(net, x, n, err)) ||
             (st = zf_net_forward(net, ZF_MODE_INFER, deepest, err)))
@@ -253,7 +254,9 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
     if (!st) st = zf_net_reserve(net, batch, err);
     for (size_t e0 = 0; !st && e0 < total; e0 += (size_t)batch) {
         int n;
-        if ((st = gather(p, d, L, &li, in, e0, batch, b, &n, err)) || !n) continue;
+        if ((st = zf_check_cancel(&o->cb, "projecting", err)) ||
+            (st = gather(p, d, L, &li, in, e0, batch, b, &n, err)) || !n)
+            continue;
         if ((st = zf_net_set_input(net, b->x, n, err)) ||
             (st = zf_net_forward(net, ZF_MODE_INFER, L->layer, err)) ||
             (st = zf_net_signal_down(net, L->layer, ZF_RULE_DECONVNET, ZF_LRN_DEFAULT, b->sig,

@@ -86,7 +86,17 @@ async function main() {
     await settled(page);
     check(/unit \(/.test(await page.$eval("#status", (e) => e.textContent)),
           "a shift-click projects one unit");
-    await page.screenshot({ path: path.join(work, "2-conv5.png") });
+    await page.click("#top9go"); // the map's top 9 over the dataset, as a task with progress
+    await page.waitForSelector("#top9 img", { timeout: 60000 });
+    await settled(page);
+    check((await page.$eval("#top9msg", (e) => e.textContent)) === "done" &&
+          (await page.$eval("#top9 img", (e) => e.naturalWidth)) > 0, "the map's top 9 scanned");
+    await page.click("#occgo");
+    await page.waitForFunction(() => document.querySelector("#occ").naturalWidth > 0,
+                               { timeout: 60000 });
+    check(/without the square/.test(await page.$eval("#occmsg", (e) => e.textContent)),
+          "occlusion computed and shown");
+    await page.screenshot({ path: path.join(work, "2-conv5.png"), fullPage: true });
 
     const src = await page.$eval("#proj", (e) => e.src);
     await page.click("input[name=rule][value=guided]");
