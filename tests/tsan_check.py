@@ -3,14 +3,22 @@
 and evaluation with 4 loader threads decoding an image folder (PNG and JPEG, one JPEG cut in
 its scan so that a reader fails mid-run) while the compute runs on one thread (OpenMP's
 runtime is not instrumented). TSan halts on the first race (exit 66); the reader error ends a
---stop-on-bad run with one line and no hang, and is replaced by another image otherwise.
+--stop-on-bad run with one line and no hang, and is replaced by another image otherwise. Then
+zfnet serve's threads (libmicrohttpd's, the compute worker, the task worker) under 4 clients
+sending mixed requests while a top-9 task runs and an occlusion task is cancelled, then
+SIGTERM: no race (tests/tsan.supp holds only oneDNN's uninstrumented internals).
 
 Usage: tsan_check.py ZFNET WORKDIR
 """
+import http.client
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 from PIL import Image
@@ -61,4 +69,54 @@ r = run(["train", "-o", os.path.join(work, "stop"), "--stop-on-bad"] + common)
 check(r.returncode == 1 and "WARNING: ThreadSanitizer" not in r.stderr and
       len(r.stderr.strip().splitlines()) == 1 and "01.jpg" in r.stderr,
       "--stop-on-bad: the reader error ends the run with one line, no race, no hang")
+
+
+# ---- zfnet serve's threads ---------------------------------------------------------------------
+supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsan.supp")
+senv = dict(env, TSAN_OPTIONS=f"halt_on_error=1:exitcode=66:suppressions={supp}")
+p = subprocess.Popen([zfnet, "serve", os.path.join(work, "run"), "--data", folder, "--port", "0",
+                      "--threads", "1", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, env=senv)
+m = re.search(r"open http://([^/]+)/\?token=([0-9a-f]+)", p.stdout.readline())
+host, token = m.group(1), m.group(2)
+
+
+def req(method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", int(host.split(":")[1]), timeout=300)
+    c.request(method, path, body=body, headers={"Host": host, "Authorization": "token " + token})
+    resp = c.getresponse()
+    data = resp.read()
+    c.close()
+    return resp.status, data
+
+
+png = open(os.path.join(folder, "class0", "00.png"), "rb").read()
+uid = json.loads(req("POST", "/api/images", png)[1])["id"]
+statuses = []
+
+
+def client(k):
+    for i in range(5):
+        img = f"d{(7 * k + i) % 100}" if i % 2 else uid
+        for path in (f"/api/predict?image={img}", f"/api/project?image={img}&layer=conv1&map={i}",
+                     f"/api/activations?image={img}&layer=pool1"):
+            statuses.append(req("GET", path)[0])
+        statuses.append(req("POST", "/api/images", png)[0])
+
+
+top9 = json.loads(req("POST", "/api/tasks?kind=top9&layer=conv1&map=2")[1])["id"]
+occ = json.loads(req("POST", f"/api/tasks?kind=occlusion&image={uid}")[1])["id"]
+clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+for t in clients:
+    t.start()
+for t in clients:
+    t.join()
+req("DELETE", f"/api/tasks/{occ}")
+req("GET", f"/api/tasks/{top9}")
+p.send_signal(signal.SIGTERM)
+out, err = p.communicate(timeout=300)
+check(p.returncode == 0 and "WARNING: ThreadSanitizer" not in err
+      and all(st in (200, 201) for st in statuses),
+      f"zfnet serve: 4 clients, {len(statuses)} requests, a task run and one cancelled, SIGTERM: "
+      f"no race (exit {p.returncode}) {err[-2000:] if p.returncode else ''}")
 tl.finish()

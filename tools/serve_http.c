@@ -6,6 +6,7 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -334,33 +335,56 @@ static size_t keep_escapes(void *cls, struct MHD_Connection *c, char *s) {
     return strlen(s);
 }
 
-int sv_http_start(sv_server *s) {
+/* The listening socket, bound here so that the port (a free one for --port 0) is known before
+ * the daemon's threads read it. -1 after printing why. */
+static int listen_on(sv_server *s, int *v6) {
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)s->port)};
     struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-    int v6 = inet_pton(AF_INET6, s->bind, &a6.sin6_addr) == 1;
-    if (!v6 && inet_pton(AF_INET, s->bind, &a4.sin_addr) != 1)
-        return cli_error("--bind '%s' is not an IPv4 or IPv6 address", s->bind);
+    *v6 = inet_pton(AF_INET6, s->bind, &a6.sin6_addr) == 1;
+    if (!*v6 && inet_pton(AF_INET, s->bind, &a4.sin_addr) != 1)
+        return cli_error("--bind '%s' is not an IPv4 or IPv6 address", s->bind), -1;
+    int fd = socket(*v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_storage got;
+    socklen_t len = sizeof got;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 ||
+        bind(fd, *v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4,
+             *v6 ? (socklen_t)sizeof a6 : (socklen_t)sizeof a4) ||
+        listen(fd, 128) || getsockname(fd, (struct sockaddr *)&got, &len)) {
+        cli_error("cannot listen on %s port %d: %s (try --port 0 for a free one)", s->bind, s->port,
+                  strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    s->port = ntohs(*v6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                        : ((struct sockaddr_in *)&got)->sin_port);
+    return fd;
+}
+
+int sv_http_start(sv_server *s) {
+    int v6, fd = listen_on(s, &v6);
+    if (fd < 0) return 1;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      (v6 ? MHD_USE_IPv6 : 0);
-    if (pthread_create(&s->worker, NULL, worker, s)) return cli_error("cannot start a thread");
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)s->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SV_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)SV_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes,
-        NULL, MHD_OPTION_END);
+    if (pthread_create(&s->worker, NULL, worker, s)) {
+        close(fd);
+        return cli_error("cannot start a thread");
+    }
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+                                 MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)SV_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)SV_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                 (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_END);
     if (!s->daemon) {
+        close(fd);
         pthread_mutex_lock(&s->mu);
         s->stopping = 1;
         pthread_cond_signal(&s->work);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->worker, NULL);
-        return cli_error("cannot listen on %s port %d (in use? try --port 0 for a free one)",
-                         s->bind, s->port);
+        return cli_error("cannot start the HTTP server on %s port %d", s->bind, s->port);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info) s->port = info->port;
     return 0;
 }
 
