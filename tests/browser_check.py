@@ -31,9 +31,9 @@ for split, n in (("train", 600), ("test", 120)):
     tl.write_idx(P(f"{split}-images-idx3-ubyte.gz"), img)
     tl.write_idx(P(f"{split}-labels-idx1-ubyte.gz"), lab)
 r = tl.run_zfnet(ZF, ["train", "--train", P("train-images-idx3-ubyte.gz"), "--test",
-                      P("test-images-idx3-ubyte.gz"), "--epochs", "1", "--batch", "32", "-o",
-                      P("run")], timeout=600)
-tl.check(r.returncode == 0, "a one-epoch run to serve")
+                                            P("test-images-idx3-ubyte.gz"), "--epochs", "2", "--snapshot-epochs", "1",
+                      "--batch", "32", "-o", P("run")], timeout=600)
+tl.check(r.returncode == 0, "a two-epoch run to serve (a snapshot after epoch 1)")
 Image.fromarray(np.uint8(rng.integers(0, 255, (40, 36)))).save(P("upload.png"))
 r = subprocess.run(["node", os.path.join(HERE, "browser", "serve_page.js"), ZF, P("run"),
                     P("upload.png"), P("browser")], capture_output=True, text=True, timeout=600)
@@ -42,6 +42,6 @@ tl.check(r.returncode == 0 and "PASSED" in r.stdout,
          f"the page in Chromium (screenshots in {P('browser')}) {r.stderr[-300:]}")
 shots = [f for f in os.listdir(P("browser")) if f[0].isdigit() and f.endswith(".png")] \
     if os.path.isdir(P("browser")) else []
-tl.check(len(shots) >= 4 and all(os.path.getsize(P("browser", f)) > 5000 for f in shots),
+tl.check(len(shots) >= 5 and all(os.path.getsize(P("browser", f)) > 5000 for f in shots),
          f"screenshots kept: {sorted(shots)}")
 tl.finish()

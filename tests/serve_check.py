@@ -51,9 +51,9 @@ for split, n in (("train", 600), ("test", 120)):
     tl.write_idx(P(f"{split}-images-idx3-ubyte.gz"), img)
     tl.write_idx(P(f"{split}-labels-idx1-ubyte.gz"), lab)
 TRAIN, TEST = P("train-images-idx3-ubyte.gz"), P("test-images-idx3-ubyte.gz")
-r = zfnet(["train", "--train", TRAIN, "--test", TEST, "--epochs", "1", "--batch", "32",
-           "--threads", "2", "-o", P("run")])
-tl.check(r.returncode == 0, "a one-epoch run to serve")
+r = zfnet(["train", "--train", TRAIN, "--test", TEST, "--epochs", "2", "--batch", "32",
+           "--snapshot-epochs", "1", "--threads", "2", "-o", P("run")])
+tl.check(r.returncode == 0, "a two-epoch run to serve (a snapshot after epoch 1)")
 for i in range(2):
     Image.fromarray(np.uint8(rng.integers(0, 255, (40, 36)))).save(P(f"in{i}.png"))
 
@@ -189,6 +189,23 @@ for layer in ("conv2", "pool5"):
              and size == (act["sheet"]["width"], act["sheet"]["height"])
              and act["sheet"]["cols"] * act["sheet"]["rows"] >= act["maps"],
              f"/api/activations {layer}: each map's maximum = zfnet forward's, the sheet {size}")
+
+# ---- the run's snapshots: every view with an epoch's weights ------------------------------------
+snaps = model.get("snapshots", [])
+st, _, body = s.req("GET", f"/api/project?image={ids[1]}&layer=conv3&format=safetensors&snapshot=0")
+open(P("served.safetensors"), "wb").write(body)
+r = zfnet(["deconv", "--weights", P("run", "epoch-1.safetensors"), "--layer", "conv3", "--input",
+           P("in1.png"), "--raw", P("cli.safetensors"), "--threads", "2"])
+a, b = zt.st_load(P("served.safetensors"))[0], zt.st_load(P("cli.safetensors"))[0]
+tl.check([x["epoch"] for x in snaps] == [1, 2] and st == 200 and r.returncode == 0
+         and np.array_equal(a["projection"], b["projection"]),
+         f"snapshots {snaps}: snapshot 0's projection = zfnet deconv on epoch-1.safetensors")
+f0, f1 = (s.req("GET", f"/api/filters?snapshot={k}") for k in (0, 1))
+tl.check(f0[0] == f1[0] == 200 and f0[2] != f1[2] and f0[2][:4] == b"\x89PNG",
+         "/api/filters: layer 1's filters, different at each snapshot")
+tl.check(s.req("GET", f"/api/predict?image={ids[0]}&snapshot=2")[0] == 400
+         and s.req("GET", f"/api/predict?image={ids[0]}")[0] == 200,
+         "a snapshot beyond the run's: 400; none: the served weights again")
 
 # ---- tasks: top-9 and occlusion, as zfnet top9 and zfnet occlusion compute them --------------
 

@@ -39,7 +39,8 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* RUN_DIR: its best (else last) checkpoint, and its test set unless --data names one */
-static int from_run(const char *run, serve_args *a, char *weights, size_t cap, char **data) {
+static int from_run(sv_server *s, const char *run, serve_args *a, char *weights, size_t cap,
+                    char **data) {
     struct stat sb;
     if (stat(run, &sb)) return cli_error("%s: %s", run, strerror(errno));
     if (!S_ISDIR(sb.st_mode))
@@ -56,6 +57,9 @@ static int from_run(const char *run, serve_args *a, char *weights, size_t cap, c
     char state[4200];
     snprintf(state, sizeof state, "%s/state.safetensors", run);
     zf_st_file *f;
+    zf_error err; /* a run without snapshots serves its checkpoint alone */
+    if (zf_run_snapshots(run, &s->snapshots, &s->snapshot_epochs, &s->nsnapshots, &err))
+        s->nsnapshots = 0;
     if (!a->data && !zf_st_open(state, &f, NULL)) {
         json_t *cfg =
             json_loads(zf_st_meta(f, "train_config") ? zf_st_meta(f, "train_config") : "", 0, NULL);
@@ -95,7 +99,14 @@ static int open_model(sv_server *s, const serve_args *a, const char *data) {
     return rc;
 }
 
+static void server_free_snapshots(sv_server *s) {
+    for (int i = 0; i < s->nsnapshots; i++) zf_free(s->snapshots[i]);
+    zf_free(s->snapshots), zf_free(s->snapshot_epochs);
+    s->snapshots = NULL, s->snapshot_epochs = NULL, s->nsnapshots = 0;
+}
+
 static void server_free(sv_server *s) {
+    server_free_snapshots(s);
     for (int i = 0; i < SV_IMAGES; i++) free(s->images[i].x);
     zf_net_free(s->net);
     zf_data_prep_free(&s->prep);
@@ -176,14 +187,20 @@ int cmd_serve(int argc, char **argv) {
     if (!npos == !a.weights)
         return cli_usage_error("serve", "give a RUN_DIR or --weights (one of them)");
     char weights[4200], *data = NULL;
-    if (npos && from_run(argv[1], &a, weights, sizeof weights, &data)) return 1;
     sv_server s = {.bind = a.bind,
                    .port = a.port,
                    .quiet = a.quiet,
                    .threads = a.threads,
                    .fwd_upto = -1,
                    .task_idle = a.task_idle,
-                   .open_weights = a.weights};
+                   .open_weights = a.weights,
+                   .net_snapshot = -1,
+                   .task_net_snapshot = -1};
+    if (npos && from_run(&s, argv[1], &a, weights, sizeof weights, &data)) {
+        server_free_snapshots(&s);
+        return 1;
+    }
+    s.open_weights = a.weights;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
     sigset_t stop;

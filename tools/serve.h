@@ -49,7 +49,7 @@ typedef struct sv_task {
     int cancel;
     double polled, started;
     char image[24];
-    int layer, map, klass;
+    int layer, map, klass, snapshot;
     json_t *result; /* when done */
     uint8_t *png;   /* when done: the picture */
     size_t png_len;
@@ -77,6 +77,7 @@ typedef struct sv_job {
     const char *content_type;
     char image[24], layer[32], rule[16], format[16], kind[16];
     long map, y, x;            /* -1: not given */
+    long snapshot;             /* the run's snapshot to use (-1: the served weights) */
     long klass, offset, limit; /* -1: not given */
     int done;                  /* under the server's lock */
     sv_reply reply;
@@ -98,6 +99,10 @@ struct sv_server {
     /* the worker's last forward pass: its image and how far it went (-1: none to reuse) */
     char fwd_image[24];
     int fwd_upto;
+    /* a run folder's snapshots (epoch-N.safetensors, last), and which each net holds now
+     * (-1: the served weights) */
+    char **snapshots;
+    int *snapshot_epochs, nsnapshots, net_snapshot, task_net_snapshot;
     /* uploads and the job queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -140,6 +145,8 @@ int sv_task_route(sv_server *s, const char *method, const char *path, const sv_j
 int sv_image_input(sv_server *s, const char *id, float *x, sv_reply *r);
 /* (c, h, w) bytes as a PNG reply, each pixel zoom x zoom. */
 void sv_png_reply(sv_reply *r, const uint8_t *chw, int c, int h, int w, int zoom);
+/* Give `net` (holding snapshot *held) the weights of snapshot `want` (-1: the served ones). */
+zf_status sv_use_snapshot(sv_server *s, zf_net *net, int *held, int want, zf_error *err);
 /* The route for `method` and `path`, as a job for the worker (NULL: not a compute route). */
 void (*sv_route(const char *method, const char *path))(sv_server *s, sv_job *j);
 /* GET /api/model's JSON, made once at start. */

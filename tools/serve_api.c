@@ -128,6 +128,29 @@ static void route_input(sv_server *s, sv_job *j) {
     free(x), free(px);
 }
 
+/* ---- weights: the served checkpoint, or one of the run's snapshots ------------------------- */
+
+zf_status sv_use_snapshot(sv_server *s, zf_net *net, int *held, int want, zf_error *err) {
+    if (*held == want) return ZF_OK;
+    zf_status st = zf_checkpoint_load(net, want < 0 ? s->weights : s->snapshots[want], err);
+    *held = st ? -2 : want; /* -2: half loaded, whatever is asked next loads again */
+    return st;
+}
+
+/* the request's snapshot in the compute worker's net; 0, or -1 with a reply */
+static int use_snapshot(sv_server *s, sv_job *j) {
+    zf_error err;
+    if (j->snapshot >= s->nsnapshots)
+        return sv_reply_error(&j->reply, 400, "snapshot %ld: the run has %d", j->snapshot,
+                              s->nsnapshots),
+               -1;
+    int before = s->net_snapshot;
+    if (sv_use_snapshot(s, s->net, &s->net_snapshot, (int)j->snapshot, &err))
+        return sv_reply_error(&j->reply, 500, "%s", err.msg), -1;
+    if (s->net_snapshot != before) s->fwd_upto = -1;
+    return 0;
+}
+
 /* ---- predictions and projections ----------------------------------------------------------- */
 
 /* image `id` (its input x) forward through layer `upto`, unless the last pass already did */
@@ -143,6 +166,7 @@ static zf_status forward(sv_server *s, const char *id, const float *x, int upto,
 
 /* GET /api/predict?image=ID: the top 5 [{"class", "label", "p"}] */
 static void route_predict(sv_server *s, sv_job *j) {
+    if (use_snapshot(s, j)) return;
     int last = zf_net_num_layers(s->net) - 1, top = s->classes < 5 ? s->classes : 5;
     float *x = malloc(sizeof(float) * input_size(s)), *p = malloc(sizeof(float) * s->classes);
     char *taken = calloc((size_t)s->classes, 1);
@@ -217,6 +241,7 @@ static void projection_file(sv_server *s, sv_job *j, const zf_project_options *p
 
 /* GET /api/project?image=ID&layer=NAME[&map=K[&y=Y&x=X]][&rule=R][&format=safetensors] */
 static void route_project(sv_server *s, sv_job *j) {
+    if (use_snapshot(s, j)) return;
     int layer, map;
     float value;
     zf_project_options po;
@@ -303,6 +328,7 @@ static json_t *maps_json(const zf_layer_info *li, const sheet *t, const float *a
  * {"layer", "maps", "h", "w", "max": [each map's largest value], "sheet": {"cols", "rows",
  * "zoom", "width", "height"}}, or the maps as one PNG laid out so */
 static void route_activations(sv_server *s, sv_job *j) {
+    if (use_snapshot(s, j)) return;
     int layer = request_layer(s, j);
     if (layer < 0) return;
     zf_layer_info li;
@@ -366,6 +392,7 @@ static void gradcam_png(sv_server *s, sv_reply *r, const float *x, const float *
 /* GET /api/gradcam?image=ID&layer=NAME[&class=K][&format=safetensors]: Grad-CAM at the layer
  * (after its ReLU) for class K (default: the prediction), over the input (PNG) or as numbers */
 static void route_gradcam(sv_server *s, sv_job *j) {
+    if (use_snapshot(s, j)) return;
     int layer = request_layer(s, j), at, klass;
     zf_error err;
     if (layer < 0) return;
@@ -389,6 +416,38 @@ static void route_gradcam(sv_server *s, sv_job *j) {
             gradcam_png(s, &j->reply, x, cam);
     }
     free(x), free(cam);
+}
+
+/* GET /api/filters[?snapshot=K]: the first conv layer's filters, each scaled to its own range,
+ * as a grid (ZF Fig. 6) */
+static void route_filters(sv_server *s, sv_job *j) {
+    if (use_snapshot(s, j)) return;
+    int p = -1;
+    zf_param_info pi;
+    for (int i = 0; i < zf_net_num_param_tensors(s->net) && p < 0; i++)
+        if (!zf_net_param_info(s->net, i, &pi) && pi.ndim == 4) p = i;
+    if (p < 0) return sv_reply_error(&j->reply, 404, "%s has no conv layer", cli_model(s->net));
+    int n = (int)pi.shape[0], c = (int)pi.shape[1], k = (int)pi.shape[2], cols = 1;
+    while (cols * cols < n) cols++;
+    int rows = (n + cols - 1) / cols, oc = c == 3 ? 3 : 1, W = cols * (k + 1) - 1,
+        H = rows * (k + 1) - 1;
+    size_t per = (size_t)c * k * k;
+    uint8_t *px = malloc((size_t)oc * W * H), *f = malloc(per);
+    if (!px || !f) {
+        free(px), free(f);
+        return sv_reply_error(&j->reply, 500, "out of memory");
+    }
+    memset(px, 255, (size_t)oc * W * H);
+    const float *w = zf_net_params(s->net) + pi.offset;
+    for (int i = 0; i < n; i++) {
+        vis_minmax(w + per * i, c, k, k, f); /* more than 3 channels: the first shown */
+        for (int ch = 0; ch < oc; ch++)
+            for (int y = 0; y < k; y++)
+                memcpy(px + ((size_t)ch * H + (i / cols) * (k + 1) + y) * W + (i % cols) * (k + 1),
+                       f + ((size_t)ch * k + y) * k, (size_t)k);
+    }
+    sv_png_reply(&j->reply, px, oc, H, W, vis_zoom(W, 320));
+    free(px), free(f);
 }
 
 /* ---- the dataset --------------------------------------------------------------------------- */
@@ -421,7 +480,7 @@ void (*sv_route(const char *method, const char *path))(sv_server *s, sv_job *j) 
         {"POST", "/api/images", route_upload},          {"GET", "/api/input", route_input},
         {"GET", "/api/predict", route_predict},         {"GET", "/api/project", route_project},
         {"GET", "/api/activations", route_activations}, {"GET", "/api/gradcam", route_gradcam},
-        {"GET", "/api/data/items", route_items}};
+        {"GET", "/api/filters", route_filters},         {"GET", "/api/data/items", route_items}};
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
         if (!strcmp(routes[i].method, method) && !strcmp(routes[i].path, path))
             return routes[i].run;
@@ -445,6 +504,10 @@ char *sv_model_json(const sv_server *s) {
         const char *name = zf_data_prep_class_name(&s->prep, k);
         json_array_append_new(names, name ? json_string(name) : json_sprintf("class %d", k));
     }
+    json_t *snaps = json_array();
+    for (int i = 0; i < s->nsnapshots; i++)
+        json_array_append_new(snaps,
+                              json_pack("{s:i,s:i}", "index", i, "epoch", s->snapshot_epochs[i]));
     json_t *data = json_null();
     if (s->data)
         data = json_pack("{s:s,s:i,s:i}", "spec", s->data_spec, "count", zf_dataset_count(s->data),
@@ -454,6 +517,7 @@ char *sv_model_json(const sv_server *s) {
                           s->in.c, s->in.h, s->in.w, "classes", s->classes, "class_names", names,
                           "layers", layers, "prep", "scale", (double)s->prep.scale, "pad",
                           s->prep.pad, "mean", s->prep.mean != NULL, "data", data);
+    json_object_set_new(m, "snapshots", snaps);
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return text;

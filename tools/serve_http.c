@@ -183,9 +183,10 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
         long *slot, hi;
     } nums[] = {{"map", &j->map, 1 << 20},       {"y", &j->y, 1 << 20},
                 {"x", &j->x, 1 << 20},           {"class", &j->klass, 1 << 20},
-                {"offset", &j->offset, 1 << 30}, {"limit", &j->limit, 1000}};
-    const char *nv[6];
-    for (int k = 0; k < 6; k++) nv[k] = arg(c, nums[k].name, &bad);
+                {"offset", &j->offset, 1 << 30}, {"limit", &j->limit, 1000},
+                {"snapshot", &j->snapshot, 1000}};
+    const char *nv[7];
+    for (int k = 0; k < 7; k++) nv[k] = arg(c, nums[k].name, &bad);
     if (bad) return sv_reply_error(r, 400, "a parameter holds a NUL byte"), -1;
     if (image && !sv_image_id_ok(image))
         return sv_reply_error(r, 400, "image '%.40s' is not an image id", image), -1;
@@ -197,7 +198,7 @@ static int job_params(struct MHD_Connection *c, sv_job *j, sv_reply *r) {
         return sv_reply_error(r, 400, "kind '%.40s': top9 or occlusion", kind), -1;
     if (format && strcmp(format, "png") && strcmp(format, "safetensors") && strcmp(format, "json"))
         return sv_reply_error(r, 400, "format '%.40s': png, json or safetensors", format), -1;
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         *nums[k].slot = -1;
         if (nv[k] && sv_int(nv[k], 0, nums[k].hi, nums[k].slot))
             return sv_reply_error(r, 400, "%s '%.40s' is not a whole number in [0, %ld]",

@@ -211,6 +211,7 @@ static void run_task(sv_server *s, sv_task *t) {
     zf_callbacks cb = {.progress = on_progress, .cancelled = on_cancelled, .ctx = t};
     zf_error err = {0};
     zf_status st = task_net(s, &err);
+    if (!st) st = sv_use_snapshot(s, s->task_net, &s->task_net_snapshot, t->snapshot, &err);
     if (!st)
         st = t->kind == SV_TASK_TOP9 ? run_top9(s, t, cb, &err) : run_occlusion(s, t, cb, &err);
     pthread_mutex_lock(&s->mu);
@@ -304,7 +305,10 @@ static void task_new(sv_server *s, const sv_job *p, const char *kind, sv_reply *
     if (getrandom(&v, sizeof v, 0) != sizeof v) v ^= (uint64_t)(cli_now() * 1e9);
     snprintf(slot->id, sizeof slot->id, "t%016llx", (unsigned long long)v);
     slot->kind = top9 ? SV_TASK_TOP9 : SV_TASK_OCCLUSION, slot->state = SV_TASK_QUEUED;
+    if (p->snapshot >= s->nsnapshots)
+        return sv_reply_error(r, 400, "snapshot %ld: the run has %d", p->snapshot, s->nsnapshots);
     slot->layer = layer, slot->map = (int)p->map, slot->klass = (int)p->klass;
+    slot->snapshot = (int)p->snapshot;
     slot->started = slot->polled = cli_now(), slot->server = s;
     snprintf(slot->image, sizeof slot->image, "%s", p->image);
     snprintf(slot->label, sizeof slot->label, "queued");

@@ -111,12 +111,35 @@ async function main() {
     check(next !== "" && (await page.$eval("#layer", (e) => e.value)) !== "conv5",
           `keys: j the next map (${next}), K the previous layer`);
 
+        // the snapshot slider: epoch 1's weights, then back
+    const snaps = await page.$eval("#snap", (e) => +e.max);
+    if (snaps > 0) {
+      const f = await page.$eval("#filters", (e) => e.src);
+      await page.$eval("#snap", (e) => { e.value = 0; e.dispatchEvent(new Event("change")); });
+      await settled(page);
+      check((await page.$eval("#snapname", (e) => e.textContent)).startsWith("epoch") &&
+            (await page.$eval("#filters", (e) => e.src)) !== f &&
+            /snapshot=0/.test(page.url()), "the snapshot slider: an epoch's weights, in the address");
+      await page.screenshot({ path: path.join(work, "3-snapshot.png"), fullPage: true });
+      await page.$eval("#snap", (e) => { e.value = e.max; e.dispatchEvent(new Event("change")); });
+      await settled(page);
+    } else check(false, "the run has snapshots for the slider");
+
+    // the (fake) camera: frames uploaded and shown as the input
+    await page.click("#camera");
+    await page.waitForFunction(() => /image=u/.test(location.hash), { timeout: 30000 });
+    await page.click("#camera"); // stop it
+    await new Promise((r) => setTimeout(r, 700));
+    await settled(page);
+    check((await page.$eval("#camera", (e) => e.textContent)) === "camera",
+          "the camera: a frame uploaded and shown as the input, then stopped");
+
     const input = await page.$("#file");
     await input.uploadFile(png);
     await settled(page);
     const id = await page.evaluate(() => new URLSearchParams(location.hash.slice(1)).get("image"));
     check(/^u[0-9a-f]{16}$/.test(id || ""), `a PNG uploaded (${id}) and shown`);
-    await page.screenshot({ path: path.join(work, "3-upload.png") });
+        await page.screenshot({ path: path.join(work, "4-upload.png") });
 
     await page.click("#savepng");
     let saved = "";
@@ -139,7 +162,7 @@ async function main() {
     const now = await shown();
     check(now === was && (await page.$eval("#proj", (e) => e.naturalWidth)) > 0,
           `the address reopens the view (${now})`);
-    await page.screenshot({ path: path.join(work, "4-reopened.png") });
+        await page.screenshot({ path: path.join(work, "5-reopened.png") });
     check(errors.length === 0, `no console error or page exception (${errors.join("; ")})`);
   } finally {
     await browser.close();
