@@ -11,11 +11,11 @@
 #include <jansson.h>
 #include <pthread.h>
 
-#define SV_IMAGES      64  /* uploads kept (the least recently used goes first) */
-#define SV_QUEUE       16  /* jobs waiting for the compute worker; more: 503 */
-#define SV_CONNECTIONS 512 /* open connections at most */
-#define SV_TIMEOUT_S   30  /* an idle connection is closed after this */
-#define SV_TASKS       8   /* background tasks kept (queued, running or finished) */
+#define SV_IMAGES      64   /* uploads kept (the least recently used goes first) */
+#define SV_QUEUE       16   /* jobs waiting for the compute worker; more: 503 */
+#define SV_CONNECTIONS 4096 /* open connections at most (the file limit is raised for them) */
+#define SV_TIMEOUT_S   30   /* an idle connection is closed after this */
+#define SV_TASKS       8    /* background tasks kept (queued, running or finished) */
 
 struct MHD_Connection;
 struct MHD_Daemon;
@@ -62,7 +62,8 @@ typedef struct sv_reply {
     const char *type;
     char *body;
     size_t len;
-    const char *disposition; /* a file name to save as, or NULL */
+    const char *disposition;    /* a file name to save as, or NULL */
+    double wait_ms, compute_ms; /* a job's time in the queue and at work (Server-Timing) */
 } sv_reply;
 
 typedef struct sv_server sv_server;
@@ -78,6 +79,7 @@ typedef struct sv_job {
     char image[24], layer[32], rule[16], format[16], kind[16];
     long map, y, x;            /* -1: not given */
     long snapshot;             /* the run's snapshot to use (-1: the served weights) */
+    double queued;             /* when it was queued */
     long klass, offset, limit; /* -1: not given */
     int done;                  /* under the server's lock */
     sv_reply reply;

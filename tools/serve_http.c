@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, sv_request *rq, sv_r
                             "default-src 'self'; img-src 'self' data: blob:; media-src 'self' "
                             "blob: mediastream:; style-src 'self' 'unsafe-inline'; script-src "
                             "'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'");
+    if (r->compute_ms > 0) {
+        char t[96];
+        snprintf(t, sizeof t, "queue;dur=%.2f, compute;dur=%.2f", r->wait_ms, r->compute_ms);
+        MHD_add_response_header(resp, "Server-Timing", t);
+    }
     if (r->disposition) {
         char d[160];
         snprintf(d, sizeof d, "attachment; filename=\"%s\"", r->disposition);
@@ -144,10 +150,12 @@ static void *worker(void *arg) {
         s->qhead = (s->qhead + 1) % SV_QUEUE, s->qlen--;
         int stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
+        double t0 = cli_now();
         if (stopping)
             sv_reply_error(&j->reply, 503, "the server is stopping");
         else
             j->run(s, j);
+        j->reply.wait_ms = 1e3 * (t0 - j->queued), j->reply.compute_ms = 1e3 * (cli_now() - t0);
         pthread_mutex_lock(&s->mu);
         j->done = 1;
         MHD_resume_connection(j->conn);
@@ -162,6 +170,7 @@ static int enqueue(sv_server *s, struct MHD_Connection *c, sv_job *j, sv_reply *
     int full = s->qlen == SV_QUEUE || s->stopping;
     if (!full) {
         MHD_suspend_connection(c);
+        j->queued = cli_now();
         s->queue[(s->qhead + s->qlen) % SV_QUEUE] = j, s->qlen++;
         pthread_cond_signal(&s->work);
     }
@@ -351,7 +360,7 @@ static int listen_on(sv_server *s, int *v6) {
     if (fd < 0 ||
         bind(fd, *v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4,
              *v6 ? (socklen_t)sizeof a6 : (socklen_t)sizeof a4) ||
-        listen(fd, 128) || getsockname(fd, (struct sockaddr *)&got, &len)) {
+        listen(fd, SOMAXCONN) || getsockname(fd, (struct sockaddr *)&got, &len)) {
         cli_error("cannot listen on %s port %d: %s (try --port 0 for a free one)", s->bind, s->port,
                   strerror(errno));
         if (fd >= 0) close(fd);
@@ -362,9 +371,25 @@ static int listen_on(sv_server *s, int *v6) {
     return fd;
 }
 
+/* the open-file limit raised for the connections (to the hard limit at most); how many fit */
+static unsigned connection_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 256;
+    rlim_t want = SV_CONNECTIONS + 64;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > 128 + 64
+               ? (unsigned)(rl.rlim_cur - 64 < SV_CONNECTIONS ? rl.rlim_cur - 64 : SV_CONNECTIONS)
+               : 128;
+}
+
 int sv_http_start(sv_server *s) {
     int v6, fd = listen_on(s, &v6);
     if (fd < 0) return 1;
+    unsigned limit = connection_limit();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      (v6 ? MHD_USE_IPv6 : 0);
     if (pthread_create(&s->worker, NULL, worker, s)) {
@@ -373,9 +398,9 @@ int sv_http_start(sv_server *s) {
     }
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)SV_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)SV_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                 (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SV_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         close(fd);
