@@ -364,6 +364,30 @@ tl.check(st == 403, f"a cross-origin task: 403 ({st})")
 rc, _, err = c.stop()
 tl.check(rc == 0, f"stopped with tasks finished and cancelled ({rc}) {err[-200:]}")
 
+# ---- a run folder's own top-9 (zfnet top9 into RUN/top9): shown without a scan ---------------
+r = zfnet(["top9", "--weights", weights, "--data", TEST, "--layers", "conv3,conv4", "--maps", "5,7",
+           "-o", P("run", "top9"), "--threads", "2"])
+t9 = Server([P("run"), "--port", "0", "--quiet"])
+index = json.loads(t9.req("GET", "/api/model")[2])["top9"]
+st, _, body = t9.req("GET", "/api/top9?layer=conv3&map=5")
+cli = json.load(open(P("run", "top9", "top9.json")))["conv3"]["maps"][0]["top"]
+got = json.loads(body).get("top", []) if st == 200 else []
+st2, _, png9 = t9.req("GET", "/api/top9?layer=conv3&map=5&format=png")
+st3 = t9.req("GET", "/api/top9?layer=conv3&map=6")[0]
+tl.check(r.returncode == 0 and index == {"conv3": [5, 7], "conv4": [5, 7]} and st == 200
+         and [(e["index"], e["value"]) for e in got] == [(e["index"], e["value"]) for e in cli]
+         and st2 == 200 and png9[:4] == b"\x89PNG" and st3 == 404,
+         f"the run's top9/: listed in /api/model ({index}), its entries and picture; another map "
+         f"404 ({st3})")
+rc, _, _ = t9.stop()
+j9 = json.load(open(P("run", "top9", "top9.json")))
+j9["conv3"]["maps"][0]["top"][0]["proj_png"] = "../../../../etc/passwd"
+json.dump(j9, open(P("run", "top9", "top9.json"), "w"))
+t9 = Server([P("run"), "--port", "0", "--quiet"])
+st, _, body = t9.req("GET", "/api/top9?layer=conv3&map=5&format=png")
+tl.check(st == 500 and b"root:" not in body, f"a top9.json naming a file outside: refused ({st})")
+t9.stop()
+
 # ---- the command line -------------------------------------------------------------------------
 q = Server(["--weights", weights, "--data", TEST, "--port", "0", "--quiet", "--bind", "0.0.0.0"])
 st = q.req("GET", "/api/model")[0]

@@ -57,6 +57,7 @@ static int from_run(sv_server *s, const char *run, serve_args *a, char *weights,
     char state[4200];
     snprintf(state, sizeof state, "%s/state.safetensors", run);
     zf_st_file *f;
+    sv_run_open(s, run);
     zf_error err; /* a run without snapshots serves its checkpoint alone */
     if (zf_run_snapshots(run, &s->snapshots, &s->snapshot_epochs, &s->nsnapshots, &err))
         s->nsnapshots = 0;
@@ -107,6 +108,7 @@ static void server_free_snapshots(sv_server *s) {
 
 static void server_free(sv_server *s) {
     server_free_snapshots(s);
+    json_decref(s->run_top9);
     for (int i = 0; i < SV_IMAGES; i++) free(s->images[i].x);
     zf_net_free(s->net);
     zf_data_prep_free(&s->prep);

@@ -105,6 +105,9 @@ struct sv_server {
      * (-1: the served weights) */
     char **snapshots;
     int *snapshot_epochs, nsnapshots, net_snapshot, task_net_snapshot;
+    /* a run folder's top9/top9.json (NULL: none) and that folder */
+    json_t *run_top9;
+    char run_top9_dir[4200];
     /* uploads and the job queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -141,6 +144,13 @@ int sv_tasks_start(sv_server *s);
 void sv_tasks_stop(sv_server *s);
 /* The /api/tasks routes (answered at once, under the lock); 0 when `path` is not one. */
 int sv_task_route(sv_server *s, const char *method, const char *path, const sv_job *p, sv_reply *r);
+
+/* serve_run.c: a run folder's own files */
+/* Read RUN/top9/top9.json as the index of the top-9 pictures the run holds (none: left NULL). */
+void sv_run_open(sv_server *s, const char *run);
+/* {layer: [maps]} of the run's top-9. */
+json_t *sv_run_top9_index(const sv_server *s);
+void (*sv_run_route(const char *method, const char *path))(sv_server *s, sv_job *j);
 
 /* serve_api.c */
 /* Image `id` as the net's input into x (an upload or a dataset item); 0, or -1 with a reply. */

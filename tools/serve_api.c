@@ -484,7 +484,7 @@ void (*sv_route(const char *method, const char *path))(sv_server *s, sv_job *j) 
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
         if (!strcmp(routes[i].method, method) && !strcmp(routes[i].path, path))
             return routes[i].run;
-    return NULL;
+    return sv_run_route(method, path);
 }
 
 /* ---- the model ----------------------------------------------------------------------------- */
@@ -518,6 +518,7 @@ char *sv_model_json(const sv_server *s) {
                           "layers", layers, "prep", "scale", (double)s->prep.scale, "pad",
                           s->prep.pad, "mean", s->prep.mean != NULL, "data", data);
     json_object_set_new(m, "snapshots", snaps);
+    json_object_set_new(m, "top9", sv_run_top9_index(s));
     char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return text;
