@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -363,6 +364,46 @@ st, _, _ = c.req("POST", "/api/tasks?kind=top9&layer=conv2&map=3",
 tl.check(st == 403, f"a cross-origin task: 403 ({st})")
 rc, _, err = c.stop()
 tl.check(rc == 0, f"stopped with tasks finished and cancelled ({rc}) {err[-200:]}")
+
+# ---- a burst beyond the queue: 503, the rest answered ---------------------------------------
+b = Server([P("run"), "--port", "0", "--quiet"])
+burst, gate = [], threading.Barrier(64)
+
+
+def one(k):
+    c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=120)
+    gate.wait()
+    c.request("GET", f"/api/project?image=d{k}&layer=conv5&rule=guided",
+              headers={"Host": b.host, "Authorization": "token " + b.token})
+    burst.append(c.getresponse().status)
+
+
+clients = [threading.Thread(target=one, args=(k,)) for k in range(64)]
+for th in clients:
+    th.start()
+for th in clients:
+    th.join()
+tl.check(set(burst) == {200, 503} and b.req("GET", "/api/model")[0] == 200,
+         f"64 projections at once: {burst.count(200)} answered, {burst.count(503)} 503 (the "
+         f"queue holds 16), then serving as before")
+b.stop()
+
+# ---- an ONNX file: zfnet export's, served as the checkpoint is ------------------------------
+r = zfnet(["export", "--weights", weights, "-o", P("model.onnx")])
+o = Server(["--weights", P("model.onnx"), "--data", TEST, "--port", "0", "--quiet"])
+a1 = json.loads(o.req("GET", "/api/predict?image=d3")[2])
+st, _, body = o.req("GET", "/api/project?image=d3&layer=conv3&format=safetensors")
+open(P("served.safetensors"), "wb").write(body)
+o.stop()
+c = Server([P("run"), "--port", "0", "--quiet"])
+a2 = json.loads(c.req("GET", "/api/predict?image=d3")[2])
+st2, _, body2 = c.req("GET", "/api/project?image=d3&layer=conv3&format=safetensors")
+c.stop()
+open(P("served2.safetensors"), "wb").write(body2)
+p1, p2 = zt.st_load(P("served.safetensors"))[0], zt.st_load(P("served2.safetensors"))[0]
+tl.check(r.returncode == 0 and st == st2 == 200 and [t["class"] for t in a1] ==
+         [t["class"] for t in a2] and np.array_equal(p1["projection"], p2["projection"]),
+         "an ONNX export served: the checkpoint's predictions and projections")
 
 # ---- a run folder's own top-9 (zfnet top9 into RUN/top9): shown without a scan ---------------
 r = zfnet(["top9", "--weights", weights, "--data", TEST, "--layers", "conv3,conv4", "--maps", "5,7",
