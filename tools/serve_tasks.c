@@ -124,31 +124,33 @@ static json_t *floats(const float *v, int n) {
     return a;
 }
 
-/* the probability of the class with each square (ny, nx) in viridis, drawn at its centre */
-static void occlusion_png(sv_server *s, const zf_occlusion_result *r, sv_task *t) {
-    size_t plane = (size_t)s->in.h * s->in.w;
-    uint8_t *rgb = malloc(3 * plane);
-    if (!rgb) return;
-    float lo = r->prob[0], hi = r->prob[0];
-    for (int i = 1; i < r->ny * r->nx; i++)
-        lo = r->prob[i] < lo ? r->prob[i] : lo, hi = r->prob[i] > hi ? r->prob[i] : hi;
+/* over the input (x, as the net sees it): how much the class's probability drops when the
+ * square is centred at each pixel (the squares' grid read at the nearest centre), in viridis */
+static void occlusion_png(sv_server *s, const zf_occlusion_result *r, const float *x, sv_task *t) {
+    size_t plane = (size_t)s->in.h * s->in.w, n = (size_t)s->in.c * plane;
+    float *drop = malloc(sizeof(float) * plane);
+    uint8_t *px = malloc(n), *rgb = malloc(3 * plane);
+    if (!drop || !px || !rgb) return free(drop), free(px), free(rgb);
     for (int y = 0; y < s->in.h; y++)
-        for (int x = 0; x < s->in.w; x++) {
+        for (int xx = 0; xx < s->in.w; xx++) {
             int i = (y - r->y0 - r->size / 2 + r->stride / 2) / r->stride;
-            int j = (x - r->x0 - r->size / 2 + r->stride / 2) / r->stride;
+            int j = (xx - r->x0 - r->size / 2 + r->stride / 2) / r->stride;
             i = i < 0 ? 0 : i >= r->ny ? r->ny - 1 : i, j = j < 0 ? 0 : j >= r->nx ? r->nx - 1 : j;
-            float v = r->prob[i * r->nx + j];
-            uint8_t c[3];
-            vis_viridis(hi > lo ? (v - lo) / (hi - lo) : 0.5, c);
-            for (int k = 0; k < 3; k++) rgb[k * plane + (size_t)y * s->in.w + x] = c[k];
+            float d = r->base_prob - r->prob[i * r->nx + j];
+            drop[(size_t)y * s->in.w + xx] = d > 0 ? d : 0;
         }
+    if (s->prep.mean)
+        zf_data_prep_pixels(&s->prep, s->in, x, 0, 0, s->in.h, s->in.w, px);
+    else
+        vis_minmax(x, s->in.c, s->in.h, s->in.w, px);
+    vis_cam(drop, px, s->in.c, s->in.h, s->in.w, rgb);
     sv_reply r2 = {0};
     sv_png_reply(&r2, rgb, 3, s->in.h, s->in.w, vis_zoom(s->in.w, 192));
     if (r2.status == 200)
         t->png = (uint8_t *)r2.body, t->png_len = r2.len;
     else
         free(r2.body);
-    free(rgb);
+    free(drop), free(px), free(rgb);
 }
 
 static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, zf_error *err) {
@@ -171,8 +173,7 @@ static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, zf_err
     zf_occlusion_result r;
     int klass = t->klass;
     zf_status st = zf_occlusion(s->task_net, x, 1, &klass, &o, &r, err);
-    free(x);
-    if (st) return st;
+    if (st) return free(x), st;
     zf_layer_info li;
     zf_net_layer_info(s->task_net, r.layer, &li);
     json_t *labels = json_array();
@@ -184,7 +185,8 @@ static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, zf_err
                           "predicted", r.base_label, "prob_map", floats(r.prob, r.ny * r.nx),
                           "activation_map", floats(r.activation, r.ny * r.nx), "label_map", labels,
                           "label_prob_map", floats(r.label_prob, r.ny * r.nx));
-    occlusion_png(s, &r, t);
+    occlusion_png(s, &r, x, t);
+    free(x);
     zf_occlusion_result_free(&r);
     return ZF_OK;
 }
