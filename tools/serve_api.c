@@ -213,30 +213,38 @@ static int project_options(sv_server *s, sv_job *j, int *layer, zf_project_optio
     return 0;
 }
 
+/* the writer's file as the reply (`name` to save it as), or the error that stopped it */
+static void file_reply(sv_reply *r, zf_st_writer *w, zf_status st, zf_error *err,
+                       const char *name) {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (!st) st = zf_st_writer_bytes(w, &bytes, &len, err);
+    if (st)
+        sv_reply_error(r, 500, "%s", err->msg);
+    else
+        *r = (sv_reply){.status = 200,
+                        .type = "application/octet-stream",
+                        .body = (char *)bytes,
+                        .len = len,
+                        .disposition = name};
+    zf_st_writer_free(w);
+}
+
 /* the projection as zfnet deconv --raw writes it: projection (1, c, h, w), map (1) */
 static void projection_file(sv_server *s, sv_job *j, const zf_project_options *po, float *proj,
                             int map) {
     int64_t shape[4] = {1, s->in.c, s->in.h, s->in.w}, one[1] = {1}, map64 = map;
     zf_st_writer *w = NULL;
     zf_error err;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
     zf_lrn_rule lrn = zf_lrn_rule_for(po->rule, po->lrn);
-    if (zf_st_writer_create(&w, &err) ||
-        zf_st_writer_add(w, "projection", ZF_DTYPE_F32, 4, shape, proj, &err) ||
-        zf_st_writer_add(w, "map", ZF_DTYPE_I64, 1, one, &map64, &err) ||
-        zf_st_writer_meta(w, "layer", j->layer, &err) ||
-        zf_st_writer_meta(w, "rule", j->rule, &err) ||
-        zf_st_writer_meta(w, "lrn", zf_lrn_rule_name(lrn), &err) ||
-        zf_st_writer_bytes(w, &bytes, &len, &err))
-        sv_reply_error(&j->reply, 500, "%s", err.msg);
-    else
-        j->reply = (sv_reply){.status = 200,
-                              .type = "application/octet-stream",
-                              .body = (char *)bytes,
-                              .len = len,
-                              .disposition = "projection.safetensors"};
-    zf_st_writer_free(w);
+    zf_status st = zf_st_writer_create(&w, &err);
+    if (!st && (zf_st_writer_add(w, "projection", ZF_DTYPE_F32, 4, shape, proj, &err) ||
+                zf_st_writer_add(w, "map", ZF_DTYPE_I64, 1, one, &map64, &err) ||
+                zf_st_writer_meta(w, "layer", j->layer, &err) ||
+                zf_st_writer_meta(w, "rule", j->rule, &err) ||
+                zf_st_writer_meta(w, "lrn", zf_lrn_rule_name(lrn), &err)))
+        st = err.status;
+    file_reply(&j->reply, w, st, &err, "projection.safetensors");
 }
 
 /* GET /api/project?image=ID&layer=NAME[&map=K[&y=Y&x=X]][&rule=R][&format=safetensors] */
@@ -355,21 +363,13 @@ static void gradcam_file(sv_server *s, sv_job *j, const char *at, const float *c
     int64_t shape[4] = {1, 1, s->in.h, s->in.w}, one[1] = {1}, k64 = klass;
     zf_st_writer *w = NULL;
     zf_error err;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    if (zf_st_writer_create(&w, &err) ||
-        zf_st_writer_add(w, "gradcam", ZF_DTYPE_F32, 4, shape, cam, &err) ||
-        zf_st_writer_add(w, "class", ZF_DTYPE_I64, 1, one, &k64, &err) ||
-        zf_st_writer_meta(w, "layer", at, &err) || zf_st_writer_meta(w, "rule", "gradcam", &err) ||
-        zf_st_writer_bytes(w, &bytes, &len, &err))
-        sv_reply_error(&j->reply, 500, "%s", err.msg);
-    else
-        j->reply = (sv_reply){.status = 200,
-                              .type = "application/octet-stream",
-                              .body = (char *)bytes,
-                              .len = len,
-                              .disposition = "gradcam.safetensors"};
-    zf_st_writer_free(w);
+    zf_status st = zf_st_writer_create(&w, &err);
+    if (!st &&
+        (zf_st_writer_add(w, "gradcam", ZF_DTYPE_F32, 4, shape, cam, &err) ||
+         zf_st_writer_add(w, "class", ZF_DTYPE_I64, 1, one, &k64, &err) ||
+         zf_st_writer_meta(w, "layer", at, &err) || zf_st_writer_meta(w, "rule", "gradcam", &err)))
+        st = err.status;
+    file_reply(&j->reply, w, st, &err, "gradcam.safetensors");
 }
 
 /* the Grad-CAM map over the input as the net sees it, as a PNG */
