@@ -108,8 +108,14 @@ async function main() {
     const next = await page.$eval("#map", (e) => e.value);
     await page.keyboard.press("K"); // the layer before conv5
     await settled(page);
-    check(next !== "" && (await page.$eval("#layer", (e) => e.value)) !== "conv5",
+        check(next !== "" && (await page.$eval("#layer", (e) => e.value)) !== "conv5",
           `keys: j the next map (${next}), K the previous layer`);
+    await page.keyboard.press("j");
+    await settled(page);
+    await page.keyboard.press("ArrowRight");
+    await settled(page);
+    check(/unit \(\d+, \d+\)/.test(await page.$eval("#status", (e) => e.textContent)),
+          "an arrow key moves to a unit of the map");
 
         // the snapshot slider: epoch 1's weights, then back
     const snaps = await page.$eval("#snap", (e) => +e.max);
