@@ -80,7 +80,7 @@ class Server:
         if token == "header":
             h["Authorization"] = "token " + self.token
         elif token == "cookie":
-            h["Cookie"] = "zfnet_token=" + self.token
+                        h["Cookie"] = f"zfnet_token_{self.port}=" + self.token
         h.update(headers or {})
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         self.count += 1
@@ -250,6 +250,10 @@ tl.check(t["state"] == "done" and r.returncode == 0 and raw["prob"].shape[1:] ==
          and np.array_equal(np.float32(res["activation_map"]), raw["activation"][0].ravel())
          and res["label_map"] == raw["label"][0].ravel().tolist(),
          f"an occlusion task = zfnet occlusion --raw: maps {n}, bit for bit")
+for _ in range(10):  # refused before taking a slot: a task still starts afterwards
+    s.req("POST", "/api/tasks?kind=top9&layer=conv3&map=5&snapshot=9")
+t = task(s, "kind=top9&layer=conv3&map=4")
+tl.check(t["state"] == "done", f"10 tasks refused (snapshot 9): the next one runs ({t['state']})")
 st, _, body = s.req("POST", "/api/tasks?kind=top9&layer=conv3")
 st2, _, _ = s.req("GET", "/api/tasks/t0123456789abcdef")
 st3, _, _ = s.req("POST", "/api/tasks?kind=occlusion&image=u0000000000000000")
@@ -260,10 +264,10 @@ tl.check(st == 400 and st2 == 404, f"a top-9 task without a map: 400 ({st}); an 
 for path in ("/", "/api/model", f"/api/predict?image={ids[0]}", "/api/data/items"):
     st1 = s.req("GET", path, token=None)[0]
     st2 = s.req("GET", path, token=None, headers={"Authorization": "token " + "0" * 32})[0]
-    st3 = s.req("GET", path, token=None, headers={"Cookie": "zfnet_token=" + "1" * 32})[0]
+    st3 = s.req("GET", path, token=None, headers={"Cookie": f"zfnet_token_{s.port}=" + "1" * 32})[0]
     tl.check(st1 == st2 == st3 == 403, f"{path}: no token, a wrong one, a wrong cookie: 403")
 st, hd, _ = s.req("GET", "/?token=" + s.token, token=None)
-tl.check(st == 303 and hd.get("Location") == "/" and f"zfnet_token={s.token}" in
+tl.check(st == 303 and hd.get("Location") == "/" and f"zfnet_token_{s.port}={s.token}" in
          hd.get("Set-Cookie", "") and "HttpOnly" in hd["Set-Cookie"]
          and "SameSite=Strict" in hd["Set-Cookie"],
          "?token= on the page: a cookie (HttpOnly, SameSite=Strict) and the address without it")
@@ -304,8 +308,19 @@ tl.check(True, f"{len(values)} hostile values in each of 10 parameters: 4xx")
 st, _, body = s.req("POST", "/api/images", body=b"\x89PNG\r\n\x1a\n" + os.urandom(500),
                     headers={"Content-Type": "image/png"})
 tl.check(st == 400 and "upload" in json.loads(body)["error"], f"garbage: 400 ({body[:100]!r})")
-st, _, body = s.req("POST", "/api/images", body=b"x" * (17 << 20))
-tl.check(st == 413, f"17 MiB: 413 ({st})")
+big = socket.create_connection(("127.0.0.1", s.port))  # refused on its headers, unread
+big.sendall(f"POST /api/images HTTP/1.1\r\nHost: {s.host}\r\nAuthorization: token {s.token}\r\n"
+            f"Content-Length: {17 << 20}\r\n\r\n".encode() + b"x" * 65536)
+head = big.recv(200)
+big.close()
+noauth = socket.create_connection(("127.0.0.1", s.port))
+noauth.sendall(f"POST /api/images HTTP/1.1\r\nHost: {s.host}\r\nContent-Length: 1000000\r\n"
+               f"Expect: 100-continue\r\n\r\n".encode())
+head2 = noauth.recv(200)
+noauth.close()
+tl.check(head.startswith(b"HTTP/1.1 413") and head2.startswith(b"HTTP/1.1 403"),
+         f"refused on the headers, before any body: 17 MiB 413, no token 403 (not 100 Continue)"
+         f" ({head[:12]!r}, {head2[:12]!r})")
 form = (b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--XyZ\r\n"
         b"Content-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
         b"Content-Type: image/png\r\n\r\n" + png + b"\r\n--XyZ--\r\n")
@@ -313,6 +328,10 @@ st, _, body = s.req("POST", "/api/images", body=form,
                     headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
 tl.check(st == 201 and json.loads(body)["id"].startswith("u"), "a multipart upload")
 tl.check(s.req("PUT", "/api/images", body=png)[0] == 405, "PUT: 405")
+tl.check(s.req("POST", f"/api/predict?image={ids[0]}")[0] == 405
+         and s.req("GET", "/api/images")[0] == 405, "a route's other method: 405")
+st, hd, body = s.req("HEAD", "/api/model")
+tl.check(st == 200 and body == b"", "HEAD: GET's status and headers, no body")
 tl.check(s.req("GET", "/api/nothing")[0] == 404, "an unknown route: 404")
 tl.check(s.req("GET", "/api/predict?image=u0000000000000000")[0] == 404, "an unknown image: 404")
 # a body cut short, and idle connections: the server goes on
@@ -330,7 +349,9 @@ tl.check(st == 200, "a body cut short and 1,000 idle connections: still serving"
 rc, out, err = s.stop(signal.SIGTERM)
 log = [line for line in err.splitlines() if line.startswith("zfnet serve: ")]
 tl.check(rc == 0 and "stopped (SIGTERM)" in out and len(log) >= s.count
-         and all(re.match(r"zfnet serve: [A-Z]+ /\S* \d{3} \d+ B [\d.]+ ms", line) for line in log)
+                  and all(re.match(r"zfnet serve: [A-Z?]+ (/\S*|\(a path refused\)) \d{3} \d+ B [\d.]+ ms",
+                          line) for line in log)
+         and any("(a path refused)" in line for line in log)
          and s.token not in err,
          f"SIGTERM: exit 0, one log line per request ({len(log)}), no token in the log")
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const cli_command serve_cmd = {
@@ -127,16 +128,37 @@ static int new_token(char token[SV_TOKEN_HEX + 1]) {
 }
 
 /* --open: the desktop's browser, when there is one */
+/* --open: the desktop's browser, when there is one, given a file only this user can read that
+ * redirects to the URL (the token never appears on a command line other users can list) */
+static char opened[4200]; /* the file --open gave the browser: removed when the server stops */
+
 static void open_browser(const char *url) {
     if (access("/usr/bin/xdg-open", X_OK) || (!getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY"))) {
         fprintf(stderr, "zfnet serve: --open: no desktop here; open the URL by hand\n");
         return;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/usr/bin/xdg-open", "xdg-open", url, (char *)NULL);
-        _exit(127);
+    const char *dir = getenv("XDG_RUNTIME_DIR");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/zfnet-serve-XXXXXX.html", dir && *dir ? dir : "/tmp");
+    int fd = mkstemps(path, 5); /* mode 0600 */
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) {
+        if (fd >= 0) close(fd);
+        fprintf(stderr, "zfnet serve: --open: %s: %s\n", path, strerror(errno));
+        return;
     }
+    fprintf(f,
+            "<!DOCTYPE html><meta http-equiv=\"refresh\" content=\"0;url=%s\">"
+            "<a href=\"%s\">zfnet serve</a>\n",
+            url, url);
+    fclose(f);
+    snprintf(opened, sizeof opened, "%s", path);
+    pid_t pid = fork(); /* the browser's parent exits at once: no zombie of ours */
+    if (pid == 0) {
+        if (fork() == 0) execl("/usr/bin/xdg-open", "xdg-open", path, (char *)NULL);
+        _exit(0);
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
 }
 
 /* serve until SIGINT or SIGTERM (blocked in every thread, taken here) */
@@ -164,6 +186,7 @@ static int run_server(sv_server *s, const serve_args *a, const sigset_t *stop) {
     if (a->open) open_browser(url);
     int sig = 0;
     sigwait(stop, &sig);
+    if (opened[0]) unlink(opened);
     sv_http_stop(s);
     sv_tasks_stop(s);
     printf("zfnet serve: stopped (%s) after %ld requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM",

@@ -427,11 +427,12 @@ static void route_filters(sv_server *s, sv_job *j) {
     for (int i = 0; i < zf_net_num_param_tensors(s->net) && p < 0; i++)
         if (!zf_net_param_info(s->net, i, &pi) && pi.ndim == 4) p = i;
     if (p < 0) return sv_reply_error(&j->reply, 404, "%s has no conv layer", cli_model(s->net));
-    int n = (int)pi.shape[0], c = (int)pi.shape[1], k = (int)pi.shape[2], cols = 1;
+    int n = (int)pi.shape[0], c = (int)pi.shape[1], kh = (int)pi.shape[2], kw = (int)pi.shape[3];
+    int cols = 1;
     while (cols * cols < n) cols++;
-    int rows = (n + cols - 1) / cols, oc = c == 3 ? 3 : 1, W = cols * (k + 1) - 1,
-        H = rows * (k + 1) - 1;
-    size_t per = (size_t)c * k * k;
+    int rows = (n + cols - 1) / cols, oc = c == 3 ? 3 : 1, W = cols * (kw + 1) - 1,
+        H = rows * (kh + 1) - 1;
+    size_t per = (size_t)c * kh * kw;
     uint8_t *px = malloc((size_t)oc * W * H), *f = malloc(per);
     if (!px || !f) {
         free(px), free(f);
@@ -440,11 +441,12 @@ static void route_filters(sv_server *s, sv_job *j) {
     memset(px, 255, (size_t)oc * W * H);
     const float *w = zf_net_params(s->net) + pi.offset;
     for (int i = 0; i < n; i++) {
-        vis_minmax(w + per * i, c, k, k, f); /* more than 3 channels: the first shown */
+        vis_minmax(w + per * i, c, kh, kw, f); /* more than 3 channels: the first shown */
         for (int ch = 0; ch < oc; ch++)
-            for (int y = 0; y < k; y++)
-                memcpy(px + ((size_t)ch * H + (i / cols) * (k + 1) + y) * W + (i % cols) * (k + 1),
-                       f + ((size_t)ch * k + y) * k, (size_t)k);
+            for (int y = 0; y < kh; y++)
+                memcpy(px + ((size_t)ch * H + (i / cols) * (kh + 1) + y) * W +
+                           (i % cols) * (kw + 1),
+                       f + ((size_t)ch * kh + y) * kw, (size_t)kw);
     }
     sv_png_reply(&j->reply, px, oc, H, W, vis_zoom(W, 320));
     free(px), free(f);

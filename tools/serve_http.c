@@ -21,6 +21,8 @@ typedef struct sv_request {
     uint8_t *body;
     size_t len, cap;
     int too_big, status;
+    int by_query;  /* the token came in the query */
+    int want_body; /* an upload: the only body kept */
     size_t sent;
     sv_job *job;
 } sv_request;
@@ -108,7 +110,9 @@ static int token_ok(const sv_server *s, struct MHD_Connection *c, int *by_header
     if (*by_header) return sv_token_eq(t, s->token);
     *by_query = q && !bad;
     if (*by_query) return sv_token_eq(q, s->token);
-    return !sv_cookie(header(c, "Cookie"), "zfnet_token", t, sizeof t) && sv_token_eq(t, s->token);
+    char name[32]; /* one cookie per port: two servers on one host keep their own */
+    snprintf(name, sizeof name, "zfnet_token_%d", s->port);
+    return !sv_cookie(header(c, "Cookie"), name, t, sizeof t) && sv_token_eq(t, s->token);
 }
 
 /* the request's refusal (403, 404, 405, 413), or 0 to go on */
@@ -116,6 +120,7 @@ static int refuse(const sv_server *s, struct MHD_Connection *c, const sv_request
                   int *by_query) {
     const char *host = header(c, "Host");
     int by_header = 0, post = !strcmp(rq->method, "POST") || !strcmp(rq->method, "DELETE");
+    int get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
     if (!sv_path_ok(rq->path)) return sv_reply_error(r, 404, "no such path"), 1;
     if (!sv_host_ok(host, s->bind, s->port))
         return sv_reply_error(r, 403,
@@ -131,8 +136,7 @@ static int refuse(const sv_server *s, struct MHD_Connection *c, const sv_request
         return sv_reply_error(r, 403, "a cross-origin request ('%.100s') is refused",
                               origin ? origin : "no Origin"),
                1;
-    if (strcmp(rq->method, "GET") && !post)
-        return sv_reply_error(r, 405, "method %s is not served", rq->method), 1;
+    if (!get && !post) return sv_reply_error(r, 405, "method %s is not served", rq->method), 1;
     if (rq->too_big)
         return sv_reply_error(r, 413, "the body is over %u MiB", SV_UPLOAD_MAX >> 20), 1;
     return 0;
@@ -230,7 +234,8 @@ static enum MHD_Result welcome(struct MHD_Connection *c, sv_request *rq, const s
         MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     char cookie[128];
-    snprintf(cookie, sizeof cookie, "zfnet_token=%s; HttpOnly; SameSite=Strict; Path=/", s->token);
+    snprintf(cookie, sizeof cookie, "zfnet_token_%d=%s; HttpOnly; SameSite=Strict; Path=/", s->port,
+             s->token);
     MHD_add_response_header(resp, "Set-Cookie", cookie);
     MHD_add_response_header(resp, "Location", rq->path);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
@@ -244,9 +249,13 @@ static enum MHD_Result welcome(struct MHD_Connection *c, sv_request *rq, const s
 /* all of the request is here: checked, then answered or queued */
 static enum MHD_Result dispatch(sv_server *s, struct MHD_Connection *c, sv_request *rq) {
     sv_reply r = {0};
-    int by_query = 0;
-    if (refuse(s, c, rq, &r, &by_query)) return send_reply(c, rq, &r);
-    int get = !strcmp(rq->method, "GET");
+    int by_query = rq->by_query;
+    if (rq->too_big) {
+        sv_reply_error(&r, 413, "the body is over %u MiB", SV_UPLOAD_MAX >> 20);
+        return send_reply(c, rq, &r);
+    }
+    int get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+    const char *method = !strcmp(rq->method, "HEAD") ? "GET" : rq->method; /* HEAD: GET's head */
     if (get && by_query && !strcmp(rq->path, "/")) return welcome(c, rq, s);
     if (get && !strcmp(rq->path, "/")) {
         sv_reply_text(&r, 200, "text/html; charset=utf-8", sv_page_html);
@@ -258,13 +267,15 @@ static enum MHD_Result dispatch(sv_server *s, struct MHD_Connection *c, sv_reque
     }
     sv_job params = {0};
     if (!strncmp(rq->path, "/api/tasks", 10)) { /* answered at once, under the lock */
-        if (!job_params(c, &params, &r) && !sv_task_route(s, rq->method, rq->path, &params, &r))
+        if (!job_params(c, &params, &r) && !sv_task_route(s, method, rq->path, &params, &r))
             sv_reply_error(&r, 404, "no route %s %s", rq->method, rq->path);
         return send_reply(c, rq, &r);
     }
-    void (*run)(sv_server *, sv_job *) = sv_route(rq->method, rq->path);
-    if (!run) {
-        sv_reply_error(&r, 404, "no route %s %s", rq->method, rq->path);
+    void (*run)(sv_server *, sv_job *) = sv_route(method, rq->path);
+    if (!run) { /* a route of another method is 405, an unknown one 404 */
+        int other = sv_route(get ? "POST" : "GET", rq->path) != NULL;
+        sv_reply_error(&r, other ? 405 : 404, "%s %s %s", other ? "no method" : "no route",
+                       rq->method, rq->path);
         return send_reply(c, rq, &r);
     }
     sv_job *j = calloc(1, sizeof *j);
@@ -296,11 +307,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = header(c, "Content-Length");
         long n;
         if (cl && (sv_int(cl, 0, SV_UPLOAD_MAX, &n) || n < 0)) rq->too_big = 1;
+        /* checked with the headers, before any body is read: a refusal costs no memory */
+        sv_reply r = {0};
+        if (refuse(s, c, rq, &r, &rq->by_query)) return send_reply(c, rq, &r);
+        rq->want_body = !strcmp(method, "POST") && !strcmp(url, "/api/images");
         return MHD_YES;
     }
     if (*upload_size) { /* a piece of the body */
         size_t n = *upload_size;
         *upload_size = 0;
+        if (!rq->want_body) return MHD_YES; /* a body nothing reads */
         if (rq->too_big || rq->len + n > SV_UPLOAD_MAX) return rq->too_big = 1, MHD_YES;
         if (rq->len + n > rq->cap) {
             size_t cap = rq->cap ? rq->cap : 65536;
@@ -327,6 +343,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     sv_request *rq = *con_cls;
     if (!rq) return;
     __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+    for (char *p = rq->method; *p; p++) /* the log shows no control characters */
+        if (*p < 'A' || *p > 'Z') *p = '?';
+    if (!sv_path_ok(rq->path)) snprintf(rq->path, sizeof rq->path, "(a path refused)");
     if (!s->quiet)
         fprintf(stderr, "zfnet serve: %s %s %d %zu B %.1f ms%s\n", rq->method, rq->path,
                 rq->status ? rq->status : 499, rq->sent, 1e3 * (cli_now() - rq->t0),
@@ -416,12 +435,12 @@ int sv_http_start(sv_server *s) {
 
 void sv_http_stop(sv_server *s) {
     MHD_socket listening = MHD_quiesce_daemon(s->daemon); /* no new connections */
-    if (listening != MHD_INVALID_SOCKET) close(listening);
     pthread_mutex_lock(&s->mu);
     s->stopping = 1; /* what is queued is answered 503, each connection resumed */
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->worker, NULL);
     MHD_stop_daemon(s->daemon);
+    if (listening != MHD_INVALID_SOCKET) close(listening); /* only now: its number stays ours */
     s->daemon = NULL;
 }

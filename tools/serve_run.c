@@ -105,6 +105,7 @@ static void route_run_top9(sv_server *s, sv_job *j) {
                                        "source", "run folder", "top", list));
     }
     size_t k = json_array_size(top);
+    k = k > 64 ? 64 : k; /* the run's file, but a picture of bounded size all the same */
     zf_image first;
     if (!k || tile(s, json_array_get(top, 0), "proj_png", &first, &j->reply)) return;
     int w = first.w, h = first.h, c = first.c, gap = 2, W = (int)k * (w + gap), H = 2 * h + gap;
@@ -121,7 +122,7 @@ static void route_run_top9(sv_server *s, sv_job *j) {
                 for (int x = 0; x < w && x < im.w; x++)
                     for (int ch = 0; ch < c; ch++)
                         sheet[((size_t)ch * H + row * (h + gap) + y) * W + e * (w + gap) + x] =
-                            im.px[((size_t)y * im.w + x) * im.c + (im.c == c ? ch : 0)];
+                            im.px[((size_t)y * im.w + x) * im.c + (im.c >= c ? ch : 0)];
             zf_image_free(&im);
         }
     sv_png_reply(&j->reply, sheet, c, H, W, 1);

@@ -20,6 +20,13 @@ static zf_status fail(zf_error *err, const char *msg) {
     return ZF_ERR_ARG;
 }
 
+/* what a task computes, kept aside until it is published */
+typedef struct task_out {
+    json_t *result;
+    uint8_t *png;
+    size_t png_len;
+} task_out;
+
 static void task_clear(sv_task *t) {
     json_decref(t->result);
     free(t->png);
@@ -52,7 +59,7 @@ static int on_cancelled(void *ctx) {
 /* ---- top-9 ---------------------------------------------------------------------------------- */
 
 /* the 9 projections (top row) over their input patches (bottom row), each patch zoomed */
-static void top9_png(sv_server *s, const zf_topk_layer *L, sv_task *t) {
+static void top9_png(sv_server *s, const zf_topk_layer *L, task_out *t) {
     int P = L->patch, c = s->in.c, gap = 2, k = 0;
     for (; k < L->k && L->top[k].image >= 0;) k++;
     int w = k * (P + gap), h = 2 * P + gap;
@@ -83,7 +90,7 @@ static void top9_png(sv_server *s, const zf_topk_layer *L, sv_task *t) {
     free(sheet), free(tile);
 }
 
-static zf_status run_top9(sv_server *s, sv_task *t, zf_callbacks cb, zf_error *err) {
+static zf_status run_top9(sv_server *s, sv_task *t, zf_callbacks cb, task_out *out, zf_error *err) {
     if (!s->data) return fail(err, "no dataset is open (--data)");
     zf_layer_info li;
     zf_net_layer_info(s->task_net, t->layer, &li);
@@ -108,9 +115,9 @@ static zf_status run_top9(sv_server *s, sv_task *t, zf_callbacks cb, zf_error *e
                                             x->image, "label", zf_dataset_label(s->data, x->image),
                                             "y", x->y, "x", x->x, "value", (double)x->value));
         }
-        t->result = json_pack("{s:s,s:i,s:i,s:o}", "layer", li.name, "map", t->map, "patch",
-                              ls->patch, "top", top);
-        top9_png(s, ls, t);
+        out->result = json_pack("{s:s,s:i,s:i,s:o}", "layer", li.name, "map", t->map, "patch",
+                                ls->patch, "top", top);
+        top9_png(s, ls, out);
     }
     zf_topk_free(ls, n);
     return st;
@@ -126,7 +133,7 @@ static json_t *floats(const float *v, int n) {
 
 /* over the input (x, as the net sees it): how much the class's probability drops when the
  * square is centred at each pixel (the squares' grid read at the nearest centre), in viridis */
-static void occlusion_png(sv_server *s, const zf_occlusion_result *r, const float *x, sv_task *t) {
+static void occlusion_png(sv_server *s, const zf_occlusion_result *r, const float *x, task_out *t) {
     size_t plane = (size_t)s->in.h * s->in.w, n = (size_t)s->in.c * plane;
     float *drop = malloc(sizeof(float) * plane);
     uint8_t *px = malloc(n), *rgb = malloc(3 * plane);
@@ -153,7 +160,8 @@ static void occlusion_png(sv_server *s, const zf_occlusion_result *r, const floa
     free(drop), free(px), free(rgb);
 }
 
-static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, zf_error *err) {
+static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, task_out *out,
+                               zf_error *err) {
     float *x = malloc(sizeof(float) * (size_t)s->in.c * s->in.h * s->in.w);
     sv_reply bad = {0};
     if (!x) return fail(err, "out of memory");
@@ -178,14 +186,14 @@ static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, zf_err
     zf_net_layer_info(s->task_net, r.layer, &li);
     json_t *labels = json_array();
     for (int i = 0; i < r.ny * r.nx; i++) json_array_append_new(labels, json_integer(r.label[i]));
-    t->result = json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:i,s:f,s:f,s:i,s:o,s:o,s:o,s:o}",
-                          "grid", "size", r.size, "stride", r.stride, "ny", r.ny, "nx", r.nx, "y0",
-                          r.y0, "x0", r.x0, "layer", li.name, "map", r.map, "class", r.klass,
-                          "prob", (double)r.base_prob, "activation", (double)r.base_activation,
-                          "predicted", r.base_label, "prob_map", floats(r.prob, r.ny * r.nx),
-                          "activation_map", floats(r.activation, r.ny * r.nx), "label_map", labels,
-                          "label_prob_map", floats(r.label_prob, r.ny * r.nx));
-    occlusion_png(s, &r, x, t);
+    out->result = json_pack(
+        "{s:{s:i,s:i,s:i,s:i,s:i,s:i},s:s,s:i,s:i,s:f,s:f,s:i,s:o,s:o,s:o,s:o}", "grid", "size",
+        r.size, "stride", r.stride, "ny", r.ny, "nx", r.nx, "y0", r.y0, "x0", r.x0, "layer",
+        li.name, "map", r.map, "class", r.klass, "prob", (double)r.base_prob, "activation",
+        (double)r.base_activation, "predicted", r.base_label, "prob_map",
+        floats(r.prob, r.ny * r.nx), "activation_map", floats(r.activation, r.ny * r.nx),
+        "label_map", labels, "label_prob_map", floats(r.label_prob, r.ny * r.nx));
+    occlusion_png(s, &r, x, out);
     free(x);
     zf_occlusion_result_free(&r);
     return ZF_OK;
@@ -212,11 +220,14 @@ static zf_status task_net(sv_server *s, zf_error *err) {
 static void run_task(sv_server *s, sv_task *t) {
     zf_callbacks cb = {.progress = on_progress, .cancelled = on_cancelled, .ctx = t};
     zf_error err = {0};
+    task_out out = {0}; /* published with the state, under the lock */
     zf_status st = task_net(s, &err);
     if (!st) st = sv_use_snapshot(s, s->task_net, &s->task_net_snapshot, t->snapshot, &err);
     if (!st)
-        st = t->kind == SV_TASK_TOP9 ? run_top9(s, t, cb, &err) : run_occlusion(s, t, cb, &err);
+        st = t->kind == SV_TASK_TOP9 ? run_top9(s, t, cb, &out, &err)
+                                     : run_occlusion(s, t, cb, &out, &err);
     pthread_mutex_lock(&s->mu);
+    t->result = out.result, t->png = out.png, t->png_len = out.png_len;
     if (st == ZF_ERR_CANCELLED || t->cancel) {
         t->state = SV_TASK_CANCELLED;
         if (!t->error[0]) snprintf(t->error, sizeof t->error, "cancelled on request");
@@ -294,6 +305,8 @@ static void task_new(sv_server *s, const sv_job *p, const char *kind, sv_reply *
         return sv_reply_error(r, 400, "top9 needs layer and map");
     if (!top9 && !p->image[0]) return sv_reply_error(r, 400, "occlusion needs image=ID");
     if (top9 && !s->data) return sv_reply_error(r, 404, "no dataset is open (--data)");
+    if (p->snapshot >= s->nsnapshots)
+        return sv_reply_error(r, 400, "snapshot %ld: the run has %d", p->snapshot, s->nsnapshots);
     sv_task *slot = NULL; /* a free slot, or the oldest finished task's */
     for (int i = 0; i < SV_TASKS; i++) {
         sv_task *t = &s->tasks[i];
@@ -307,8 +320,6 @@ static void task_new(sv_server *s, const sv_job *p, const char *kind, sv_reply *
     if (getrandom(&v, sizeof v, 0) != sizeof v) v ^= (uint64_t)(cli_now() * 1e9);
     snprintf(slot->id, sizeof slot->id, "t%016llx", (unsigned long long)v);
     slot->kind = top9 ? SV_TASK_TOP9 : SV_TASK_OCCLUSION, slot->state = SV_TASK_QUEUED;
-    if (p->snapshot >= s->nsnapshots)
-        return sv_reply_error(r, 400, "snapshot %ld: the run has %d", p->snapshot, s->nsnapshots);
     slot->layer = layer, slot->map = (int)p->map, slot->klass = (int)p->klass;
     slot->snapshot = (int)p->snapshot;
     slot->started = slot->polled = cli_now(), slot->server = s;
