@@ -14,6 +14,7 @@
   (exit 0), --bind elsewhere warns, a port in use is one error line.
 
 Usage: serve_check.py ZFNET WORKDIR"""
+import atexit
 import http.client
 import json
 import os
@@ -72,8 +73,9 @@ class Server:
             self.p.kill()
             raise SystemExit(f"serve printed {line!r}, stderr {self.p.stderr.read()!r}")
         self.url, self.host, self.token = m.group(1), m.group(2), m.group(3)
-        self.port = int(self.host.rsplit(":", 1)[1])
+                self.port = int(self.host.rsplit(":", 1)[1])
         self.count = 0
+        atexit.register(lambda: self.p.poll() is None and self.p.kill())  # even if a check raises
 
     def req(self, method, path, body=None, headers=None, token="header", host=None):
         h = {"Host": self.host if host is None else host}
