@@ -73,7 +73,7 @@ class Server:
             self.p.kill()
             raise SystemExit(f"serve printed {line!r}, stderr {self.p.stderr.read()!r}")
         self.url, self.host, self.token = m.group(1), m.group(2), m.group(3)
-                self.port = int(self.host.rsplit(":", 1)[1])
+        self.port = int(self.host.rsplit(":", 1)[1])
         self.count = 0
         atexit.register(lambda: self.p.poll() is None and self.p.kill())  # even if a check raises
 
