@@ -49,7 +49,7 @@ class _LayerInfo(ctypes.Structure):
 
 class _NetOptions(ctypes.Structure):
     _fields_ = [("backend", ctypes.c_int), ("threads", ctypes.c_int), ("seed", ctypes.c_uint64),
-                ("max_params", ctypes.c_uint64)]
+                ("max_params", ctypes.c_uint64), ("precision", ctypes.c_int)]
 
 
 class _Overrides(ctypes.Structure):
@@ -116,8 +116,8 @@ class _TransferOptions(ctypes.Structure):
                 ("lr", ctypes.c_double), ("momentum", ctypes.c_double),
                 ("weight_decay", ctypes.c_double), ("base_lr_scale", ctypes.c_double),
                 ("crop_pad", ctypes.c_int), ("flip", ctypes.c_int), ("cache", ctypes.c_int),
-                ("seed", ctypes.c_uint64), ("threads", ctypes.c_int), ("save", ctypes.c_char_p),
-                ("cb", _Callbacks)]
+                ("seed", ctypes.c_uint64), ("threads", ctypes.c_int), ("precision", ctypes.c_int),
+                ("save", ctypes.c_char_p), ("cb", _Callbacks)]
 
 
 class _TransferResult(ctypes.Structure):
@@ -138,7 +138,7 @@ class _ProbeOptions(ctypes.Structure):
                 ("svm_c", ctypes.POINTER(ctypes.c_double)),
                 ("softmax_wd", ctypes.POINTER(ctypes.c_double)), ("nsvm_c", ctypes.c_int),
                 ("nsoftmax_wd", ctypes.c_int), ("seed", ctypes.c_uint64),
-                ("threads", ctypes.c_int), ("cb", _Callbacks)]
+                ("threads", ctypes.c_int), ("precision", ctypes.c_int), ("cb", _Callbacks)]
 
 
 class _ProbeResult(ctypes.Structure):
@@ -203,6 +203,10 @@ _PROTOTYPES = {
                                      ctypes.POINTER(_Err)]),
     "zf_lrn_rule_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
                                          ctypes.POINTER(_Err)]),
+    "zf_precision_parse": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int),
+                                          ctypes.POINTER(_Err)]),
+    "zf_precision_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "zf_net_precision": (ctypes.c_int, [_P]),
     "zf_project": (ctypes.c_int, [_P, ctypes.c_int, _F32, ctypes.c_int,
                                   ctypes.POINTER(_ProjectOptions), _F32, _I32, _F32,
                                   ctypes.POINTER(_Err)]),
@@ -282,10 +286,11 @@ def version():
     return library().zf_version().decode()
 
 
-def _net_options(threads, seed=0):
+def _net_options(threads, seed=0, precision="fp32"):
     o = _NetOptions()
     library().zf_net_defaults(ctypes.byref(o))
     o.threads, o.seed = threads, seed
+    o.precision = _enum(library().zf_precision_parse, precision)
     return o
 
 
@@ -308,33 +313,34 @@ class Net:
         self._prep = prep  # the checkpoint's data preparation (_Prep), or None
 
     @classmethod
-    def from_model(cls, model, classes=0, input_size=None, threads=0, seed=0):
-        """A preset (zfnet, zfnet-mini, ...) or model file, weights zero until init()."""
+    def from_model(cls, model, classes=0, input_size=None, threads=0, seed=0, precision="fp32"):
+        """A preset (zfnet, zfnet-mini, ...) or model file, weights zero until init().
+        precision: "fp32", "bf16" (CPUs with AVX512-BF16) or "auto"."""
         lib, err, m, h = library(), _Err(), _P(), _P()
         ov = _Overrides(classes, *(input_size or (0, 0, 0)))
         _check(lib.zf_model_load(model.encode(), ctypes.byref(ov), ctypes.byref(m),
                                  ctypes.byref(err)), err)
-        no = _net_options(threads, seed)
+        no = _net_options(threads, seed, precision)
         st = lib.zf_net_create(m, ctypes.byref(no), ctypes.byref(h), ctypes.byref(err))
         lib.zf_model_free(m)
         _check(st, err)
         return cls(h)
 
     @classmethod
-    def from_checkpoint(cls, path, threads=0):
+    def from_checkpoint(cls, path, threads=0, precision="fp32"):
         """The net a checkpoint written by zfnet describes, with its weights."""
         lib, err, h = library(), _Err(), _P()
-        no, prep = _net_options(threads), _Prep()
+        no, prep = _net_options(threads, precision=precision), _Prep()
         _check(lib.zf_checkpoint_open(path.encode(), ctypes.byref(no), ctypes.byref(h),
                                       ctypes.byref(prep), ctypes.byref(err)), err)
         return cls(h, prep)
 
     @classmethod
-    def from_onnx(cls, path, threads=0):
+    def from_onnx(cls, path, threads=0, precision="fp32"):
         """An ONNX graph of the ops zfnet computes (what `zfnet import` reads), with its
         weights and the data preparation a file zfnet exported records."""
         lib, err, h = library(), _Err(), _P()
-        no, prep = _net_options(threads), _Prep()
+        no, prep = _net_options(threads, precision=precision), _Prep()
         _check(lib.zf_onnx_import(path.encode(), ctypes.byref(no), ctypes.byref(h),
                                   ctypes.byref(prep), ctypes.byref(err)), err)
         return cls(h, prep)
@@ -379,6 +385,12 @@ class Net:
     @property
     def classes(self):
         return library().zf_net_classes(self._h)
+
+    @property
+    def precision(self):
+        """"fp32" or "bf16": what the net computes in."""
+        lib = library()
+        return lib.zf_precision_name(lib.zf_net_precision(self._h)).decode()
 
     def layer(self, name):
         """Layer index of `name`."""
@@ -554,7 +566,7 @@ _MODES = {"frozen": 0, "finetune": 1, "scratch": 2}
 
 def transfer(weights, train, test, per_class=10, folds=5, mode="frozen", freeze=None,
              test_per_class=0, steps=500, batch=64, lr=0.01, weight_decay=5e-4, cache=True,
-             seed=1, threads=0, save=None):
+             seed=1, threads=0, save=None, precision="fp32"):
     """ZF 5.2 (zf_transfer): a pretrained checkpoint trained on per_class images per class of
     the set `train` (a dataset spec) in each of `folds` draws, scored on `test` by mean
     per-class accuracy. mode: "frozen" (layers up to `freeze` kept; a name or the paper's
@@ -569,6 +581,7 @@ def transfer(weights, train, test, per_class=10, folds=5, mode="frozen", freeze=
     o.per_class, o.folds, o.test_per_class = per_class, folds, test_per_class
     o.steps, o.batch, o.lr, o.weight_decay = steps, batch, lr, weight_decay
     o.cache, o.seed, o.threads = int(bool(cache)), seed, threads
+    o.precision = _enum(lib.zf_precision_parse, precision)
     o.save = save.encode() if save else None
     _check(lib.zf_transfer(ctypes.byref(o), ctypes.byref(r), ctypes.byref(err)), err)
     out = {"folds": r.folds, "classes": r.classes, "frozen_through": r.freeze,
@@ -583,7 +596,8 @@ def transfer(weights, train, test, per_class=10, folds=5, mode="frozen", freeze=
 
 
 def probe(weights, train, test, layers=None, classifiers=("svm", "softmax"), pool="max",
-          grid=4, per_class=30, folds=5, test_per_class=0, holdout=0.2, seed=1, threads=0):
+          grid=4, per_class=30, folds=5, test_per_class=0, holdout=0.2, seed=1, threads=0,
+          precision="fp32"):
     """ZF Table 7 (zf_probe): linear classifiers on each layer's frozen features. Returns a
     dict: layers (indices), dims, and per classifier name {"accuracy": (layers, folds),
     "reg": (layers, folds), "mean": (layers), "std": (layers)}."""
@@ -595,6 +609,7 @@ def probe(weights, train, test, layers=None, classifiers=("svm", "softmax"), poo
     o.pool, o.grid = _enum(lib.zf_pool_parse, pool), grid
     o.per_class, o.folds, o.test_per_class, o.holdout = per_class, folds, test_per_class, holdout
     o.seed, o.threads = seed, threads
+    o.precision = _enum(lib.zf_precision_parse, precision)
     _check(lib.zf_probe(ctypes.byref(o), ctypes.byref(r), ctypes.byref(err)), err)
     nl, nf = r.nlayers, r.folds
     acc, reg = _arr(r.accuracy, 2 * nl * nf), _arr(r.reg, 2 * nl * nf)

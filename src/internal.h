@@ -180,9 +180,16 @@ typedef struct fc_desc {
     int in, out, bias;
 } fc_desc;
 
+/* An activation's shape, for the elementwise hooks (its element type may depend on it). */
+typedef struct act_shape {
+    int n, c, h, w;
+} act_shape;
+
 /* ---- the backend: an op-level table. Layers call it, never a library directly. ----------
- * Activations are `float *` buffers in the backend's own layout for a given (n, c, h, w);
- * act_bytes says how big, to_nchw/from_nchw convert at the edges. Parameters are always in
+ * Activations are `float *` buffers in the backend's own layout and element type for a given
+ * (n, c, h, w) (the bf16 backend holds some in bfloat16 behind the pointer); act_bytes says how
+ * big, act_elems how many elements (padding included), to_nchw/from_nchw convert to and from
+ * plain float NCHW at the edges. Parameters are always in
  * PyTorch's layout (the flat block). `ws` is the net's one shared workspace, sized from the
  * *_workspace hooks; per-layer state that outlives a call (pooling switches, LRN scales) lives
  * in the layer's aux buffer, sized from the *_aux_bytes hooks. */
@@ -193,6 +200,7 @@ typedef struct zf_backend {
     void (*state_free)(void *state); /* may be NULL: ops keep no state */
 
     size_t (*act_bytes)(int n, int c, int h, int w);
+    size_t (*act_elems)(int n, int c, int h, int w);
     void (*to_nchw)(float *dst, const float *src, int n, int c, int h, int w);
     void (*from_nchw)(float *dst, const float *src, int n, int c, int h, int w);
 
@@ -218,10 +226,10 @@ typedef struct zf_backend {
                          void *ws);
 
     /* y = max(x, 0) */
-    void (*relu_forward)(size_t count, float *y, const float *x);
+    void (*relu_forward)(act_shape s, float *y, const float *x);
     /* dx = dy where y > 0, else 0 (y: the forward output); dx may be dy. The signal rules are
      * composed from these two in the ReLU layer. */
-    void (*relu_mask)(size_t count, float *dx, const float *dy, const float *y);
+    void (*relu_mask)(act_shape s, float *dx, const float *dy, const float *y);
 
     size_t (*fc_workspace)(fc_desc *d);
     void (*fc_forward)(fc_desc *d, float *y, const float *x, const float *w, const float *b,
@@ -230,8 +238,8 @@ typedef struct zf_backend {
     void (*fc_backward_weights)(fc_desc *d, float *dw, float *db, const float *dy, const float *x,
                                 void *ws);
 
-    /* y = x * mask elementwise */
-    void (*mul)(size_t count, float *y, const float *x, const float *mask);
+    /* y = x * mask elementwise; the mask is float, act_elems of them, in the layout's order */
+    void (*mul)(act_shape s, float *y, const float *x, const float *mask);
     /* rows: (n, classes), plain layout */
     void (*softmax_forward)(int n, int classes, float *p, const float *x);
     /* dx = p * (dy - sum(dy * p)) per row */
@@ -240,6 +248,8 @@ typedef struct zf_backend {
 
 const zf_backend *zf_backend_ref(void);
 const zf_backend *zf_backend_dnnl(void);
+/* dnnl computing in bfloat16 (ZF_PRECISION_BF16) */
+const zf_backend *zf_backend_dnnl_bf16(void);
 
 /* ---- random numbers: xoshiro256** seeded by splitmix64 ---------------------------------- */
 

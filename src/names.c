@@ -22,6 +22,7 @@ static const char *const rule_names[] = {"gradient", "deconvnet", "guided"};
 static const char *const lrn_names[] = {"default", "identity", "gradient"};
 static const char *const init_names[] = {"gaussian", "he", "xavier"};
 static const char *const backend_names[] = {"dnnl", "ref"};
+static const char *const precision_names[] = {"fp32", "bf16", "auto"};
 
 /* name's index among names (n of them) into *out, or an error listing the choices */
 static zf_status parse_choice(const char *const *names, int n, const char *choices,
@@ -49,6 +50,8 @@ CHOICE(zf_lrn_rule, zf_lrn_rule_parse, zf_lrn_rule_name, lrn_names, 3,
        "identity, gradient or default")
 CHOICE(zf_init_scheme, zf_init_scheme_parse, zf_init_scheme_name, init_names, 3,
        "gaussian, he or xavier")
+CHOICE(zf_precision, zf_precision_parse, zf_precision_name, precision_names, 3,
+       "fp32, bf16 or auto")
 
 zf_status zf_backend_parse(const char *name, zf_backend_kind *out, zf_error *err) {
     int i = 0;

@@ -127,7 +127,26 @@ static void add_params(zf_net *net, layer *l, int i) {
 }
 
 void zf_net_defaults(zf_net_options *o) {
-    *o = (zf_net_options){.backend = ZF_BACKEND_DNNL, .seed = 0, .max_params = ZF_MAX_PARAMS};
+    *o = (zf_net_options){.backend = ZF_BACKEND_DNNL,
+                          .seed = 0,
+                          .max_params = ZF_MAX_PARAMS,
+                          .precision = ZF_PRECISION_FP32};
+}
+
+/* The backend for the options: auto resolved, bf16 refused where it cannot run. */
+static zf_status pick_backend(const zf_net_options *o, const zf_backend **be, zf_error *err) {
+    if (o->backend == ZF_BACKEND_REF) {
+        if (o->precision == ZF_PRECISION_BF16)
+            return zf_fail(err, ZF_ERR_ARG, "precision bf16 needs the dnnl backend, not ref");
+        *be = zf_backend_ref();
+        return ZF_OK;
+    }
+    char why[200];
+    int bf16 = o->precision != ZF_PRECISION_FP32 && zf_cpu_has_bf16(why, sizeof why);
+    if (o->precision == ZF_PRECISION_BF16 && !bf16)
+        return zf_fail(err, ZF_ERR_ARG, "precision bf16: %s; use fp32 or auto", why);
+    *be = bf16 ? zf_backend_dnnl_bf16() : zf_backend_dnnl();
+    return ZF_OK;
 }
 
 zf_status zf_net_create(const zf_model *model, const zf_net_options *opt, zf_net **out,
@@ -139,14 +158,20 @@ zf_status zf_net_create(const zf_model *model, const zf_net_options *opt, zf_net
     else
         zf_net_defaults(&o);
     if (o.threads < 0 || o.threads > 1024 ||
-        (o.backend != ZF_BACKEND_DNNL && o.backend != ZF_BACKEND_REF))
-        return zf_fail(err, ZF_ERR_ARG, "net options: backend %d or threads %d out of range",
-                       (int)o.backend, o.threads);
+        (o.backend != ZF_BACKEND_DNNL && o.backend != ZF_BACKEND_REF) ||
+        (o.precision != ZF_PRECISION_FP32 && o.precision != ZF_PRECISION_BF16 &&
+         o.precision != ZF_PRECISION_AUTO))
+        return zf_fail(err, ZF_ERR_ARG,
+                       "net options: backend %d, threads %d or precision %d out of range",
+                       (int)o.backend, o.threads, (int)o.precision);
+    const zf_backend *be = NULL;
+    zf_status bst = pick_backend(&o, &be, err);
+    if (bst) return bst;
     zf_net *net = calloc(1, sizeof *net);
     if (!net) return zf_fail(err, ZF_ERR_NOMEM, "out of memory");
     net->forward_upto = -1;
     net->input_grad = -1, net->signal_at = -1;
-    net->be = o.backend == ZF_BACKEND_REF ? zf_backend_ref() : zf_backend_dnnl();
+    net->be = be;
     if (net->be->ctx_create && !(net->be_ctx = net->be->ctx_create())) {
         const char *name = net->be->name;
         free(net);
@@ -344,7 +369,12 @@ zf_net_options zf_net_options_of(const zf_net *net) {
     zf_net_defaults(&o);
     o.backend = net->be == zf_backend_ref() ? ZF_BACKEND_REF : ZF_BACKEND_DNNL;
     o.threads = net->threads;
+    o.precision = zf_net_precision(net);
     return o;
+}
+
+zf_precision zf_net_precision(const zf_net *net) {
+    return net->be == zf_backend_dnnl_bf16() ? ZF_PRECISION_BF16 : ZF_PRECISION_FP32;
 }
 
 void zf_net_set_profiling(zf_net *net, int on) {

@@ -268,6 +268,33 @@ for name, text, fragment in (
 tl.check(not os.path.exists(P("ab/a")) and not os.path.exists(P("ab/base")),
          "ablate: a bad variant stops it before any trains")
 
+# --precision bf16 where the CPU lacks AVX512-BF16 (ZFNET_NO_BF16=1 hides the flag; or oneDNN
+# held below it by DNNL_MAX_CPU_ISA): one line naming the instruction set, at parsing, for every
+# command that computes; auto says once that it chose fp32 and goes on
+for var, value, why in (("ZFNET_NO_BF16", "1", "this CPU lacks AVX512-BF16: no avx512_bf16 in "
+                         "/proc/cpuinfo"),
+                        ("DNNL_MAX_CPU_ISA", "AVX512_CORE", "DNNL_MAX_CPU_ISA holds oneDNN below "
+                         "AVX512-BF16")):
+    os.environ[var] = value
+    for cmd in ("forward", "train", "demo", "eval", "predict", "deconv", "top9", "evolution",
+                "filters", "occlusion", "invariance", "correspondence", "transfer", "probe",
+                "ablate", "bench", "serve", "report"):
+        expect_error(f"{cmd} --precision bf16 ({var})", [cmd, "--precision", "bf16"],
+                     f"zfnet: --precision bf16: {why}; use fp32 or auto", code=USAGE)
+    r = run(["bench", "--model", "zfnet-mini", "--iters", "1", "--warmup", "0", "--precision",
+             "auto"])
+    tl.check(r.returncode == 0 and ", fp32, inference" in r.stdout and r.stderr.count("\n") == 1
+             and f"zfnet: --precision auto: fp32 ({why})" in r.stderr,
+             f"bench --precision auto ({var}): rc={r.returncode} {r.stderr!r}")
+    del os.environ[var]
+expect_error("--precision fp16", fwd + ["--precision", "fp16"],
+             "--precision: 'fp16' is not fp32, bf16 or auto", code=USAGE)
+if run(["bench", "--model", "zfnet-mini", "--iters", "1", "--precision", "bf16"]).returncode == 0:
+    expect_error("bf16 on the ref backend", fwd + ["--precision", "bf16", "--backend", "ref"],
+                 "precision bf16 needs the dnnl backend, not ref", P("y.safetensors"))
+else:
+    print("skipped: bf16 on the ref backend (no AVX512-BF16 here)")
+
 # every command's --help: the usage line, every option of its table, exit 0, nothing on stderr
 for cmd in ("summary", "init", "forward", "check", "demo", "train", "eval", "predict", "deconv",
             "top9", "filters", "evolution", "data", "pack", "bench", "occlusion", "invariance",

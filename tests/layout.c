@@ -41,6 +41,7 @@ int main(void) {
     STRUCT(zf_net_options);
     FIELD(zf_net_options, backend), FIELD(zf_net_options, threads);
     FIELD(zf_net_options, seed), FIELD(zf_net_options, max_params);
+    FIELD(zf_net_options, precision);
     END();
     STRUCT(zf_model_overrides);
     FIELD(zf_model_overrides, classes), FIELD(zf_model_overrides, channels);
@@ -102,7 +103,8 @@ int main(void) {
     FIELD(zf_transfer_options, weight_decay), FIELD(zf_transfer_options, base_lr_scale);
     FIELD(zf_transfer_options, crop_pad), FIELD(zf_transfer_options, flip);
     FIELD(zf_transfer_options, cache), FIELD(zf_transfer_options, seed);
-    FIELD(zf_transfer_options, threads), FIELD(zf_transfer_options, save);
+    FIELD(zf_transfer_options, threads), FIELD(zf_transfer_options, precision);
+    FIELD(zf_transfer_options, save);
     FIELD(zf_transfer_options, cb);
     END();
     STRUCT(zf_transfer_result);
@@ -123,6 +125,7 @@ int main(void) {
     FIELD(zf_probe_options, svm_c), FIELD(zf_probe_options, softmax_wd);
     FIELD(zf_probe_options, nsvm_c), FIELD(zf_probe_options, nsoftmax_wd);
     FIELD(zf_probe_options, seed), FIELD(zf_probe_options, threads);
+    FIELD(zf_probe_options, precision);
     FIELD(zf_probe_options, cb);
     END();
     STRUCT(zf_probe_result);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/dnnl/bf16.h"
 #include "backend/ref/ref.h"
 #include "layers/layer.h"
 
@@ -447,14 +448,81 @@ static void test_float_matches_double(void **state) {
     free(x), free(w), free(y), free(yf64), free(xf), free(wf), free(yf), free(ws);
 }
 
+static uint32_t bits_of(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+static float float_of(uint32_t u) {
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* float -> bfloat16 rounds to nearest, ties to even, on hand-picked bit patterns; NaN stays a
+ * (quiet) NaN even when only its low bits are set; the backend's layout conversion agrees. */
+static void test_bf16_rounding(void **state) {
+    (void)state;
+    static const uint32_t cases[][2] = {
+        {0x3f800000, 0x3f80}, /* 1 */
+        {0x3f807fff, 0x3f80}, /* just below half an ulp: down */
+        {0x3f808000, 0x3f80}, /* a tie, 0x3f80 even: down */
+        {0x3f808001, 0x3f81}, /* just above: up */
+        {0x3f818000, 0x3f82}, /* a tie, 0x3f81 odd: up to even */
+        {0xbfc00000, 0xbfc0}, /* -1.5 */
+        {0xbf818000, 0xbf82}, /* a negative tie */
+        {0x7f7f7fff, 0x7f7f}, /* the largest finite bf16 */
+        {0x7f7fffff, 0x7f80}, /* FLT_MAX rounds to infinity */
+        {0x7f800000, 0x7f80}, /* inf */
+        {0xff800000, 0xff80}, /* -inf */
+        {0x7fc00000, 0x7fc0}, /* quiet NaN */
+        {0x7f800001, 0x7fc0}, /* NaN with a low payload: not rounded to inf */
+        {0xffc00001, 0xffc0}, /* negative NaN */
+        {0x00000000, 0x0000}, /* 0 */
+        {0x80000000, 0x8000}, /* -0 */
+        {0x00008000, 0x0000}, /* subnormal tie, even: down */
+        {0x00018000, 0x0002}, /* subnormal tie, odd: up */
+        {0x00400000, 0x0040}, /* a subnormal bf16 holds exactly */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t got = zf_bf16_from_f32(float_of(cases[i][0]));
+        if (got != cases[i][1])
+            fail_msg("bf16(0x%08x) = 0x%04x, want 0x%04x", cases[i][0], got, cases[i][1]);
+        uint32_t back = bits_of(zf_f32_from_bf16(got));
+        assert_int_equal(back, (uint32_t)got << 16);
+    }
+    if (!zf_cpu_has_bf16(NULL, 0)) {
+        print_message("bf16 layout conversion: skipped (no AVX512-BF16 here)\n");
+        return;
+    }
+    enum { N = 4096 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    uint16_t *b = malloc(sizeof(uint16_t) * N);
+    for (int i = 0; i < N; i++) /* ties, their neighbours, NaNs, infinities, random floats */
+        x[i] = float_of(i % 4 == 0   ? (uint32_t)(urand() * 4294967296.0) | 0x8000u
+                        : i % 4 == 1 ? (uint32_t)(urand() * 4294967296.0) & ~0xffffu
+                        : i % 4 == 2 ? cases[i / 4 % 19][0]
+                                     : (uint32_t)(urand() * 4294967296.0));
+    zf_bf16_from_nchw(b, x, 1, N / 64, 8, 8, 0);
+    for (int i = 0; i < N; i++)
+        if (b[i] != zf_bf16_from_f32(x[i]))
+            fail_msg("layout conversion of 0x%08x: 0x%04x, want 0x%04x", bits_of(x[i]), b[i],
+                     zf_bf16_from_f32(x[i]));
+    zf_bf16_to_nchw(y, b, 1, N / 64, 8, 8, 0);
+    for (int i = 0; i < N; i++) assert_int_equal(bits_of(y[i]), (uint32_t)b[i] << 16);
+    free(x), free(y), free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_all_ones),     cmocka_unit_test(test_window_sizes),
-        cmocka_unit_test(test_pool_ceil_clipped), cmocka_unit_test(test_pool_overlap_adds),
-        cmocka_unit_test(test_lrn_conventions),   cmocka_unit_test(test_relu_rules),
-        cmocka_unit_test(test_conv_gradients),    cmocka_unit_test(test_pool_gradients),
-        cmocka_unit_test(test_lrn_gradients),     cmocka_unit_test(test_fc_gradients),
-        cmocka_unit_test(test_softmax_gradients), cmocka_unit_test(test_float_matches_double),
+        cmocka_unit_test(test_bf16_rounding),        cmocka_unit_test(test_conv_all_ones),
+        cmocka_unit_test(test_window_sizes),         cmocka_unit_test(test_pool_ceil_clipped),
+        cmocka_unit_test(test_pool_overlap_adds),    cmocka_unit_test(test_lrn_conventions),
+        cmocka_unit_test(test_relu_rules),           cmocka_unit_test(test_conv_gradients),
+        cmocka_unit_test(test_pool_gradients),       cmocka_unit_test(test_lrn_gradients),
+        cmocka_unit_test(test_fc_gradients),         cmocka_unit_test(test_softmax_gradients),
+        cmocka_unit_test(test_float_matches_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,34 @@ static int name_error(const char *opt, zf_status st, const zf_error *err) {
         return name_error(opt, parse(arg, target, &err), &err);                                    \
     }
 NAME_PARSER(cli_parse_backend, zf_backend_parse)
+
+zf_precision cli_precision = ZF_PRECISION_FP32;
+
+int cli_parse_precision(const char *opt, const char *arg, void *target) {
+    zf_error err;
+    zf_precision *p = target;
+    if (name_error(opt, zf_precision_parse(arg, p, &err), &err)) return 2;
+    char why[200];
+    int has = zf_cpu_has_bf16(why, sizeof why);
+    if (*p == ZF_PRECISION_BF16 && !has) {
+        cli_error("%s bf16: %s; use fp32 or auto", opt, why);
+        return 2;
+    }
+    if (*p == ZF_PRECISION_AUTO) {
+        static int said;
+        if (!said++ && has)
+            fprintf(stderr, "zfnet: %s auto: bf16 (this CPU has AVX512-BF16)\n", opt);
+        else if (said == 1)
+            fprintf(stderr, "zfnet: %s auto: fp32 (%s)\n", opt, why);
+    }
+    return 0;
+}
+
+void cli_net_defaults(zf_net_options *no, int threads) {
+    zf_net_defaults(no);
+    no->threads = threads;
+    no->precision = cli_precision;
+}
 NAME_PARSER(cli_parse_rule, zf_rule_parse)
 NAME_PARSER(cli_parse_lrn, zf_lrn_rule_parse)
 

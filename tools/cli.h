@@ -63,6 +63,18 @@ int cli_parse(const cli_command *cmd, const cli_opt *own, const cli_opt *extra, 
         "threads", CLI_INT, (t), "T", "compute threads (default: OMP_NUM_THREADS or all cores)",   \
             1, 1024                                                                                \
     }
+/* --precision: one setting for every net the command makes (a process-wide choice, like the
+ * thread count); cli_net_defaults applies it. */
+extern zf_precision cli_precision;
+#define CLI_PRECISION                                                                              \
+    {                                                                                              \
+        "precision", CLI_CALL, &cli_precision, "P",                                                \
+            "fp32 (default), bf16 (bfloat16 products: CPUs with AVX512-BF16)\n"                    \
+            "or auto (bf16 where the CPU has it)",                                                 \
+            .parse = cli_parse_precision, .choices = "fp32 bf16 auto"                              \
+    }
+/* zf_net_defaults with threads and --precision */
+void cli_net_defaults(zf_net_options *no, int threads);
 #define CLI_OUTPUT(t, what)                                                                        \
     { "output", CLI_STR, (t), "DIR", what, .alias = 'o' }
 #define CLI_BATCH(t, what)                                                                         \
@@ -94,6 +106,8 @@ int cli_parse_classes(const char *opt, const char *arg, void *ov);
 int cli_parse_input_size(const char *opt, const char *arg, void *ov);
 int cli_parse_random(const char *opt, const char *arg, void *mc);
 int cli_parse_backend(const char *opt, const char *arg, void *backend);
+/* --precision: also refuses bf16 where the CPU lacks it, and says once what auto chose */
+int cli_parse_precision(const char *opt, const char *arg, void *precision);
 int cli_parse_rule(const char *opt, const char *arg, void *rule);
 int cli_parse_lrn(const char *opt, const char *arg, void *lrn);
 int cli_parse_int_value(const char *opt, const char *s, long lo, long hi, long *out);

@@ -21,8 +21,9 @@ static int omp_get_max_threads(void) {
 
 static const cli_command bench_cmd = {
     "bench",
-    "--model M [--batch N] [--threads T] [--mode infer|train] [--iters K] [--warmup W]\n"
-    "                   [--backend dnnl|ref] [--json] [--classes N] [--input-size CxHxW]\n"
+    "--model M [--batch N] [--threads T] [--precision P] [--mode infer|train] [--iters K]\n"
+    "                   [--warmup W] [--backend dnnl|ref] [--json] [--classes N]\n"
+    "                   [--input-size CxHxW]\n"
     "       zfnet bench --peak [--threads T] [--json]",
     "Times the model on random data. infer: a forward pass; train: a forward pass in training\n"
     "mode, the backward pass from the loss, and an SGD momentum update. Prints the median\n"
@@ -188,13 +189,15 @@ static int time_steps(zf_net *net, const bench_args *a, double *times) {
 static void print_json(const zf_net *net, const bench_args *a, const double *times, double med,
                        double flop, double rss_mib) {
     int n = a->batch, nl = zf_net_num_layers(net), iters = a->iters;
-    printf("{\"model\": \"%s\", \"backend\": \"%s\", \"mode\": \"%s\", \"batch\": %d, "
-           "\"threads\": %d, \"iters\": %d, \"img_per_s\": %.3f, \"ms_per_batch\": %.3f, "
+    printf("{\"model\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"mode\": \"%s\", "
+           "\"batch\": %d, \"threads\": %d, \"iters\": %d, \"img_per_s\": %.3f, \"ms_per_batch\": "
+           "%.3f, "
            "\"ms_min\": %.3f, \"ms_max\": %.3f, \"gflops\": %.2f, \"peak_rss_mib\": %.1f, "
            "\"layers\": [",
-           zf_model_name(zf_net_model(net)), zf_net_backend_name(net), a->train ? "train" : "infer",
-           n, a->threads, iters, n / med, 1e3 * med, 1e3 * times[0], 1e3 * times[iters - 1],
-           flop / med / 1e9, rss_mib);
+           zf_model_name(zf_net_model(net)), zf_net_backend_name(net),
+           zf_precision_name(zf_net_precision(net)), a->train ? "train" : "infer", n, a->threads,
+           iters, n / med, 1e3 * med, 1e3 * times[0], 1e3 * times[iters - 1], flop / med / 1e9,
+           rss_mib);
     for (int i = 0; i < nl; i++) {
         zf_layer_info li;
         double f, b;
@@ -211,11 +214,12 @@ static void print_table(const zf_net *net, const bench_args *a, const double *ti
     int n = a->batch, nl = zf_net_num_layers(net), iters = a->iters;
     char th[24];
     snprintf(th, sizeof th, "%d", a->threads);
-    printf("%s, %s backend, %s, batch %d, %s threads: %.2f images/s, %.1f ms per batch "
+    printf("%s, %s backend, %s, %s, batch %d, %s threads: %.2f images/s, %.1f ms per batch "
            "(median of %d; min %.1f, max %.1f), %.1f GFLOP/s, peak RSS %.0f MiB\n\n",
            zf_model_name(zf_net_model(net)), zf_net_backend_name(net),
-           a->train ? "training step" : "inference", n, a->threads ? th : "default", n / med,
-           1e3 * med, iters, 1e3 * times[0], 1e3 * times[iters - 1], flop / med / 1e9, rss_mib);
+           zf_precision_name(zf_net_precision(net)), a->train ? "training step" : "inference", n,
+           a->threads ? th : "default", n / med, 1e3 * med, iters, 1e3 * times[0],
+           1e3 * times[iters - 1], flop / med / 1e9, rss_mib);
     double total = 0;
     for (int i = 0; i < nl; i++) {
         double f, b;
@@ -239,6 +243,7 @@ int cmd_bench(int argc, char **argv) {
         {"model", CLI_STR, &a.model, "M", "preset or model file (required unless --peak)"},
         {"batch", CLI_INT, &a.batch, "N", "images per batch (32)", 1, 65536},
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {"mode", CLI_CALL, &a.train, "MODE", "infer (default) or train", .parse = parse_mode,
          .choices = "infer train"},
         {"iters", CLI_INT, &a.iters, "K", "timed iterations (5)", 1, 100000},
@@ -255,9 +260,8 @@ int cmd_bench(int argc, char **argv) {
     if (a.peak) return peak(a.threads, a.json);
     if (!a.model) return cli_usage_error("bench", "--model (or --peak) is required");
     zf_net_options no;
-    zf_net_defaults(&no);
+    cli_net_defaults(&no, a.threads);
     no.backend = a.backend;
-    no.threads = a.threads;
     zf_net *net;
     if (cli_open_net(a.model, &a.ov, &no, &net)) return 1;
     double *times = malloc(sizeof(double) * (size_t)a.iters);

@@ -196,6 +196,7 @@ int cmd_correspondence(int argc, char **argv) {
          .parse = cli_parse_fill, .choices = "mean gray zero"},
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-correspondence)"),
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&corr_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

@@ -203,6 +203,7 @@ int cmd_deconv(int argc, char **argv) {
         CLI_OUTPUT(&dir, "the pictures' folder (zfnet-deconv)"),
         CLI_BATCH(&j.batch, "inputs per pass (16)"),
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     j.batch = j.po.batch;
     int npos, rc = cli_parse(&deconv_cmd, own, NULL, argc, argv, &npos);

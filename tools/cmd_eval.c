@@ -115,10 +115,12 @@ int cmd_eval(int argc, char **argv) {
         {"json", CLI_STR, &json_path, "FILE.json", "all of the results as JSON"},
         CLI_BATCH(&o.batch, "images per forward pass (64)"),
         CLI_THREADS(&o.threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&eval_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
     o.crop = ten ? ZF_CROP_TEN : ZF_CROP_CENTER;
+    o.precision = cli_precision;
     o.cb = cli_callbacks(stdout);
     if (ensemble && (!*ensemble || strstr(ensemble, ",,") || *ensemble == ',' ||
                      ensemble[strlen(ensemble) - 1] == ','))
@@ -187,6 +189,7 @@ int cmd_predict(int argc, char **argv) {
         {"weights", CLI_STR, &weights, "W", "a checkpoint written by 'zfnet train'", .required = 1},
         {"top", CLI_INT, &top, "K", "classes to show (5)", 1, 1000},
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&predict_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
@@ -194,8 +197,7 @@ int cmd_predict(int argc, char **argv) {
     zf_data_prep p;
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = threads;
+    cli_net_defaults(&no, threads);
     if (zf_checkpoint_open(weights, &no, &net, &p, &err)) return cli_fail(&err);
     if (zf_data_prep_need_mean(&p, &err)) {
         zf_net_free(net), zf_data_prep_free(&p);

@@ -121,6 +121,7 @@ static int evolution_run(const char *run, const char *list, const char *data, co
     o.batch = 64;
     o.loader_threads = 2;
     o.threads = threads;
+    o.precision = cli_precision;
     o.cb = cli_callbacks(stdout);
     json_t *out = json_object();
     if (run ? zf_run_snapshots(run, &paths, &epochs, &n, &err) && cli_fail(&err)
@@ -154,6 +155,7 @@ int cmd_evolution(int argc, char **argv) {
         {"data", CLI_STR, &data, "SPEC", "the dataset (fashion-mnist:test)"},
         CLI_OUTPUT(&dir, "the output folder (zfnet-evolution)"),
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     int npos,
         rc = cli_parse_maps(&evolution_cmd, own, &mc, "layers to follow (every conv layer)",

@@ -115,8 +115,7 @@ static int filters_run(const char *weights, const char *layer, const char *data,
     zf_data_prep p;
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = threads;
+    cli_net_defaults(&no, threads);
     if (zf_checkpoint_open(weights, &no, &net, &p, &err) ||
         (data && zf_data_prep_need_mean(&p, &err)))
         return cli_fail(&err);
@@ -163,6 +162,7 @@ int cmd_filters(int argc, char **argv) {
         {"images", CLI_INT, &images, "N", "images it averages (64)", 1, 1 << 20},
         CLI_OUTPUT(&dir, "the output folder (zfnet-filters)"),
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&filters_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

@@ -199,9 +199,8 @@ static int run(fwd_state *s) {
     const fwd_args *a = s->a;
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
+    cli_net_defaults(&no, a->threads);
     no.backend = a->backend;
-    no.threads = a->threads;
     if (cli_open_net(a->model, &a->ov, &no, &s->net)) return 1;
     if (zf_checkpoint_load(s->net, a->weights, &err)) return cli_error("%s", err.msg);
     const zf_st_tensor *x = NULL, *sig = NULL;
@@ -252,6 +251,7 @@ int cmd_forward(int argc, char **argv) {
          .parse = cli_parse_lrn, .choices = "default identity gradient"},
         {"lrn-gradient", CLI_FLAG, &a.lrn_gradient, NULL, "the same as --lrn gradient"},
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {"backend", CLI_CALL, &a.backend, "B", "dnnl (default) or ref (the plain-C oracle)",
          .parse = cli_parse_backend, .choices = "dnnl ref"},
         {0}};

@@ -281,6 +281,7 @@ int cmd_invariance(int argc, char **argv) {
         CLI_OUTPUT(&j.dir, "the output folder (zfnet-invariance)"),
         CLI_BATCH(&j.o.batch, "inputs per pass (32)"),
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&invariance_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

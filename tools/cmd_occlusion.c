@@ -481,6 +481,7 @@ int cmd_occlusion(int argc, char **argv) {
         CLI_OUTPUT(&j.dir, "the figures' folder (zfnet-occlusion)"),
         CLI_BATCH(&j.o.batch, "occluded copies per pass (32)"),
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&occlusion_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

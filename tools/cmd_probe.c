@@ -97,6 +97,7 @@ static int parse(probe_job *j, int argc, char **argv) {
         CLI_OUTPUT(&j->dir, "where probe.csv and probe.json go (zfnet-probe)"),
         {"seed", CLI_U64, &o->seed, "S", "the draws (1)"},
         CLI_THREADS(&o->threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&probe_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
@@ -211,6 +212,7 @@ int cmd_probe(int argc, char **argv) {
     zf_probe_defaults(&j.o);
     int rc = parse(&j, argc, argv);
     if (rc >= 0) return rc;
+    j.o.precision = cli_precision;
     j.o.cb = cli_callbacks(NULL);
     if (make_dir(j.dir)) return 1;
     int cols = j.nsets * j.nper;

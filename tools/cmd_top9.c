@@ -207,8 +207,7 @@ static int top9_run(const char *weights, const char *data, const map_choice *mc,
     int nl = 0, rc = 1;
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = threads;
+    cli_net_defaults(&no, threads);
     zf_topk_options o;
     zf_topk_defaults(&o);
     o.batch = batch;
@@ -268,6 +267,7 @@ int cmd_top9(int argc, char **argv) {
         CLI_BATCH(&batch, "images per pass (64)"),
         CLI_OUTPUT(&dir, "the output folder (zfnet-top9)"),
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     int npos,
         rc =

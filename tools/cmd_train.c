@@ -57,7 +57,7 @@ static int parse_diverge(const char *opt, const char *arg, void *target) {
     return 0;
 }
 
-enum { NTRAIN_OPTS = 30 };
+enum { NTRAIN_OPTS = 31 };
 
 /* zf_train_options as options (NTRAIN_OPTS entries with the end) */
 static void train_options(cli_opt *t, zf_train_options *c) {
@@ -115,6 +115,7 @@ static void train_options(cli_opt *t, zf_train_options *c) {
          "that state with a tenth of the rate, up to 3 times (lower)",
          .parse = parse_diverge, .choices = "stop lower"},
         CLI_THREADS(&c->threads),
+        CLI_PRECISION,
         {NULL, CLI_HEADING, NULL, NULL, "run folder:"},
         {"snapshot-epochs", CLI_CALL, c, "E1,E2,...",
          "also keep epoch-E.safetensors for these epochs", .parse = parse_snapshots},
@@ -152,6 +153,7 @@ static int parse(const cli_command *cmd, int argc, char **argv, zf_train_options
     cli_group_overrides(tg + NTRAIN_OPTS, &c->overrides);
     int npos, rc = cli_parse(cmd, own, tg, argc, argv, &npos);
     if (rc >= 0) return rc;
+    c->precision = cli_precision;
     if (c->resume && c->overwrite)
         return cli_usage_error(cmd->name, "--resume and --overwrite exclude each other");
     return -1;
@@ -427,6 +429,7 @@ int cmd_ablate(int argc, char **argv) {
     cli_group_overrides(tg + NTRAIN_OPTS, &c->overrides);
     int npos, rc = cli_parse(&ablate_cmd, own, tg, argc, argv, &npos);
     if (rc >= 0) return rc;
+    c->precision = cli_precision;
     zf_variant *v;
     zf_error err;
     if (zf_variants_load(file, &v, &a.nvariants, &err)) return cli_fail(&err);

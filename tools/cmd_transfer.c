@@ -75,6 +75,7 @@ static int parse(transfer_job *j, int argc, char **argv) {
          .given = &j->flip_given},
         {"seed", CLI_U64, &o->seed, "S", "the draws, the order and initialisation (1)"},
         CLI_THREADS(&o->threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&transfer_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;
@@ -202,6 +203,7 @@ int cmd_transfer(int argc, char **argv) {
     j.o.train = "digits", j.o.test = "digits:test", j.o.per_class = 10;
     int rc = parse(&j, argc, argv);
     if (rc >= 0) return rc;
+    j.o.precision = cli_precision;
     j.o.cb = cli_callbacks(stdout);
     if (make_dir(j.dir)) return 1;
     json_t *runs = json_array();

@@ -10,8 +10,7 @@ int cli_open_weights(const char *model, const char *weights, int threads, zf_net
                      zf_data_prep *prep) {
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = threads;
+    cli_net_defaults(&no, threads);
     *prep = (zf_data_prep){.scale = 1.0f / 255};
     if (!weights && !model) return cli_error("--weights (or --model) is needed");
     if (weights && !model)

@@ -373,6 +373,7 @@ int cmd_report(int argc, char **argv) {
         CLI_OUTPUT(&dir, "the report's folder (RUN_DIR/report)"),
         {"compute", CLI_FLAG, &do_compute, NULL, "run the missing analyses first"},
         CLI_THREADS(&threads),
+        CLI_PRECISION,
         {0}};
     int rc = cli_parse(&report_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

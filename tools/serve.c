@@ -77,8 +77,7 @@ static int from_run(sv_server *s, const char *run, serve_args *a, char *weights,
 static int open_model(sv_server *s, const serve_args *a, const char *data) {
     zf_error err;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = a->threads;
+    cli_net_defaults(&no, a->threads);
     zf_status st = ends_with(a->weights, ".onnx")
                        ? zf_onnx_import(a->weights, &no, &s->net, &s->prep, &err)
                        : zf_checkpoint_open(a->weights, &no, &s->net, &s->prep, &err);
@@ -206,6 +205,7 @@ int cmd_serve(int argc, char **argv) {
         {"task-idle", CLI_DOUBLE, &a.task_idle, "S",
          "a task (top-9, occlusion) nobody asks about for S seconds is cancelled (15)", 0.5, 86400},
         CLI_THREADS(&a.threads),
+        CLI_PRECISION,
         {0}};
     int npos, rc = cli_parse(&serve_cmd, own, NULL, argc, argv, &npos);
     if (rc >= 0) return rc;

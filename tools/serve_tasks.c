@@ -205,8 +205,7 @@ static zf_status run_occlusion(sv_server *s, sv_task *t, zf_callbacks cb, task_o
 static zf_status task_net(sv_server *s, zf_error *err) {
     if (s->task_net) return ZF_OK;
     zf_net_options no;
-    zf_net_defaults(&no);
-    no.threads = s->threads;
+    cli_net_defaults(&no, s->threads);
     size_t n = strlen(s->open_weights);
     if (n > 5 && !strcmp(s->open_weights + n - 5, ".onnx")) {
         zf_data_prep prep;

@@ -44,10 +44,11 @@ typedef struct zf_callbacks {
 /* ---- evaluation ------------------------------------------------------------------------ */
 
 typedef struct zf_eval_options {
-    zf_crop crop;       /* ZF_CROP_CENTER or ZF_CROP_TEN (4 corners + centre, mirrored) */
-    int batch;          /* images per forward pass (64); ten crops make 10x the inputs */
-    int loader_threads; /* (2) */
-    int threads;        /* compute threads, 0: all cores (0) */
+    zf_crop crop;           /* ZF_CROP_CENTER or ZF_CROP_TEN (4 corners + centre, mirrored) */
+    int batch;              /* images per forward pass (64); ten crops make 10x the inputs */
+    int loader_threads;     /* (2) */
+    int threads;            /* compute threads, 0: all cores (0) */
+    zf_precision precision; /* the nets' (ZF_PRECISION_FP32) */
     zf_callbacks cb;
     int parts, part; /* data-parallel: this process's part of each batch (1, 0: the whole) */
 } zf_eval_options;
@@ -147,6 +148,7 @@ typedef struct zf_train_options {
     double init_std;               /* ZF_INIT_GAUSSIAN's std */
     uint64_t seed;                 /* (1) */
     int threads;                   /* compute threads (0: all) */
+    zf_precision precision;        /* (ZF_PRECISION_FP32); taken from here on resume */
     int loader_threads;            /* (2) */
     int data_size;                 /* folders and shards: short side (256) */
     int mean_images;               /* images averaged for the mean (0: all) */
@@ -361,6 +363,7 @@ typedef struct zf_evolution_options {
     int nrandom;               /* (8) */
     uint64_t seed;             /* (1) */
     int batch, loader_threads, threads; /* (64, 2, 0: all cores) */
+    zf_precision precision;             /* (ZF_PRECISION_FP32) */
     zf_callbacks cb;                    /* ZF_NOTICE_INFO "evolution: epoch N done" each */
 } zf_evolution_options;
 
@@ -562,7 +565,8 @@ typedef struct zf_transfer_options {
                       freeze) */
     uint64_t seed; /* (1) */
     int threads;   /* (0: all) */
-    const char *save; /* the first fold's trained net written here as a checkpoint, or NULL */
+    zf_precision precision; /* (ZF_PRECISION_FP32) */
+    const char *save;       /* the first fold's trained net written here as a checkpoint, or NULL */
     zf_callbacks cb;
 } zf_transfer_options;
 
@@ -638,6 +642,7 @@ typedef struct zf_probe_options {
     int nsvm_c, nsoftmax_wd;
     uint64_t seed;
     int threads;
+    zf_precision precision; /* (ZF_PRECISION_FP32) */
     zf_callbacks cb;
 } zf_probe_options;
 

@@ -121,11 +121,21 @@ typedef enum zf_backend_kind {
     ZF_BACKEND_REF       /* plain C, NCHW: the oracle */
 } zf_backend_kind;
 
+/* The arithmetic of convolutions and fully connected layers (docs/precision.md). */
+typedef enum zf_precision {
+    ZF_PRECISION_FP32 = 0, /* float32 throughout */
+    ZF_PRECISION_BF16,     /* bfloat16 products summed in float32, activations with a spatial
+                            * extent held in bfloat16; weights, their gradients, softmax and
+                            * loss in float32. Needs the dnnl backend and AVX512-BF16 */
+    ZF_PRECISION_AUTO      /* bf16 where both are there, fp32 otherwise */
+} zf_precision;
+
 typedef struct zf_net_options {
     zf_backend_kind backend; /* (ZF_BACKEND_DNNL) */
     int threads;             /* compute threads; 0: OMP_NUM_THREADS or all cores (0) */
     uint64_t seed;           /* dropout masks (0) */
     uint64_t max_params;     /* refuse a model with more parameters (2^32, the most allowed) */
+    zf_precision precision;  /* (ZF_PRECISION_FP32) */
 } zf_net_options;
 
 /* The defaults above. */
@@ -299,6 +309,17 @@ ZF_API void zf_net_layer_times(const zf_net *net, int i, double *forward_ms, dou
 ZF_API const char *zf_net_backend_name(const zf_net *net);
 /* "dnnl" or "ref" <-> the backend. */
 ZF_API zf_status zf_backend_parse(const char *name, zf_backend_kind *out, zf_error *err);
+/* The precision the net computes in: fp32 or bf16 (auto resolved at creation). */
+ZF_API zf_precision zf_net_precision(const zf_net *net);
+/* "fp32", "bf16" or "auto" <-> the precision. */
+ZF_API zf_status zf_precision_parse(const char *name, zf_precision *out, zf_error *err);
+ZF_API const char *zf_precision_name(zf_precision p);
+/* Whether this CPU runs bfloat16 natively (AVX512-BF16, and oneDNN willing to use it: its
+ * DNNL_MAX_CPU_ISA can forbid it); if not, `why` (may be NULL) says what is missing. */
+ZF_API int zf_cpu_has_bf16(char *why, size_t size);
+/* Round to the nearest bfloat16, ties to even; NaN stays NaN (quiet), infinities stay. */
+ZF_API uint16_t zf_bf16_from_f32(float x);
+ZF_API float zf_f32_from_bf16(uint16_t b);
 
 /* Layer indices from a list of names ("conv1,pool2"); "all-conv" or NULL: every conv layer.
  * `out` holds at least zf_net_num_layers entries. With feature_maps set, fc and softmax layers

@@ -220,7 +220,7 @@ static zf_status score(const zf_train_options *c, const char *ckpt, const char *
                        double *top5, zf_error *err) {
     zf_eval_options eo;
     zf_eval_defaults(&eo);
-    eo.threads = c->threads, eo.cb = c->cb;
+    eo.threads = c->threads, eo.precision = c->precision, eo.cb = c->cb;
     zf_eval_result r;
     zf_status st = zf_evaluate(&ckpt, 1, data, &eo, &r, err);
     if (st) return st;

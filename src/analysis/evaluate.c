@@ -111,7 +111,7 @@ static zf_status eval_member(zf_eval_result *r, const char *path, const char *fi
     zf_data_prep p;
     zf_net_options no;
     zf_net_defaults(&no);
-    no.threads = o->threads;
+    no.threads = o->threads, no.precision = o->precision;
     zf_status st = zf_checkpoint_open(path, &no, &net, &p, err);
     if (st) return st;
     if (!(st = zf_data_prep_need_mean(&p, err)) && !*d) {

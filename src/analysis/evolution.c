@@ -183,7 +183,7 @@ static zf_status one_checkpoint(evo_run *r, const char *path, int c, zf_error *e
     zf_data_prep p;
     zf_net_options no;
     zf_net_defaults(&no);
-    no.threads = r->o->threads;
+    no.threads = r->o->threads, no.precision = r->o->precision;
     zf_status st = zf_checkpoint_open(path, &no, &net, &p, err);
     if (st) return st;
     st = zf_data_prep_need_mean(&p, err);

@@ -87,12 +87,12 @@ zf_status zf_pick_per_class(const zf_dataset *d, int n, int shuffle, uint64_t se
 }
 
 zf_status zf_target_open(zf_target *g, const char *checkpoint, const char *train, const char *test,
-                         int test_per_class, int threads, uint64_t seed, const zf_callbacks *cb,
-                         zf_error *err) {
+                         int test_per_class, int threads, zf_precision precision, uint64_t seed,
+                         const zf_callbacks *cb, zf_error *err) {
     memset(g, 0, sizeof *g);
     zf_net_options no;
     zf_net_defaults(&no);
-    no.threads = threads;
+    no.threads = threads, no.precision = precision;
     no.seed = seed;
     zf_status st = zf_checkpoint_open(checkpoint, &no, &g->net, &g->prep, err);
     if (!st) st = zf_data_prep_need_mean(&g->prep, err);

@@ -18,8 +18,8 @@ typedef struct zf_target {
 } zf_target;
 
 zf_status zf_target_open(zf_target *g, const char *checkpoint, const char *train, const char *test,
-                         int test_per_class, int threads, uint64_t seed, const zf_callbacks *cb,
-                         zf_error *err);
+                         int test_per_class, int threads, zf_precision precision, uint64_t seed,
+                         const zf_callbacks *cb, zf_error *err);
 void zf_target_close(zf_target *g);
 
 /* Each use of a seed draws from its own stream: zf_mix64(zf_mix64(seed, tag), i). */

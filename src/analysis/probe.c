@@ -97,7 +97,7 @@ static zf_status check_options(const zf_probe_options *o, zf_error *err) {
 static zf_status open_probe(probe_run *t, zf_error *err) {
     const zf_probe_options *o = t->o;
     zf_status st = zf_target_open(&t->g, o->checkpoint, o->train, o->test, o->test_per_class,
-                                  o->threads, o->seed, &o->cb, err);
+                                  o->threads, o->precision, o->seed, &o->cb, err);
     return st ? st : choose_layers(t, err);
 }
 

@@ -156,6 +156,7 @@ zf_status train_state_load(trainer *t, zf_error *err) {
     if (!st) {
         if (keep.epochs > 0) t->c.epochs = keep.epochs; /* a resumed run may be extended */
         t->c.threads = keep.threads, t->c.loader_threads = keep.loader_threads;
+        t->c.precision = keep.precision;
         t->c.lower_on_diverge = keep.lower_on_diverge, t->c.stop = keep.stop;
         t->c.out = keep.out, t->c.cb = keep.cb;
         t->c.on_start = keep.on_start, t->c.on_epoch = keep.on_epoch, t->c.ctx = keep.ctx;

@@ -120,7 +120,7 @@ static zf_status load_net(zf_net **net, const zf_train_options *c, const zf_mode
     if (st) return st;
     zf_net_options no;
     zf_net_defaults(&no);
-    no.threads = c->threads, no.seed = c->seed;
+    no.threads = c->threads, no.seed = c->seed, no.precision = c->precision;
     st = zf_net_create(m, &no, net, err);
     zf_model_free(m);
     return st;

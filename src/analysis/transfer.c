@@ -105,7 +105,7 @@ static zf_status choose_freeze(transfer_run *t, zf_error *err) {
 static zf_status open_run(transfer_run *t, zf_error *err) {
     const zf_transfer_options *o = t->o;
     zf_status st = zf_target_open(&t->g, o->checkpoint, o->train, o->test, o->test_per_class,
-                                  o->threads, o->seed, &o->cb, err);
+                                  o->threads, o->precision, o->seed, &o->cb, err);
     if (st) return st;
     t->pad = o->crop_pad >= 0 ? o->crop_pad : t->g.prep.pad;
     zf_shape s = zf_dataset_shape(t->g.train), in = zf_net_input_shape(t->g.net);

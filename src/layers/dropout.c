@@ -23,9 +23,9 @@ static void dropout_set_batch(layer *l, int n, void *ctx) {
     l->d.fc = (fc_desc){.n = n}; /* only the batch size matters here */
 }
 
-/* the mask, in the backend's layout of the output */
+/* the mask, float, in the backend's layout of the output */
 static size_t dropout_aux_bytes(layer *l, const zf_backend *be) {
-    return be->act_bytes(l->d.fc.n, l->out.c, l->out.h, l->out.w);
+    return sizeof(float) * be->act_elems(l->d.fc.n, l->out.c, l->out.h, l->out.w);
 }
 
 static size_t dropout_workspace(layer *l, const zf_backend *be) {
@@ -33,14 +33,17 @@ static size_t dropout_workspace(layer *l, const zf_backend *be) {
     return 0;
 }
 
-static size_t count_of(const layer *l, const layer_ctx *c) {
-    return c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w) / sizeof(float);
+static act_shape shape_of(const layer *l, const layer_ctx *c) {
+    return (act_shape){c->n, l->out.c, l->out.h, l->out.w};
+}
+
+static size_t bytes_of(const layer *l, const layer_ctx *c) {
+    return c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w);
 }
 
 static void dropout_forward(layer *l, const layer_ctx *c, const float *x) {
-    size_t count = count_of(l, c);
     if (c->mode != ZF_MODE_TRAIN || l->def->p.dropout.p == 0) {
-        memcpy(l->y, x, count * sizeof(float));
+        memcpy(l->y, x, bytes_of(l, c));
         return;
     }
     double p = l->def->p.dropout.p;
@@ -49,25 +52,24 @@ static void dropout_forward(layer *l, const layer_ctx *c, const float *x) {
     /* each row's mask from (the step's draw, its global row): a batch split over processes
      * draws what the whole batch draws */
     uint64_t base = zf_rng_next(c->rng);
-    size_t per = count / (size_t)c->n;
+    size_t per = c->be->act_elems(c->n, l->out.c, l->out.h, l->out.w) / (size_t)c->n;
     for (int r = 0; r < c->n; r++) {
         zf_rng rr;
         zf_rng_seed(&rr, zf_mix64(base, (uint64_t)(c->row0 + r)));
         float *m = mask + per * (size_t)r;
         for (size_t i = 0; i < per; i++) m[i] = zf_rng_uniform(&rr) >= p ? keep : 0.0f;
     }
-    c->be->mul(count, l->y, x, mask);
+    c->be->mul(shape_of(l, c), l->y, x, mask);
 }
 
 static void dropout_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                              const float *x) {
     (void)rule, (void)x;
     if (!dx) return;
-    size_t count = count_of(l, c);
     if (c->mode != ZF_MODE_TRAIN || l->def->p.dropout.p == 0)
-        memcpy(dx, dy, count * sizeof(float));
+        memcpy(dx, dy, bytes_of(l, c));
     else
-        c->be->mul(count, dx, dy, l->aux);
+        c->be->mul(shape_of(l, c), dx, dy, l->aux);
 }
 
 const layer_ops zf_dropout_ops = {

@@ -19,19 +19,19 @@ static size_t relu_no_bytes(layer *l, const zf_backend *be) {
     return 0;
 }
 
-static size_t relu_count(const layer *l, const layer_ctx *c) {
-    return c->be->act_bytes(c->n, l->out.c, l->out.h, l->out.w) / sizeof(float);
+static act_shape shape_of(const layer *l, const layer_ctx *c) {
+    return (act_shape){c->n, l->out.c, l->out.h, l->out.w};
 }
 
 static void relu_forward(layer *l, const layer_ctx *c, const float *x) {
-    c->be->relu_forward(relu_count(l, c), l->y, x);
+    c->be->relu_forward(shape_of(l, c), l->y, x);
 }
 
 static void relu_backward(layer *l, const layer_ctx *c, zf_rule rule, float *dx, const float *dy,
                           const float *x) {
     (void)x;
     if (!dx) return;
-    size_t n = relu_count(l, c);
+    act_shape n = shape_of(l, c);
     switch (rule) {
     case ZF_RULE_GRADIENT: /* dy where the unit was on */
         c->be->relu_mask(n, dx, dy, l->y);

@@ -3,9 +3,16 @@
  * layout from layer to layer (what its AVX-512 kernels run at full speed on); others are plain
  * NCHW. Conversions happen only at the edges (to_nchw / from_nchw). Primitives are created once
  * per descriptor (layer and batch size) and reused; weights are reordered from PyTorch's layout
- * into the primitive's preferred one at each call, since training changes them every step. */
+ * into the primitive's preferred one at each call, since training changes them every step.
+ *
+ * The same code is the `dnnl_bf16` backend (ZF_PRECISION_BF16): there activations with a spatial
+ * extent are held in bfloat16 (half the memory and traffic), convolutions multiply in bfloat16
+ * and sum in float32, weights are rounded to bfloat16 by the reorder into the primitive's layout
+ * and weight gradients come back in float32. Spatially 1x1 activations (fully connected
+ * outputs, the scores the loss reads) stay float32. */
 #include "../../internal.h"
 #include "../ref/ref.h"
+#include "bf16.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <string.h>
@@ -25,6 +32,7 @@ static _Noreturn void dnnl_die(const char *what, dnnl_status_t s, int line) {
 typedef struct dctx {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
+    int bf16; /* the dnnl_bf16 backend's context */
 } dctx;
 
 static void *ctx_create(void) {
@@ -36,6 +44,12 @@ static void *ctx_create(void) {
         free(c);
         return NULL;
     }
+    return c;
+}
+
+static void *ctx_create_bf16(void) {
+    dctx *c = ctx_create();
+    if (c) c->bf16 = 1;
     return c;
 }
 
@@ -56,8 +70,21 @@ static int cpad(int c) {
     return (c + 15) / 16 * 16;
 }
 
+static size_t act_elems(int n, int c, int h, int w) {
+    return (size_t)n * (blocked(c, h, w) ? cpad(c) : c) * h * w;
+}
+
 static size_t act_bytes(int n, int c, int h, int w) {
-    return sizeof(float) * (size_t)n * (blocked(c, h, w) ? cpad(c) : c) * h * w;
+    return sizeof(float) * act_elems(n, c, h, w);
+}
+
+/* whether the bf16 backend holds an activation of this extent in bfloat16 */
+static int half(int h, int w) {
+    return (size_t)h * w > 1;
+}
+
+static size_t act_bytes_bf16(int n, int c, int h, int w) {
+    return act_elems(n, c, h, w) * (half(h, w) ? sizeof(uint16_t) : sizeof(float));
 }
 
 /* nChw16c -> nchw */
@@ -103,18 +130,47 @@ static void from_nchw(float *dst, const float *src, int n, int c, int h, int w) 
         }
 }
 
-/* our layout of an activation, as a oneDNN memory descriptor (2-D when spatially 1x1) */
-static dnnl_memory_desc_t act_md(int n, int c, int h, int w) {
+static void to_nchw_bf16(float *dst, const float *src, int n, int c, int h, int w) {
+    if (!half(h, w))
+        to_nchw(dst, src, n, c, h, w);
+    else
+        zf_bf16_to_nchw(dst, (const uint16_t *)src, n, c, h, w, blocked(c, h, w));
+}
+
+static void from_nchw_bf16(float *dst, const float *src, int n, int c, int h, int w) {
+    if (!half(h, w))
+        from_nchw(dst, src, n, c, h, w);
+    else
+        zf_bf16_from_nchw((uint16_t *)dst, src, n, c, h, w, blocked(c, h, w));
+}
+
+/* ours <-> float NCHW, in this context's element types */
+static void ours_to_nchw(const dctx *x, float *dst, const float *src, int n, int c, int h, int w) {
+    (x->bf16 ? to_nchw_bf16 : to_nchw)(dst, src, n, c, h, w);
+}
+
+static void ours_from_nchw(const dctx *x, float *dst, const float *src, int n, int c, int h,
+                           int w) {
+    (x->bf16 ? from_nchw_bf16 : from_nchw)(dst, src, n, c, h, w);
+}
+
+/* the element type of an activation in this context's layout */
+static dnnl_data_type_t act_type(const dctx *x, int h, int w) {
+    return x->bf16 && half(h, w) ? dnnl_bf16 : dnnl_f32;
+}
+
+/* an activation in our layout with element type dt, as a oneDNN memory descriptor (4-D
+ * always: convolution and pooling to a 1x1 extent want it so) */
+static dnnl_memory_desc_t act_md_as(int n, int c, int h, int w, dnnl_data_type_t dt) {
     dnnl_memory_desc_t md;
-    if ((size_t)h * w == 1 && !blocked(c, h, w)) {
-        dnnl_dims_t d = {n, c};
-        DN(dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_nc));
-        return md;
-    }
     dnnl_dims_t d = {n, c, h, w};
-    DN(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32,
-                                    blocked(c, h, w) ? dnnl_nChw16c : dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&md, 4, d, dt, blocked(c, h, w) ? dnnl_nChw16c : dnnl_nchw));
     return md;
+}
+
+/* our layout of an activation */
+static dnnl_memory_desc_t act_md(const dctx *x, int n, int c, int h, int w) {
+    return act_md_as(n, c, h, w, act_type(x, h, w));
 }
 
 static dnnl_memory_desc_t md_tag(int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
@@ -286,6 +342,8 @@ typedef struct op_state {
     margs m_fwd, m_bwd_data, m_bwd_w;
     weights w_fwd, w_bwd_data, w_grad; /* w_grad: diff weights -> user layout, summed */
     weights dx_out;                    /* conv diff_src, when its layout is not ours */
+    weights x_in, dy_in, y_out;        /* src, diff_dst and dst, when the primitive computes
+                                        * in another element type than ours holds them in */
     float *db;                         /* diff bias before it is added to the gradient */
     float *scratch_nchw[3];            /* NCHW copies: LRN with even sizes, fc inputs */
     size_t aux;                        /* pooling/LRN workspace bytes */
@@ -296,7 +354,8 @@ static void state_free(void *p) {
     prim_free(&s->fwd), prim_free(&s->bwd_data), prim_free(&s->bwd_w);
     margs_free(&s->m_fwd), margs_free(&s->m_bwd_data), margs_free(&s->m_bwd_w);
     weights_free(&s->w_fwd), weights_free(&s->w_bwd_data), weights_free(&s->w_grad);
-    weights_free(&s->dx_out);
+    weights_free(&s->dx_out), weights_free(&s->x_in), weights_free(&s->dy_in);
+    weights_free(&s->y_out);
     free(s->db);
     for (int i = 0; i < 3; i++) free(s->scratch_nchw[i]);
     free(s);
@@ -340,14 +399,36 @@ static dnnl_memory_desc_t conv_user_weights(const conv_desc *d) {
     return md_tag(5, dims, dnnl_goihw);
 }
 
+/* A tensor of ours for a primitive: as it is, or through a relayout into the primitive's. */
+static const void *tensor_in(dctx *c, weights *w, const void *ours) {
+    return weights_in(c, w, ours);
+}
+
+/* Where a primitive writes a tensor of ours: in place, or into the relayout's buffer. */
+static void *tensor_out(weights *w, void *ours) {
+    return w->differ ? (void *)w->buf : ours;
+}
+
+/* After the primitive: the relayout's buffer into ours (if it was used). */
+static void tensor_done(dctx *c, weights *w, void *ours) {
+    if (w->differ) run_reorder(c, &w->r, w->buf, ours);
+}
+
 static op_state *conv_state(conv_desc *d) {
     if (d->op.state) return d->op.state;
     dctx *c = d->op.ctx;
     op_state *s = new_state(OP_CONV);
-    dnnl_memory_desc_t src = act_md(d->n, d->c_in, d->h, d->w);
-    dnnl_memory_desc_t dst = act_md(d->n, d->c_out, d->h_out, d->w_out);
-    dnnl_memory_desc_t uw = conv_user_weights(d), anyw, bias;
-    DN(dnnl_memory_desc_init_by_tag(&anyw, uw.ndims, uw.dims, dnnl_f32, dnnl_format_tag_any));
+    /* ours, and what the primitives compute in: bfloat16 where we hold both sides in it,
+     * float32 otherwise (a conv to or from a 1x1 extent in the bf16 backend) */
+    dnnl_memory_desc_t usrc = act_md(c, d->n, d->c_in, d->h, d->w);
+    dnnl_memory_desc_t udst = act_md(c, d->n, d->c_out, d->h_out, d->w_out);
+    dnnl_data_type_t dt =
+        usrc.data_type == dnnl_bf16 && udst.data_type == dnnl_bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t src = act_md_as(d->n, d->c_in, d->h, d->w, dt);
+    dnnl_memory_desc_t dst = act_md_as(d->n, d->c_out, d->h_out, d->w_out, dt);
+    dnnl_memory_desc_t uw = conv_user_weights(d), anyw, anyg, bias;
+    DN(dnnl_memory_desc_init_by_tag(&anyw, uw.ndims, uw.dims, dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&anyg, uw.ndims, uw.dims, dnnl_f32, dnnl_format_tag_any));
     dnnl_dim_t bd[1] = {d->c_out};
     bias = md_tag(1, bd, dnnl_x);
     dnnl_dims_t st, pl, pr;
@@ -359,10 +440,10 @@ static op_state *conv_state(conv_desc *d) {
     /* backward data picks its own diff_src layout: with few input channels (conv1) a plain
      * NCHW diff_src has only oneDNN's reference kernel, ~50x slower than the blocked one */
     dnnl_memory_desc_t anysrc;
-    DN(dnnl_memory_desc_init_by_tag(&anysrc, src.ndims, src.dims, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&anysrc, src.ndims, src.dims, dt, dnnl_format_tag_any));
     DN(dnnl_convolution_backward_data_desc_init(&cd, conv_alg(), &anysrc, &anyw, &dst, st, pl, pr));
     s->bwd_data = make_prim(c, &cd, s->fwd.pd);
-    DN(dnnl_convolution_backward_weights_desc_init(&cd, conv_alg(), &src, &anyw,
+    DN(dnnl_convolution_backward_weights_desc_init(&cd, conv_alg(), &src, &anyg,
                                                    d->bias ? &bias : NULL, &dst, st, pl, pr));
     s->bwd_w = make_prim(c, &cd, s->fwd.pd);
 
@@ -373,7 +454,10 @@ static op_state *conv_state(conv_desc *d) {
     s->w_fwd = make_relayout(c, &uw, &wf, TO_PRIM);
     s->w_bwd_data = make_relayout(c, &uw, &wd, TO_PRIM);
     s->w_grad = make_relayout(c, &uw, &wg, TO_USER_SUM);
-    s->dx_out = make_relayout(c, &src, &dxmd, TO_USER);
+    s->dx_out = make_relayout(c, &usrc, &dxmd, TO_USER);
+    s->x_in = make_relayout(c, &usrc, &src, TO_PRIM);
+    s->dy_in = make_relayout(c, &udst, &dst, TO_PRIM);
+    s->y_out = make_relayout(c, &udst, &dst, TO_USER);
     if (d->bias) {
         s->db = malloc(sizeof(float) * (size_t)d->c_out);
         ZF_ASSERT(s->db);
@@ -405,32 +489,33 @@ static void conv_forward(conv_desc *d, float *y, const float *x, const float *w,
     op_state *s = conv_state(d);
     dctx *c = d->op.ctx;
     const float *wp = weights_in(c, &s->w_fwd, w);
+    const void *xp = tensor_in(c, &s->x_in, x);
+    void *yp = tensor_out(&s->y_out, y);
     if (d->bias)
-        run(c, &s->fwd, &s->m_fwd, ws, x, wp, b, y);
+        run(c, &s->fwd, &s->m_fwd, ws, xp, wp, b, yp);
     else
-        run(c, &s->fwd, &s->m_fwd, ws, x, wp, y);
+        run(c, &s->fwd, &s->m_fwd, ws, xp, wp, yp);
+    tensor_done(c, &s->y_out, y);
 }
 
 static void conv_backward_data(conv_desc *d, float *dx, const float *dy, const float *w, void *ws) {
     op_state *s = conv_state(d);
     dctx *c = d->op.ctx;
     const float *wp = weights_in(c, &s->w_bwd_data, w);
-    if (!s->dx_out.differ) {
-        run(c, &s->bwd_data, &s->m_bwd_data, ws, dy, wp, dx);
-        return;
-    }
-    run(c, &s->bwd_data, &s->m_bwd_data, ws, dy, wp, s->dx_out.buf);
-    run_reorder(c, &s->dx_out.r, s->dx_out.buf, dx);
+    const void *dyp = tensor_in(c, &s->dy_in, dy);
+    run(c, &s->bwd_data, &s->m_bwd_data, ws, dyp, wp, tensor_out(&s->dx_out, dx));
+    tensor_done(c, &s->dx_out, dx);
 }
 
 static void conv_backward_weights(conv_desc *d, float *dw, float *db, const float *dy,
                                   const float *x, void *ws) {
     op_state *s = conv_state(d);
     dctx *c = d->op.ctx;
+    const void *xp = tensor_in(c, &s->x_in, x), *dyp = tensor_in(c, &s->dy_in, dy);
     if (d->bias)
-        run(c, &s->bwd_w, &s->m_bwd_w, ws, x, dy, s->w_grad.buf, s->db);
+        run(c, &s->bwd_w, &s->m_bwd_w, ws, xp, dyp, s->w_grad.buf, s->db);
     else
-        run(c, &s->bwd_w, &s->m_bwd_w, ws, x, dy, s->w_grad.buf);
+        run(c, &s->bwd_w, &s->m_bwd_w, ws, xp, dyp, s->w_grad.buf);
     run_reorder(c, &s->w_grad.r, s->w_grad.buf, dw); /* dw += */
     if (d->bias && db)
         for (int o = 0; o < d->c_out; o++) db[o] += s->db[o];
@@ -461,8 +546,12 @@ static op_state *pool_state(pool_desc *d) {
     if (d->op.state) return d->op.state;
     dctx *c = d->op.ctx;
     op_state *s = new_state(OP_POOL);
-    dnnl_memory_desc_t src = act_md(d->n, d->c, d->h, d->w);
-    dnnl_memory_desc_t dst = act_md(d->n, d->c, d->h_out, d->w_out);
+    /* the output in the input's element type (pooling to 1x1 in the bf16 backend relays it) */
+    dnnl_memory_desc_t src = act_md(c, d->n, d->c, d->h, d->w);
+    dnnl_memory_desc_t udst = act_md(c, d->n, d->c, d->h_out, d->w_out);
+    dnnl_memory_desc_t dst = act_md_as(d->n, d->c, d->h_out, d->w_out, src.data_type);
+    s->y_out = make_relayout(c, &udst, &dst, TO_USER);
+    s->dy_in = make_relayout(c, &udst, &dst, TO_PRIM);
     dnnl_dims_t st = {d->stride, d->stride}, k = {d->k, d->k}, dil = {0, 0}, pl = {d->pad, d->pad};
     int rh = (d->h_out - 1) * d->stride + d->k - d->h - d->pad;
     int rw = (d->w_out - 1) * d->stride + d->k - d->w - d->pad;
@@ -488,13 +577,15 @@ static size_t pool_workspace(pool_desc *d) {
 
 static void pool_forward(pool_desc *d, float *y, void *sw, const float *x, void *ws) {
     op_state *s = pool_state(d);
-    run(d->op.ctx, &s->fwd, &s->m_fwd, ws, x, y, sw);
+    run(d->op.ctx, &s->fwd, &s->m_fwd, ws, x, tensor_out(&s->y_out, y), sw);
+    tensor_done(d->op.ctx, &s->y_out, y);
 }
 
 /* unpooling through the switches; where windows overlap, contributions add up */
 static void pool_backward(pool_desc *d, float *dx, const float *dy, const void *sw, void *ws) {
     op_state *s = pool_state(d);
-    run(d->op.ctx, &s->bwd_data, &s->m_bwd_data, ws, dy, sw, dx);
+    const void *dyp = tensor_in(d->op.ctx, &s->dy_in, dy);
+    run(d->op.ctx, &s->bwd_data, &s->m_bwd_data, ws, dyp, sw, dx);
 }
 
 /* ---- LRN ---------------------------------------------------------------------------------
@@ -514,7 +605,7 @@ static op_state *lrn_state(lrn_desc *d) {
         return s;
     }
     op_state *s = new_state(OP_LRN);
-    dnnl_memory_desc_t md = act_md(d->n, d->c, d->h, d->w);
+    dnnl_memory_desc_t md = act_md(c, d->n, d->c, d->h, d->w);
     dnnl_lrn_desc_t ld;
     float alpha = (float)(d->alpha * d->size);
     DN(dnnl_lrn_forward_desc_init(&ld, dnnl_forward_training, dnnl_lrn_across_channels, &md,
@@ -539,9 +630,9 @@ static size_t lrn_workspace(lrn_desc *d) {
 static void lrn_forward(lrn_desc *d, float *y, void *scale, const float *x, void *ws) {
     op_state *s = lrn_state(d);
     if (s->kind == OP_LRN_REF) {
-        to_nchw(s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
+        ours_to_nchw(d->op.ctx, s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
         zf_ref_lrn_forward_f32(d, s->scratch_nchw[1], scale, s->scratch_nchw[0]);
-        from_nchw(y, s->scratch_nchw[1], d->n, d->c, d->h, d->w);
+        ours_from_nchw(d->op.ctx, y, s->scratch_nchw[1], d->n, d->c, d->h, d->w);
         return;
     }
     run(d->op.ctx, &s->fwd, &s->m_fwd, ws, x, y, scale);
@@ -551,11 +642,11 @@ static void lrn_backward(lrn_desc *d, float *dx, const float *dy, const float *x
                          void *ws) {
     op_state *s = lrn_state(d);
     if (s->kind == OP_LRN_REF) {
-        to_nchw(s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
-        to_nchw(s->scratch_nchw[2], dy, d->n, d->c, d->h, d->w);
+        ours_to_nchw(d->op.ctx, s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
+        ours_to_nchw(d->op.ctx, s->scratch_nchw[2], dy, d->n, d->c, d->h, d->w);
         zf_ref_lrn_backward_f32(d, s->scratch_nchw[1], s->scratch_nchw[2], s->scratch_nchw[0],
                                 scale);
-        from_nchw(dx, s->scratch_nchw[1], d->n, d->c, d->h, d->w);
+        ours_from_nchw(d->op.ctx, dx, s->scratch_nchw[1], d->n, d->c, d->h, d->w);
         return;
     }
     run(d->op.ctx, &s->bwd_data, &s->m_bwd_data, ws, x, dy, scale, dx);
@@ -567,14 +658,15 @@ static void lrn_backward(lrn_desc *d, float *dx, const float *dy, const float *x
  * 1.2 s training step; sgemm reads them as they are, accumulates dW with beta = 1, and only
  * the (small) input is converted to NCHW. */
 
-static int fc_blocked(const fc_desc *d) {
-    return blocked(d->c, d->h, d->w);
+/* whether the input is held as a plain float (n, in) matrix */
+static int fc_plain(const fc_desc *d) {
+    return !blocked(d->c, d->h, d->w) && act_type(d->op.ctx, d->h, d->w) == dnnl_f32;
 }
 
 static op_state *fc_state(fc_desc *d) {
     if (d->op.state) return d->op.state;
     op_state *s = new_state(OP_FC);
-    if (fc_blocked(d)) {
+    if (!fc_plain(d)) {
         size_t bytes = sizeof(float) * (size_t)d->n * d->in;
         ZF_ASSERT(s->scratch_nchw[0] = malloc(bytes));
         ZF_ASSERT(s->scratch_nchw[1] = malloc(bytes));
@@ -590,8 +682,8 @@ static size_t fc_workspace(fc_desc *d) {
 
 /* the input as a plain (n, in) matrix */
 static const float *fc_plain_input(fc_desc *d, op_state *s, const float *x) {
-    if (!fc_blocked(d)) return x;
-    to_nchw(s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
+    if (fc_plain(d)) return x;
+    ours_to_nchw(d->op.ctx, s->scratch_nchw[0], x, d->n, d->c, d->h, d->w);
     return s->scratch_nchw[0];
 }
 
@@ -610,9 +702,9 @@ static void fc_forward(fc_desc *d, float *y, const float *x, const float *w, con
 static void fc_backward_data(fc_desc *d, float *dx, const float *dy, const float *w, void *ws) {
     (void)ws;
     op_state *s = fc_state(d);
-    float *out = fc_blocked(d) ? s->scratch_nchw[1] : dx;
+    float *out = fc_plain(d) ? dx : s->scratch_nchw[1];
     DN(dnnl_sgemm('N', 'N', d->n, d->in, d->out, 1.0f, dy, d->out, w, d->in, 0.0f, out, d->in));
-    if (fc_blocked(d)) from_nchw(dx, out, d->n, d->c, d->h, d->w);
+    if (!fc_plain(d)) ours_from_nchw(d->op.ctx, dx, out, d->n, d->c, d->h, d->w);
 }
 
 /* dw (out, in) += dy^T x;  db += column sums of dy */
@@ -629,13 +721,19 @@ static void fc_backward_weights(fc_desc *d, float *dw, float *db, const float *d
 
 /* ---- elementwise: memory-bound loops, any layout (padding stays zero) -------------------- */
 
-static void relu_forward(size_t count, float *y, const float *x) {
+static size_t count_of(act_shape s) {
+    return act_elems(s.n, s.c, s.h, s.w);
+}
+
+static void relu_forward(act_shape s, float *y, const float *x) {
+    size_t count = count_of(s);
 #pragma omp parallel for schedule(static) if (count > 65536)
     for (size_t i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
 /* branch-free so it vectorises (a branchy loop was 10x slower on random signs) */
-static void relu_mask(size_t count, float *dx, const float *dy, const float *y) {
+static void relu_mask(act_shape s, float *dx, const float *dy, const float *y) {
+    size_t count = count_of(s);
 #pragma omp parallel for schedule(static) if (count > 65536)
     for (size_t i = 0; i < count; i++) {
         float g = dy[i]; /* unconditional loads: the select vectorises */
@@ -643,42 +741,74 @@ static void relu_mask(size_t count, float *dx, const float *dy, const float *y) 
     }
 }
 
-static void mul(size_t count, float *y, const float *x, const float *mask) {
+static void mul(act_shape s, float *y, const float *x, const float *mask) {
+    size_t count = count_of(s);
 #pragma omp parallel for schedule(static) if (count > 65536)
     for (size_t i = 0; i < count; i++) y[i] = x[i] * mask[i];
 }
 
+/* the bf16 backend's: bfloat16 loops where it holds the activation so */
+static void relu_forward_bf16(act_shape s, float *y, const float *x) {
+    if (half(s.h, s.w))
+        zf_bf16_relu(count_of(s), (uint16_t *)y, (const uint16_t *)x);
+    else
+        relu_forward(s, y, x);
+}
+
+static void relu_mask_bf16(act_shape s, float *dx, const float *dy, const float *y) {
+    if (half(s.h, s.w))
+        zf_bf16_relu_mask(count_of(s), (uint16_t *)dx, (const uint16_t *)dy, (const uint16_t *)y);
+    else
+        relu_mask(s, dx, dy, y);
+}
+
+static void mul_bf16(act_shape s, float *y, const float *x, const float *mask) {
+    if (half(s.h, s.w))
+        zf_bf16_mul(count_of(s), (uint16_t *)y, (const uint16_t *)x, mask);
+    else
+        mul(s, y, x, mask);
+}
+
+/* the ops both backends share */
+#define DNNL_OPS                                                                                   \
+    .ctx_free = ctx_free, .state_free = state_free, .act_elems = act_elems,                        \
+    .conv_workspace = conv_workspace, .conv_forward = conv_forward,                                \
+    .conv_backward_data = conv_backward_data, .conv_backward_weights = conv_backward_weights,      \
+    .pool_aux_bytes = pool_aux_bytes, .pool_workspace = pool_workspace,                            \
+    .pool_forward = pool_forward, .pool_backward = pool_backward, .lrn_aux_bytes = lrn_aux_bytes,  \
+    .lrn_workspace = lrn_workspace, .lrn_forward = lrn_forward, .lrn_backward = lrn_backward,      \
+    .fc_workspace = fc_workspace, .fc_forward = fc_forward, .fc_backward_data = fc_backward_data,  \
+    .fc_backward_weights = fc_backward_weights, .softmax_forward = zf_ref_softmax_forward_f32,     \
+    .softmax_backward = zf_ref_softmax_backward_f32
+
 static const zf_backend dnnl_backend = {
     .name = "dnnl",
     .ctx_create = ctx_create,
-    .ctx_free = ctx_free,
-    .state_free = state_free,
     .act_bytes = act_bytes,
     .to_nchw = to_nchw,
     .from_nchw = from_nchw,
-    .conv_workspace = conv_workspace,
-    .conv_forward = conv_forward,
-    .conv_backward_data = conv_backward_data,
-    .conv_backward_weights = conv_backward_weights,
-    .pool_aux_bytes = pool_aux_bytes,
-    .pool_workspace = pool_workspace,
-    .pool_forward = pool_forward,
-    .pool_backward = pool_backward,
-    .lrn_aux_bytes = lrn_aux_bytes,
-    .lrn_workspace = lrn_workspace,
-    .lrn_forward = lrn_forward,
-    .lrn_backward = lrn_backward,
     .relu_forward = relu_forward,
     .relu_mask = relu_mask,
-    .fc_workspace = fc_workspace,
-    .fc_forward = fc_forward,
-    .fc_backward_data = fc_backward_data,
-    .fc_backward_weights = fc_backward_weights,
     .mul = mul,
-    .softmax_forward = zf_ref_softmax_forward_f32,
-    .softmax_backward = zf_ref_softmax_backward_f32,
+    DNNL_OPS,
+};
+
+static const zf_backend dnnl_bf16_backend = {
+    .name = "dnnl",
+    .ctx_create = ctx_create_bf16,
+    .act_bytes = act_bytes_bf16,
+    .to_nchw = to_nchw_bf16,
+    .from_nchw = from_nchw_bf16,
+    .relu_forward = relu_forward_bf16,
+    .relu_mask = relu_mask_bf16,
+    .mul = mul_bf16,
+    DNNL_OPS,
 };
 
 const zf_backend *zf_backend_dnnl(void) {
     return &dnnl_backend;
+}
+
+const zf_backend *zf_backend_dnnl_bf16(void) {
+    return &dnnl_bf16_backend;
 }

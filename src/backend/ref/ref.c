@@ -14,6 +14,24 @@ static size_t act_bytes(int n, int c, int h, int w) {
     return sizeof(float) * (size_t)n * c * h * w;
 }
 
+static size_t act_elems(int n, int c, int h, int w) {
+    return (size_t)n * c * h * w;
+}
+
+static size_t count_of(act_shape s) {
+    return act_elems(s.n, s.c, s.h, s.w);
+}
+
+static void relu_forward(act_shape s, float *y, const float *x) {
+    zf_ref_relu_forward_f32(count_of(s), y, x);
+}
+static void relu_mask(act_shape s, float *dx, const float *dy, const float *y) {
+    zf_ref_relu_mask_f32(count_of(s), dx, dy, y);
+}
+static void mul(act_shape s, float *y, const float *x, const float *mask) {
+    zf_ref_mul_f32(count_of(s), y, x, mask);
+}
+
 static void copy_nchw(float *dst, const float *src, int n, int c, int h, int w) {
     memcpy(dst, src, act_bytes(n, c, h, w));
 }
@@ -86,6 +104,7 @@ static void fc_backward_weights(fc_desc *d, float *dw, float *db, const float *d
 static const zf_backend ref_backend = {
     .name = "ref",
     .act_bytes = act_bytes,
+    .act_elems = act_elems,
     .to_nchw = copy_nchw,
     .from_nchw = copy_nchw,
     .conv_workspace = conv_workspace,
@@ -100,13 +119,13 @@ static const zf_backend ref_backend = {
     .lrn_workspace = lrn_workspace,
     .lrn_forward = lrn_forward,
     .lrn_backward = lrn_backward,
-    .relu_forward = zf_ref_relu_forward_f32,
-    .relu_mask = zf_ref_relu_mask_f32,
+    .relu_forward = relu_forward,
+    .relu_mask = relu_mask,
     .fc_workspace = fc_workspace,
     .fc_forward = fc_forward,
     .fc_backward_data = fc_backward_data,
     .fc_backward_weights = fc_backward_weights,
-    .mul = zf_ref_mul_f32,
+    .mul = mul,
     .softmax_forward = zf_ref_softmax_forward_f32,
     .softmax_backward = zf_ref_softmax_backward_f32,
 };
