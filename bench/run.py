@@ -5,14 +5,18 @@ Usage: bench/run.py [--zfnet build/zfnet] [--threads 2] [--iters 5] [--quick] [-
 (first: scripts/install-deps.sh --bench, for OpenBLAS, jemalloc and darknet)
 
 For each case (ZFNet training step at batch 128 and 32, inference at batch 1 and 64) it runs
-  - zfnet:            zfnet bench --json (dnnl backend)
+  - zfnet fp32:       zfnet bench --json (dnnl backend)
+  - zfnet bf16:       the same with --precision bf16 (where the CPU has AVX512-BF16)
   - PyTorch:          bench/torch_bench.py, as installed (the machine's environment)
   - PyTorch, tuned:   the same with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS
                       autodetects its core type) and jemalloc preloaded with decay disabled
+  - PyTorch bf16:     tuned, under torch.autocast("cpu", dtype=torch.bfloat16) (with bf16)
   - darknet:          bench/darknet/darknet_bench.c built against Debian's libdarknet, on
                       bench/darknet/zfnet.cfg (single-threaded, as darknet's CPU path is)
 and prints images/s, ms per batch and peak RSS side by side with ratios, plus the machine's
-measured FP32 limit (zfnet bench --peak: an FMA loop and dnnl_sgemm 4096^3, same threads).
+measured limits (zfnet bench --peak: FP32 an FMA loop and dnnl_sgemm 4096^3; BF16 a VDPBF16PS
+loop and oneDNN's bf16 matmul 2048^3; same threads). "% peak" is of the row's own precision's
+limit (the larger of the two figures).
 Each figure is the median of --iters timed iterations after warm-up, all in this one run.
 """
 import argparse
@@ -89,9 +93,16 @@ def main():
     peak = run_json([a.zfnet, "bench", "--peak", "--threads", str(a.threads), "--json"])
     results["peak"] = peak
     lim = max(peak["fma_gflops"], peak["sgemm_gflops"]) if peak else None
+    bf16 = bool(peak and peak.get("bf16_dp_gflops"))
+    lim16 = max(peak["bf16_dp_gflops"], peak["bf16_matmul_gflops"]) if bf16 else None
     print(f"machine: {os.cpu_count()} cores; {a.threads} threads; peak FP32 "
           f"{peak['fma_gflops']:.0f} GFLOP/s (FMA loop), {peak['sgemm_gflops']:.0f} GFLOP/s "
           f"(dnnl_sgemm 4096^3)" if peak else "peak: not measured")
+    if bf16:
+        print(f"peak BF16 {peak['bf16_dp_gflops']:.0f} GFLOP/s (VDPBF16PS loop), "
+              f"{peak['bf16_matmul_gflops']:.0f} GFLOP/s (oneDNN bf16 matmul 2048^3)")
+    else:
+        print("no AVX512-BF16 here: the bf16 rows are left out")
 
     blas = system_blas()
     print(f"PyTorch's BLAS: {blas}" + ("" if "openblas" in blas else
@@ -103,9 +114,14 @@ def main():
                   "--mode", mode, "--iters", str(a.iters), "--warmup", str(a.warmup)]
         row = {"mode": mode, "batch": batch}
         row["zfnet"] = run_json([a.zfnet, "bench", "--json"] + common)
+        if bf16:
+            row["zfnet_bf16"] = run_json([a.zfnet, "bench", "--json", "--precision", "bf16"] +
+                                         common)
         torch_cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_bench.py")] + common
         row["pytorch"] = run_json(torch_cmd)
         row["pytorch_tuned"] = run_json(torch_cmd, env=tuned_env())
+        if bf16:
+            row["pytorch_bf16"] = run_json(torch_cmd + ["--bf16"], env=tuned_env())
         if darknet and a.model == "zfnet":
             # darknet trains at batch 32 at most here: batch 128 takes minutes per step
             dn_batch = batch if mode == "infer" or batch <= 32 else None
@@ -124,19 +140,24 @@ def main():
         if z and not macs:
             macs = z["gflops"] * z["ms_per_batch"] / 1e3 / batch / (3 if mode == "train" else 1)
         print(f"\nZFNet {'training step' if mode == 'train' else 'inference'}, batch {batch}:")
+        zb = row.get("zfnet_bf16")
         print(f"  {'implementation':34s} {'img/s':>9s} {'ms/batch':>10s} {'GFLOP/s':>9s} "
-              f"{'% peak':>7s} {'peak RSS':>10s} {'zfnet is':>9s}")
-        for key, label in (("zfnet", "zfnet (dnnl)"), ("pytorch", "PyTorch 1.13, as installed"),
-                           ("pytorch_tuned", "PyTorch 1.13, tuned"),
-                           ("darknet", "darknet 2018 (1 thread)")):
+              f"{'% peak':>7s} {'peak RSS':>10s} {'fp32 is':>8s} {'bf16 is':>8s}")
+        for key, label, half in (("zfnet", "zfnet fp32", 0), ("zfnet_bf16", "zfnet bf16", 1),
+                                 ("pytorch", "PyTorch 1.13, as installed", 0),
+                                 ("pytorch_tuned", "PyTorch 1.13, tuned", 0),
+                                 ("pytorch_bf16", "PyTorch 1.13, tuned, bf16 autocast", 1),
+                                 ("darknet", "darknet 2018 (1 thread)", 0)):
             r = row.get(key)
             if not r:
                 continue
             gf = (z["gflops"] * r["img_per_s"] / z["img_per_s"]) if z else 0
             ratio = f"{z['img_per_s'] / r['img_per_s']:.2f}x" if z and key != "zfnet" else ""
-            pk = f"{100 * gf / lim:.0f}%" if lim else ""
+            r16 = f"{zb['img_per_s'] / r['img_per_s']:.2f}x" if zb and key != "zfnet_bf16" else ""
+            top = lim16 if half else lim
+            pk = f"{100 * gf / top:.0f}%" if top else ""
             print(f"  {label:34s} {r['img_per_s']:9.2f} {r['ms_per_batch']:10.1f} {gf:9.1f} "
-                  f"{pk:>7s} {r['peak_rss_mib']:8.0f} MiB {ratio:>9s}")
+                  f"{pk:>7s} {r['peak_rss_mib']:8.0f} MiB {ratio:>8s} {r16:>8s}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -2,11 +2,12 @@
 """The same model and the same step in PyTorch (Debian python3-torch), for `bench/run.py`.
 
 Usage: torch_bench.py --model zfnet|alexnet|PATH.cfg --batch N --threads T
-                      [--mode infer|train] [--iters K] [--warmup W]
+                      [--mode infer|train] [--iters K] [--warmup W] [--bf16]
 Prints one JSON object: img_per_s, ms_per_batch (median), peak_rss_mib, and the settings.
 The model is built from the same model file as zfnet's (tests/torch/zftorch.py), with the
 same layers, ceil-mode pooling and LRN convention; train = forward in training mode, mean
-cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4.
+cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4. --bf16: the forward pass and the
+loss under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision on CPUs.
 """
 import argparse
 import json
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--input-size")
     ap.add_argument("--classes", type=int)
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     path = a.model if a.model.endswith(".cfg") else os.path.join(HERE, "..", "models",
@@ -48,23 +50,29 @@ def main():
     opt = torch.optim.SGD(seq.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
+
     for it in range(a.warmup + a.iters):
         t0 = time.perf_counter()
         if a.mode == "train":
             seq.train()
             opt.zero_grad(set_to_none=False)
-            loss = loss_fn(seq(x), y)
+            with autocast():
+                loss = loss_fn(seq(x), y)
             loss.backward()
             opt.step()
         else:
             seq.eval()
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 seq(x)
         if it >= a.warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"impl": "pytorch " + torch.__version__, "model": a.model, "mode": a.mode,
+                      "precision": "bf16 autocast" if a.bf16 else "fp32",
                       "batch": a.batch, "threads": a.threads, "img_per_s": a.batch / med,
                       "ms_per_batch": 1e3 * med, "ms_min": 1e3 * min(times),
                       "peak_rss_mib": rss}))

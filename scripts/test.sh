@@ -18,7 +18,9 @@ stage "install what the tests need"
 bash scripts/install-deps.sh --tests
 
 stage "formatting (clang-format)"
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src tools tests include examples -name '*.[ch]')
+# the project's own sources (not what npm put under tests/*/node_modules)
+files=$(git ls-files '*.c' '*.h' 2>/dev/null ||
+        find src tools tests include examples fuzz bench -name '*.[ch]' -not -path '*/node_modules/*')
 clang-format --dry-run --Werror $files
 
 jobs=$(nproc)
