@@ -133,8 +133,16 @@ void zf_net_defaults(zf_net_options *o) {
                           .precision = ZF_PRECISION_FP32};
 }
 
-/* The backend for the options: auto resolved, bf16 refused where it cannot run. */
+/* The backend for the options, once they are checked: auto resolved, bf16 refused where it
+   cannot run. */
 static zf_status pick_backend(const zf_net_options *o, const zf_backend **be, zf_error *err) {
+    if (o->threads < 0 || o->threads > 1024 ||
+        (o->backend != ZF_BACKEND_DNNL && o->backend != ZF_BACKEND_REF) ||
+        (o->precision != ZF_PRECISION_FP32 && o->precision != ZF_PRECISION_BF16 &&
+         o->precision != ZF_PRECISION_AUTO))
+        return zf_fail(err, ZF_ERR_ARG,
+                       "net options: backend %d, threads %d or precision %d out of range",
+                       (int)o->backend, o->threads, (int)o->precision);
     if (o->backend == ZF_BACKEND_REF) {
         if (o->precision == ZF_PRECISION_BF16)
             return zf_fail(err, ZF_ERR_ARG, "precision bf16 needs the dnnl backend, not ref");
@@ -157,13 +165,6 @@ zf_status zf_net_create(const zf_model *model, const zf_net_options *opt, zf_net
         o = *opt;
     else
         zf_net_defaults(&o);
-    if (o.threads < 0 || o.threads > 1024 ||
-        (o.backend != ZF_BACKEND_DNNL && o.backend != ZF_BACKEND_REF) ||
-        (o.precision != ZF_PRECISION_FP32 && o.precision != ZF_PRECISION_BF16 &&
-         o.precision != ZF_PRECISION_AUTO))
-        return zf_fail(err, ZF_ERR_ARG,
-                       "net options: backend %d, threads %d or precision %d out of range",
-                       (int)o.backend, o.threads, (int)o.precision);
     const zf_backend *be = NULL;
     zf_status bst = pick_backend(&o, &be, err);
     if (bst) return bst;
