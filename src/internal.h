@@ -85,6 +85,10 @@ zf_net_options zf_net_options_of(const zf_net *net);
 /* Use another net's parameter block (laid out as this net's; it must outlive this net) instead
  * of its own: nets built over a slice of a bigger net's layers share its weights. */
 void zf_net_borrow_params(zf_net *net, float *params);
+/* The net itself when it computes in float32; for a bf16 net, a float32 net over the same
+ * model and the same (borrowed, current) weights, made at the first call and freed with the
+ * net: where the downward passes of the visualisations run (docs/precision.md). */
+zf_status zf_net_fp32(zf_net *net, zf_net **out, zf_error *err);
 /* The first parameter tensor whose values (grads: gradients) hold a NaN or an Inf; -1: none. */
 int zf_net_first_nonfinite(const zf_net *net, int grads);
 

@@ -47,6 +47,7 @@ struct zf_net {
     int row0, total; /* rows row0.. of a global batch of total (0: this batch is all) */
     zf_backward_hook hook;
     void *hook_ctx;
+    zf_net *fp32; /* a bf16 net's float32 twin over its weights (zf_net_fp32), NULL: none yet */
 };
 
 /* The net's thread count, set before each piece of work (OpenMP's is per process). */
@@ -245,6 +246,7 @@ static void free_states(zf_net *net) {
 
 void zf_net_free(zf_net *net) {
     if (!net) return;
+    zf_net_free(net->fp32);
     free_states(net);
     if (net->be_ctx) net->be->ctx_free(net->be_ctx);
     zf_model_free(net->model);
@@ -376,6 +378,20 @@ zf_net_options zf_net_options_of(const zf_net *net) {
 
 zf_precision zf_net_precision(const zf_net *net) {
     return net->be == zf_backend_dnnl_bf16() ? ZF_PRECISION_BF16 : ZF_PRECISION_FP32;
+}
+
+zf_status zf_net_fp32(zf_net *net, zf_net **out, zf_error *err) {
+    *out = net;
+    if (zf_net_precision(net) == ZF_PRECISION_FP32) return ZF_OK;
+    if (!net->fp32) {
+        zf_net_options o = zf_net_options_of(net);
+        o.precision = ZF_PRECISION_FP32;
+        zf_status st = zf_net_create(net->model, &o, &net->fp32, err);
+        if (st) return st;
+    }
+    zf_net_borrow_params(net->fp32, net->params); /* the parent's current block, always */
+    *out = net->fp32;
+    return ZF_OK;
 }
 
 void zf_net_set_profiling(zf_net *net, int on) {

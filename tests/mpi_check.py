@@ -114,6 +114,25 @@ if ok:
     b2, _ = state(P("s2"))
     check(np.array_equal(a["data.mean"], b2["data.mean"]), "rank 0's data mean, exactly")
 
+# ---- bfloat16: the gradients reduced in float32 -------------------------------------------------
+# (--precision bf16: per-image activations round the same in a batch of 64 as in one of 128,
+# so one step over 2 processes differs from one process by float32 summation orders only)
+if "avx512_bf16" not in open("/proc/cpuinfo").read():
+    print("SKIPPED: bf16 under mpirun: this CPU lacks AVX512-BF16 (no avx512_bf16 in "
+          "/proc/cpuinfo)")
+else:
+    bf = ["--precision", "bf16"]
+    rb = [train(P("b1"), STEP1, 128, extra=bf), train(P("b2"), STEP1, 64, np_=2, extra=bf)]
+    if check(all(r.returncode == 0 for r in rb), "one step in bf16: one process and 2 x 64"):
+        a, ma = state(P("b1"))
+        b, mb = state(P("b2"))
+        dw, nw = maxdiff(a, b)
+        fp, _ = maxdiff(a, state(P("s1"))[0])
+        check(dw <= 1e-6 and nw >= 16,
+              f"one step in bf16, 2 processes: {nw} weight tensors within {dw:.2g} of one "
+              f"process (<= 1e-6; bf16 against fp32 after the same step: {fp:.2g})")
+        check('"precision":"bf16"' in mb["train_config"], "the state records bf16")
+
 # ---- an epoch of 8 steps: as close as another summation order --------------------------------
 runs = {"one-1t": train(P("e1"), EPOCH, 128), "one-2t": train(P("e1t2"), EPOCH, 128, threads=2),
         "np2": train(P("e2"), EPOCH, 64, np_=2), "np4": train(P("e4"), EPOCH, 32, np_=4)}

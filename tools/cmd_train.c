@@ -3,6 +3,7 @@
 #include "draw.h"
 #include "output.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -128,12 +129,12 @@ static void train_options(cli_opt *t, zf_train_options *c) {
 
 /* train and demo: their own options, the model overrides and the training options. */
 static int parse(const cli_command *cmd, int argc, char **argv, zf_train_options *c,
-                 int *epochs_given, int mpi_opts) {
+                 int *epochs_given, int *precision_given, int mpi_opts) {
     cli_opt own[] = {
         {"resume", CLI_FLAG, &c->resume, NULL,
          "continue the run in DIR exactly where it stopped (its saved options\n"
-         "are used; --epochs may extend it; under mpirun, with any number of\n"
-         "processes that divides the run's batch)"},
+         "are used; --epochs may extend it, --precision change it; under mpirun,\n"
+         "with any number of processes that divides the run's batch)"},
         {"overwrite", CLI_FLAG, &c->overwrite, NULL, "start again even if DIR holds a run"},
         CLI_OUTPUT(&c->out, "the run folder (train: zfnet-run, demo: zfnet-demo)"),
         {NULL, CLI_HEADING, NULL, NULL, "under mpirun (docs/distributed.md):"},
@@ -146,7 +147,10 @@ static int parse(const cli_command *cmd, int argc, char **argv, zf_train_options
     cli_opt tg[NTRAIN_OPTS + 3]; /* the training options, then the model overrides */
     train_options(tg, c);
     for (int i = 0; tg[i].kind; i++)
-        if (tg[i].name && !strcmp(tg[i].name, "epochs")) tg[i].given = epochs_given;
+        if (tg[i].name && !strcmp(tg[i].name, "epochs"))
+            tg[i].given = epochs_given;
+        else if (tg[i].name && !strcmp(tg[i].name, "precision"))
+            tg[i].given = precision_given;
     tg[NTRAIN_OPTS - 1] =
         (cli_opt){NULL, CLI_HEADING, NULL, NULL,
                   "model overrides (default: channels and classes from the data):"};
@@ -276,13 +280,30 @@ static const cli_command train_cmd = {
     "resume), metrics.jsonl and curves.svg. --resume continues the run in DIR exactly where it\n"
     "stopped (its saved options are used; --epochs may extend it).\n"};
 
+/* Resuming without --precision: the precision the run was trained in (its saved
+ * configuration's; float32 for a state from before bf16, or one that cannot be read, which
+ * the resume itself then reports). */
+static void run_precision(zf_train_options *c) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/state.safetensors", c->out);
+    zf_st_file *f;
+    if (zf_st_open(path, &f, NULL)) return;
+    const char *cfg = zf_st_meta(f, "train_config");
+    json_t *o = cfg ? json_loads(cfg, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(o, "precision"));
+    if (name) zf_precision_parse(name, &c->precision, NULL);
+    json_decref(o);
+    zf_st_free(f);
+}
+
 int cmd_train(int argc, char **argv) {
     zf_train_options c;
     zf_train_defaults(&c);
-    int epochs_given = 0;
-    int rc = parse(&train_cmd, argc, argv, &c, &epochs_given, 1);
+    int epochs_given = 0, precision_given = 0;
+    int rc = parse(&train_cmd, argc, argv, &c, &epochs_given, &precision_given, 1);
     if (rc >= 0) return rc;
     if (c.resume && !epochs_given) c.epochs = 0; /* only an --epochs given now changes it */
+    if (c.resume && !precision_given) run_precision(&c);
     return train(&c, 1);
 }
 
@@ -321,13 +342,14 @@ int cmd_demo(int argc, char **argv) {
     c.out = "zfnet-demo";
     const int snaps[] = {1, 2, 5, 10, 20, 30};
     for (int k = 0; k < 6; k++) c.snapshots[c.nsnapshots++] = snaps[k];
-    int epochs_given = 0;
-    int rc = parse(&demo_cmd, argc, argv, &c, &epochs_given, 0);
+    int epochs_given = 0, precision_given = 0;
+    int rc = parse(&demo_cmd, argc, argv, &c, &epochs_given, &precision_given, 0);
     if (rc >= 0) return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/state.safetensors", c.out);
     struct stat sb; /* a run there is continued (or only evaluated); train says what is wrong */
     c.resume = !c.overwrite && !lstat(path, &sb);
+    if (c.resume && !precision_given) run_precision(&c);
     double t0 = cli_now();
     if ((rc = train(&c, 0)) || (rc = visualise(&c))) return rc;
     printf("\ndemo finished in %.0f s; the report: %s/report/index.html\n", cli_now() - t0, c.out);

@@ -56,7 +56,8 @@ zf_status zf_project(zf_net *net, int layer, const float *x, int n, const zf_pro
     zf_project_options def;
     zf_project_defaults(&def);
     if (!o) o = &def;
-    zf_status st = check_selection(net, layer, o, err);
+    zf_status st = zf_net_fp32(net, &net, err); /* projections run in float32 */
+    if (!st) st = check_selection(net, layer, o, err);
     if (st) return st;
     zf_layer_info li;
     zf_net_layer_info(net, layer, &li);
@@ -186,7 +187,8 @@ static zf_status cam_batch(zf_net *net, int at, int klass, int m, cam_bufs *b, f
 zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, int batch,
                      float *cam, int *classes, float *probs, zf_error *err) {
     int at;
-    zf_status st = zf_gradcam_layer(net, layer, &at, err);
+    zf_status st = zf_net_fp32(net, &net, err); /* the gradients run in float32 */
+    if (!st) st = zf_gradcam_layer(net, layer, &at, err);
     if (st) return st;
     int nc = zf_net_classes(net);
     if (klass >= nc)

@@ -64,6 +64,7 @@ static char *config_json(const zf_train_options *c) {
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
     json_object_set_new(o, "seed", json_string(seed)); /* 64 bits, exactly */
+    json_object_set_new(o, "precision", json_string(zf_precision_name(c->precision)));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -98,6 +99,10 @@ static int config_from_json(zf_train_options *c, json_t *o) {
         get_list(o, "snapshot_epochs", c->snapshots, 64, &c->nsnapshots))
         return -1;
     c->init = (zf_init_scheme)init;
+    json_t *prec = json_object_get(o, "precision"); /* absent before bf16: float32 */
+    if (prec &&
+        (!json_is_string(prec) || zf_precision_parse(json_string_value(prec), &c->precision, NULL)))
+        return -1;
     char *end;
     errno = 0;
     c->seed = strtoull(seed, &end, 10);

@@ -230,7 +230,8 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
     zf_topk_options def;
     zf_topk_defaults(&def);
     if (!o) o = &def;
-    zf_status st = zf_check_prepared(net, p, d, err);
+    zf_status st = zf_net_fp32(net, &net, err); /* the picks are the scan's; projections float */
+    if (!st) st = zf_check_prepared(net, p, d, err);
     if (st) return st;
     zf_shape in = zf_net_input_shape(net), ds = zf_dataset_shape(d);
     zf_layer_info li;

@@ -173,12 +173,17 @@ static dnnl_memory_desc_t act_md(const dctx *x, int n, int c, int h, int w) {
     return act_md_as(n, c, h, w, act_type(x, h, w));
 }
 
-static dnnl_memory_desc_t md_tag(int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
+static dnnl_memory_desc_t md_tag_as(int ndims, const dnnl_dim_t *dims, dnnl_data_type_t dt,
+                                    dnnl_format_tag_t tag) {
     dnnl_memory_desc_t md;
     dnnl_dims_t d;
     memcpy(d, dims, sizeof(dnnl_dim_t) * (size_t)ndims);
-    DN(dnnl_memory_desc_init_by_tag(&md, ndims, d, dnnl_f32, tag));
+    DN(dnnl_memory_desc_init_by_tag(&md, ndims, d, dt, tag));
     return md;
+}
+
+static dnnl_memory_desc_t md_tag(int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
+    return md_tag_as(ndims, dims, dnnl_f32, tag);
 }
 
 /* ---- primitive helpers ---------------------------------------------------------------- */
@@ -190,21 +195,36 @@ static dnnl_primitive_attr_t user_scratchpad_attr(void) {
     return a;
 }
 
+/* the post-op dst += result */
+static void add_sum(dnnl_primitive_attr_t a) {
+    dnnl_post_ops_t po;
+    DN(dnnl_post_ops_create(&po));
+    DN(dnnl_post_ops_append_sum(po, 1.0f));
+    DN(dnnl_primitive_attr_set_post_ops(a, po));
+    dnnl_post_ops_destroy(po);
+}
+
 typedef struct prim {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t p;
     size_t scratch;
 } prim;
 
-static prim make_prim(dctx *c, const void *op_desc, const_dnnl_primitive_desc_t hint) {
+/* a primitive for op_desc; with `sum` its output is added to what dst holds */
+static prim make_prim_sum(dctx *c, const void *op_desc, const_dnnl_primitive_desc_t hint, int sum) {
     prim r = {0};
     dnnl_primitive_attr_t a = user_scratchpad_attr();
+    if (sum) add_sum(a);
     DN(dnnl_primitive_desc_create(&r.pd, op_desc, a, c->eng, hint));
     dnnl_primitive_attr_destroy(a);
     DN(dnnl_primitive_create(&r.p, r.pd));
     r.scratch =
         dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(r.pd, dnnl_query_scratchpad_md, 0));
     return r;
+}
+
+static prim make_prim(dctx *c, const void *op_desc, const_dnnl_primitive_desc_t hint) {
+    return make_prim_sum(c, op_desc, hint, 0);
 }
 
 static void prim_free(prim *r) {
@@ -227,13 +247,7 @@ static reorder make_reorder(dctx *c, const dnnl_memory_desc_t *src, const dnnl_m
     reorder r;
     dnnl_primitive_attr_t a;
     DN(dnnl_primitive_attr_create(&a));
-    if (sum) {
-        dnnl_post_ops_t po;
-        DN(dnnl_post_ops_create(&po));
-        DN(dnnl_post_ops_append_sum(po, 1.0f));
-        DN(dnnl_primitive_attr_set_post_ops(a, po));
-        dnnl_post_ops_destroy(po);
-    }
+    if (sum) add_sum(a);
     dnnl_primitive_desc_t pd;
     DN(dnnl_reorder_primitive_desc_create(&pd, src, c->eng, dst, c->eng, a));
     dnnl_primitive_attr_destroy(a);
@@ -313,6 +327,21 @@ static void marg_scratchpad(dctx *c, margs *m, const prim *p) {
          dnnl_primitive_desc_query_md(p->pd, dnnl_query_scratchpad_md, 0));
 }
 
+/* A primitive's arguments in order (an entry whose descriptor is NULL, such as an absent
+ * bias, is left out), then its scratchpad: margs_of(c, m, p, ARGS(...), MDS(...)). */
+#define ARGS(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
+#define MDS(...)                                                                                   \
+    (const dnnl_memory_desc_t *[]) {                                                               \
+        __VA_ARGS__                                                                                \
+    }
+
+static void margs_of(dctx *c, margs *m, const prim *p, const int *arg, int n,
+                     const dnnl_memory_desc_t *const *md) {
+    for (int i = 0; i < n; i++)
+        if (md[i]) marg(c, m, arg[i], md[i]);
+    marg_scratchpad(c, m, p);
+}
+
 static void margs_free(margs *m) {
     for (int i = 0; i < m->n; i++) dnnl_memory_destroy(m->a[i].memory);
 }
@@ -344,6 +373,8 @@ typedef struct op_state {
     weights dx_out;                    /* conv diff_src, when its layout is not ours */
     weights x_in, dy_in, y_out;        /* src, diff_dst and dst, when the primitive computes
                                         * in another element type than ours holds them in */
+    weights dyt_in;                    /* fc (bf16): diff_dst transposed, in bfloat16 */
+    const float *wb_of;                /* fc (bf16): the float weights w_fwd.buf was made from */
     float *db;                         /* diff bias before it is added to the gradient */
     float *scratch_nchw[3];            /* NCHW copies: LRN with even sizes, fc inputs */
     size_t aux;                        /* pooling/LRN workspace bytes */
@@ -355,7 +386,7 @@ static void state_free(void *p) {
     margs_free(&s->m_fwd), margs_free(&s->m_bwd_data), margs_free(&s->m_bwd_w);
     weights_free(&s->w_fwd), weights_free(&s->w_bwd_data), weights_free(&s->w_grad);
     weights_free(&s->dx_out), weights_free(&s->x_in), weights_free(&s->dy_in);
-    weights_free(&s->y_out);
+    weights_free(&s->y_out), weights_free(&s->dyt_in);
     free(s->db);
     for (int i = 0; i < 3; i++) free(s->scratch_nchw[i]);
     free(s);
@@ -462,20 +493,15 @@ static op_state *conv_state(conv_desc *d) {
         s->db = malloc(sizeof(float) * (size_t)d->c_out);
         ZF_ASSERT(s->db);
     }
-    marg(c, &s->m_fwd, DNNL_ARG_SRC, &src);
-    marg(c, &s->m_fwd, DNNL_ARG_WEIGHTS, &wf);
-    if (d->bias) marg(c, &s->m_fwd, DNNL_ARG_BIAS, &bias);
-    marg(c, &s->m_fwd, DNNL_ARG_DST, &dst);
-    marg_scratchpad(c, &s->m_fwd, &s->fwd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_DST, &dst);
-    marg(c, &s->m_bwd_data, DNNL_ARG_WEIGHTS, &wd);
-    marg(c, &s->m_bwd_data, DNNL_ARG_DIFF_SRC, &dxmd);
-    marg_scratchpad(c, &s->m_bwd_data, &s->bwd_data);
-    marg(c, &s->m_bwd_w, DNNL_ARG_SRC, &src);
-    marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_DST, &dst);
-    marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_WEIGHTS, &wg);
-    if (d->bias) marg(c, &s->m_bwd_w, DNNL_ARG_DIFF_BIAS, &bias);
-    marg_scratchpad(c, &s->m_bwd_w, &s->bwd_w);
+    const dnnl_memory_desc_t *b = d->bias ? &bias : NULL;
+    margs_of(c, &s->m_fwd, &s->fwd,
+             ARGS(DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST),
+             MDS(&src, &wf, b, &dst));
+    margs_of(c, &s->m_bwd_data, &s->bwd_data,
+             ARGS(DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC), MDS(&dst, &wd, &dxmd));
+    margs_of(c, &s->m_bwd_w, &s->bwd_w,
+             ARGS(DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS),
+             MDS(&src, &dst, &wg, b));
     d->op.state = s;
     return s;
 }
@@ -658,6 +684,102 @@ static void lrn_backward(lrn_desc *d, float *dx, const float *dy, const float *x
  * 1.2 s training step; sgemm reads them as they are, accumulates dW with beta = 1, and only
  * the (small) input is converted to NCHW. */
 
+/* ---- fully connected in bfloat16: the bf16 backend at batches of FC_BF16_MIN_N or more -----
+ * oneDNN matmuls of bfloat16 operands summing in float32. The forward rounds the float
+ * weights to a bfloat16 copy (one reorder), which the backward of the same batch reuses;
+ * inputs and output gradients are rounded by reorders; y, dx and dw come back float, dw summed
+ * into the gradient by the matmul itself. Smaller batches read the float weights directly
+ * (sgemm below): there the layer is bound by reading its weights, and a bfloat16 copy made at
+ * every call costs more than it saves (measured, see docs/precision.md). */
+#define FC_BF16_MIN_N 8
+
+static int fc_bf16(const fc_desc *d) {
+    const dctx *c = d->op.ctx;
+    return c->bf16 && d->n >= FC_BF16_MIN_N;
+}
+
+/* a 2-D (rows, cols) matrix of type dt, row-major (ab) or column-major (ba) */
+static dnnl_memory_desc_t mat_md(dnnl_dim_t rows, dnnl_dim_t cols, dnnl_data_type_t dt,
+                                 dnnl_format_tag_t tag) {
+    dnnl_dim_t dims[2] = {rows, cols};
+    return md_tag_as(2, dims, dt, tag);
+}
+
+static prim matmul(dctx *c, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
+                   const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst, int sum) {
+    dnnl_matmul_desc_t md;
+    DN(dnnl_matmul_desc_init(&md, a, b, bias, dst));
+    return make_prim_sum(c, &md, NULL, sum);
+}
+
+static void fc_state_bf16(fc_desc *d, op_state *s) {
+    dctx *c = d->op.ctx;
+    dnnl_dim_t n = d->n, in = d->in, out = d->out;
+    dnnl_dim_t x4[4] = {d->n, d->c, d->h, d->w};
+    dnnl_memory_desc_t ux = act_md(c, d->n, d->c, d->h, d->w);
+    dnnl_memory_desc_t xb = md_tag_as(4, x4, dnnl_bf16, dnnl_nchw);
+    dnnl_memory_desc_t xf = md_tag_as(4, x4, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_t uw = mat_md(out, in, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_t wb = mat_md(out, in, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_t udy = mat_md(n, out, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_t dyb = mat_md(n, out, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_t dytb = mat_md(n, out, dnnl_bf16, dnnl_ba);
+    s->x_in = make_relayout(c, &ux, &xb, TO_PRIM);
+    s->dx_out = make_relayout(c, &ux, &xf, TO_USER);
+    s->w_fwd = make_relayout(c, &uw, &wb, TO_PRIM);
+    s->dy_in = make_relayout(c, &udy, &dyb, TO_PRIM);
+    s->dyt_in = make_relayout(c, &udy, &dytb, TO_PRIM);
+    /* y (n, out) = x (n, in) w^T + b, w^T being the (out, in) copy read column-major */
+    dnnl_memory_desc_t a = mat_md(n, in, dnnl_bf16, dnnl_ab),
+                       wt = mat_md(in, out, dnnl_bf16, dnnl_ba);
+    dnnl_memory_desc_t bias = mat_md(1, out, dnnl_f32, dnnl_ab);
+    s->fwd = matmul(c, &a, &wt, d->bias ? &bias : NULL, &udy, 0);
+    /* dx (n, in) = dy (n, out) w (out, in) */
+    dnnl_memory_desc_t dx = mat_md(n, in, dnnl_f32, dnnl_ab);
+    s->bwd_data = matmul(c, &dyb, &wb, NULL, &dx, 0);
+    /* dw (out, in) += dy^T (out, n) x (n, in) */
+    dnnl_memory_desc_t dyt = mat_md(out, n, dnnl_bf16, dnnl_ab);
+    s->bwd_w = matmul(c, &dyt, &a, NULL, &uw, 1);
+    margs_of(c, &s->m_fwd, &s->fwd,
+             ARGS(DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST),
+             MDS(&a, &wt, d->bias ? &bias : NULL, &udy));
+    margs_of(c, &s->m_bwd_data, &s->bwd_data, ARGS(DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST),
+             MDS(&dyb, &wb, &dx));
+    margs_of(c, &s->m_bwd_w, &s->bwd_w, ARGS(DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST),
+             MDS(&dyt, &a, &uw));
+}
+
+static void fc_forward_bf16(fc_desc *d, op_state *s, float *y, const float *x, const float *w,
+                            const float *b, void *ws) {
+    dctx *c = d->op.ctx;
+    const void *wp = weights_in(c, &s->w_fwd, w);
+    s->wb_of = w;
+    const void *xp = tensor_in(c, &s->x_in, x);
+    if (d->bias)
+        run(c, &s->fwd, &s->m_fwd, ws, xp, wp, b, y);
+    else
+        run(c, &s->fwd, &s->m_fwd, ws, xp, wp, y);
+}
+
+/* the bfloat16 weights of the batch's forward (made again if the forward used others) */
+static void fc_backward_data_bf16(fc_desc *d, op_state *s, float *dx, const float *dy,
+                                  const float *w, void *ws) {
+    dctx *c = d->op.ctx;
+    if (s->wb_of != w) weights_in(c, &s->w_fwd, w), s->wb_of = w;
+    const void *dyp = tensor_in(c, &s->dy_in, dy);
+    run(c, &s->bwd_data, &s->m_bwd_data, ws, dyp, s->w_fwd.buf, tensor_out(&s->dx_out, dx));
+    tensor_done(c, &s->dx_out, dx);
+}
+
+static void fc_backward_weights_bf16(fc_desc *d, op_state *s, float *dw, const float *dy,
+                                     const float *x, void *ws) {
+    dctx *c = d->op.ctx;
+    const void *xp = tensor_in(c, &s->x_in, x), *dyt = tensor_in(c, &s->dyt_in, dy);
+    run(c, &s->bwd_w, &s->m_bwd_w, ws, dyt, xp, dw);
+}
+
+/* ---- fully connected in float: sgemm ------------------------------------------------------ */
+
 /* whether the input is held as a plain float (n, in) matrix */
 static int fc_plain(const fc_desc *d) {
     return !blocked(d->c, d->h, d->w) && act_type(d->op.ctx, d->h, d->w) == dnnl_f32;
@@ -666,7 +788,9 @@ static int fc_plain(const fc_desc *d) {
 static op_state *fc_state(fc_desc *d) {
     if (d->op.state) return d->op.state;
     op_state *s = new_state(OP_FC);
-    if (!fc_plain(d)) {
+    if (fc_bf16(d)) {
+        fc_state_bf16(d, s);
+    } else if (!fc_plain(d)) {
         size_t bytes = sizeof(float) * (size_t)d->n * d->in;
         ZF_ASSERT(s->scratch_nchw[0] = malloc(bytes));
         ZF_ASSERT(s->scratch_nchw[1] = malloc(bytes));
@@ -676,8 +800,7 @@ static op_state *fc_state(fc_desc *d) {
 }
 
 static size_t fc_workspace(fc_desc *d) {
-    fc_state(d);
-    return 0;
+    return state_scratch(fc_state(d));
 }
 
 /* the input as a plain (n, in) matrix */
@@ -690,8 +813,11 @@ static const float *fc_plain_input(fc_desc *d, op_state *s, const float *x) {
 /* y: (n, out) = x (n, in) w^T + b */
 static void fc_forward(fc_desc *d, float *y, const float *x, const float *w, const float *b,
                        void *ws) {
-    (void)ws;
     op_state *s = fc_state(d);
+    if (fc_bf16(d)) {
+        fc_forward_bf16(d, s, y, x, w, b, ws);
+        return;
+    }
     const float *xp = fc_plain_input(d, s, x);
     for (int i = 0; i < d->n; i++)
         for (int o = 0; o < d->out; o++) y[(size_t)i * d->out + o] = b ? b[o] : 0;
@@ -700,8 +826,11 @@ static void fc_forward(fc_desc *d, float *y, const float *x, const float *w, con
 
 /* dx: (n, in) = dy (n, out) w (out, in) */
 static void fc_backward_data(fc_desc *d, float *dx, const float *dy, const float *w, void *ws) {
-    (void)ws;
     op_state *s = fc_state(d);
+    if (fc_bf16(d)) {
+        fc_backward_data_bf16(d, s, dx, dy, w, ws);
+        return;
+    }
     float *out = fc_plain(d) ? dx : s->scratch_nchw[1];
     DN(dnnl_sgemm('N', 'N', d->n, d->in, d->out, 1.0f, dy, d->out, w, d->in, 0.0f, out, d->in));
     if (!fc_plain(d)) ours_from_nchw(d->op.ctx, dx, out, d->n, d->c, d->h, d->w);
@@ -710,10 +839,13 @@ static void fc_backward_data(fc_desc *d, float *dx, const float *dy, const float
 /* dw (out, in) += dy^T x;  db += column sums of dy */
 static void fc_backward_weights(fc_desc *d, float *dw, float *db, const float *dy, const float *x,
                                 void *ws) {
-    (void)ws;
     op_state *s = fc_state(d);
-    const float *xp = fc_plain_input(d, s, x);
-    DN(dnnl_sgemm('T', 'N', d->out, d->in, d->n, 1.0f, dy, d->out, xp, d->in, 1.0f, dw, d->in));
+    if (fc_bf16(d)) {
+        fc_backward_weights_bf16(d, s, dw, dy, x, ws);
+    } else {
+        const float *xp = fc_plain_input(d, s, x);
+        DN(dnnl_sgemm('T', 'N', d->out, d->in, d->n, 1.0f, dy, d->out, xp, d->in, 1.0f, dw, d->in));
+    }
     if (db)
         for (int i = 0; i < d->n; i++)
             for (int o = 0; o < d->out; o++) db[o] += dy[(size_t)i * d->out + o];
