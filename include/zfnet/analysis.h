@@ -111,6 +111,7 @@ typedef struct zf_train_info {
     int epoch_done, next_batch;    /* ... from after this epoch, at this batch */
     const char *out;
     const char *train_spec; /* the training set as named in the configuration in force */
+    zf_precision precision; /* what the run computes in (fp32 or bf16: auto resolved) */
 } zf_train_info;
 
 /* One epoch's results (zf_train_options.on_epoch), after its checkpoints were written. */

@@ -230,6 +230,7 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
     zf_topk_options def;
     zf_topk_defaults(&def);
     if (!o) o = &def;
+    zf_net *scan = net;
     zf_status st = zf_net_fp32(net, &net, err); /* the picks are the scan's; projections float */
     if (!st) st = zf_check_prepared(net, p, d, err);
     if (st) return st;
@@ -238,6 +239,8 @@ zf_status zf_topk_project(zf_net *net, const zf_data_prep *p, const zf_dataset *
     zf_net_layer_info(net, L->layer, &li);
     int side = in.h < in.w ? in.h : in.w, P = li.rf_size < side ? li.rf_size : side;
     int batch = o->batch > 0 && o->batch <= 4096 ? o->batch : 64;
+    if (net != scan && batch > 16) /* a float32 twin: its arena beside the scan's, kept small */
+        batch = 16;
     size_t per = (size_t)in.c * in.h * in.w, lper = (size_t)li.out.c * li.out.h * li.out.w;
     size_t pp = (size_t)in.c * P * P, total = (size_t)L->nmaps * L->k;
     project_bufs *b = calloc(1, sizeof *b);

@@ -267,7 +267,8 @@ static void announce(trainer *t) {
                           .epoch_done = t->rs.epoch_done,
                           .next_batch = t->rs.next_batch,
                           .out = t->c.out,
-                          .train_spec = t->c.train};
+                          .train_spec = t->c.train,
+                          .precision = zf_net_precision(t->net)};
     t->c.on_start(t->c.ctx, &info);
 }
 
