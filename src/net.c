@@ -388,6 +388,8 @@ zf_status zf_net_fp32(zf_net *net, zf_net **out, zf_error *err) {
         o.precision = ZF_PRECISION_FP32;
         zf_status st = zf_net_create(net->model, &o, &net->fp32, err);
         if (st) return st;
+        free(net->fp32->grads); /* it only sends signals down: no weight gradients summed */
+        net->fp32->grads = NULL;
     }
     zf_net_borrow_params(net->fp32, net->params); /* the parent's current block, always */
     *out = net->fp32;

@@ -279,7 +279,7 @@ static const cli_command train_cmd = {
     "from the mean-padded image and mirrored. DIR (zfnet-run) gets last.safetensors,\n"
     "best.safetensors, epoch-N.safetensors snapshots, state.safetensors (everything needed to\n"
     "resume), metrics.jsonl and curves.svg. --resume continues the run in DIR exactly where it\n"
-    "stopped (its saved options are used; --epochs may extend it).\n"};
+    "stopped (its saved options are used; --epochs may extend it, --precision change it).\n"};
 
 /* Resuming without --precision: the precision the run was trained in (its saved
  * configuration's; float32 for a state from before bf16; unchanged for one that cannot be

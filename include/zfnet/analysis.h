@@ -234,7 +234,9 @@ ZF_API void zf_project_defaults(zf_project_options *o);
 
 /* Project n inputs x (n, c, h, w) from layer `layer` down to the pixels: proj (n, c, h, w);
  * maps (n) the map used and values (n) its largest activation (the unit's for SELECT_UNIT);
- * maps and values may be NULL. The net is reserved for min(batch, n) inputs. */
+ * maps and values may be NULL. The net is reserved for min(batch, n) inputs. A bf16 net
+ * projects in float32 on a twin of itself over the same weights (made at the first call, freed
+ * with the net) and its own state (reserved batch, outputs, input gradient) is left as it was. */
 ZF_API zf_status zf_project(zf_net *net, int layer, const float *x, int n,
                             const zf_project_options *o, float *proj, int *maps, float *values,
                             zf_error *err);
@@ -246,7 +248,7 @@ ZF_API zf_status zf_gradcam_layer(const zf_net *net, int layer, int *at, zf_erro
 /* Grad-CAM at zf_gradcam_layer(layer) for class `klass` (< 0: each input's prediction):
  * ReLU(sum_k mean(dScore/dA_k) A_k), bilinearly upsampled to the input (align_corners
  * false): cam (n, 1, h, w); classes (n) the class used, probs (n) its probability (either may
- * be NULL). */
+ * be NULL). A bf16 net computes it in float32, on the twin zf_project uses. */
 ZF_API zf_status zf_gradcam(zf_net *net, int layer, int klass, const float *x, int n, int batch,
                             float *cam, int *classes, float *probs, zf_error *err);
 

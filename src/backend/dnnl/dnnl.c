@@ -761,7 +761,8 @@ static void fc_forward_bf16(fc_desc *d, op_state *s, float *y, const float *x, c
         run(c, &s->fwd, &s->m_fwd, ws, xp, wp, y);
 }
 
-/* the bfloat16 weights of the batch's forward (made again if the forward used others) */
+/* the bfloat16 weights of the batch's forward (made again if the forward used others, or if
+ * this batch's backward already ran) */
 static void fc_backward_data_bf16(fc_desc *d, op_state *s, float *dx, const float *dy,
                                   const float *w, void *ws) {
     dctx *c = d->op.ctx;
@@ -769,6 +770,7 @@ static void fc_backward_data_bf16(fc_desc *d, op_state *s, float *dx, const floa
     const void *dyp = tensor_in(c, &s->dy_in, dy);
     run(c, &s->bwd_data, &s->m_bwd_data, ws, dyp, s->w_fwd.buf, tensor_out(&s->dx_out, dx));
     tensor_done(c, &s->dx_out, dx);
+    s->wb_of = NULL; /* a later backward (the weights updated in between) makes it afresh */
 }
 
 static void fc_backward_weights_bf16(fc_desc *d, op_state *s, float *dw, const float *dy,
