@@ -323,12 +323,12 @@ static const cli_command demo_cmd = {
     "the best checkpoint, it runs what a user would type: zfnet eval with the centre and the\n"
     "ten crops (DIR/eval), the layer-1 filters (DIR/filters), the top-9 activations of 8\n"
     "random maps of every conv layer (DIR/top9) and their evolution over the snapshots\n"
-    "(DIR/evolution), as zfnet filters / top9 / evolution;\n"
-    "and the paper's experiments, as zfnet occlusion / invariance / correspondence: occlusion\n"
-    "maps of two test images per class (a black square, DIR/occlusion), invariance curves of\n"
-    "one per class under translation, scaling and rotation (DIR/invariance), and\n"
-    "correspondence of sleeves and collar over five T-shirts (DIR/correspondence). It ends\n"
-    "with zfnet report: DIR/report/index.html, one page with all of it.\n"};
+    "(DIR/evolution), as zfnet filters / top9 / evolution; and the paper's experiments, as\n"
+    "zfnet occlusion / invariance / correspondence: occlusion maps of two test images per\n"
+    "class (a black square, DIR/occlusion), invariance curves of one per class under\n"
+    "translation, scaling and rotation (DIR/invariance), and correspondence of sleeves and\n"
+    "collar over five T-shirts (DIR/correspondence). It ends with zfnet report:\n"
+    "DIR/report/index.html, one page with all of it.\n"};
 
 /* what the paper looks at, for the model just trained, and the report */
 static int visualise(const zf_train_options *c) {
