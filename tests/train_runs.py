@@ -6,8 +6,10 @@ learnable by design: class k is a bright 6x6 square at the k-th of 10 positions 
 1. Three epochs reach >= 95% test accuracy; metrics, curves and checkpoints are written.
 2. Resume: a run killed (SIGKILL) in the middle of its second epoch and resumed with --resume
    (without --precision: in the one the run saved) ends with bit-identical weights and the
-   same metrics as an uninterrupted run, in fp32 and (where the CPU has AVX512-BF16) in bf16; bf16 reaches fp32's accuracy within 2 points, its
-   renormalisation holds, and a diverging bf16 run stops naming the step.
+   same metrics as an uninterrupted run, in fp32 and (where the CPU has AVX512-BF16) in bf16;
+   bf16 reaches fp32's accuracy within 2 points, its renormalisation holds, a diverging bf16 run
+   stops naming the step, and deconv / Grad-CAM in a bf16 net equal fp32's bit for bit (they run
+   on its float32 twin).
 3. zfnet eval (centre and ten crops, an ensemble of two checkpoints, per-class accuracy and the
    confusion matrix) agrees with PyTorch running the same model on the same crops.
 4. zfnet predict on PNG files gives PyTorch's top class and probability.
@@ -234,5 +236,21 @@ for i, f in enumerate(files):
     m = re.search(re.escape(f) + r":  class (\d+) ([0-9.]+)", r.stdout)
     check(m and int(m.group(1)) == probs[i].argmax()
           and abs(float(m.group(2)) - probs[i].max()) < 1e-3, f"predict {os.path.basename(f)}")
+
+# the downward passes of a bf16 net run in float32 on its twin: the same as fp32's, bit for bit
+if BF16:
+    outs = {}
+    for prec in ("fp32", "bf16"):
+        for rule in ("deconvnet", "gradcam"):
+            raw = os.path.join(work, f"proj-{prec}-{rule}.safetensors")
+            r = run(["deconv", "--weights", e3, "--layer", "conv5", "--rule", rule, "--precision",
+                     prec, "--raw", raw, "-o", os.path.join(work, f"proj-{prec}-{rule}"),
+                     "--input"] + files)
+            outs[prec, rule] = zt.st_load(raw)[0] if r.returncode == 0 else None
+    for rule in ("deconvnet", "gradcam"):
+        a, b = outs["fp32", rule], outs["bf16", rule]
+        check(a is not None and b is not None and a.keys() == b.keys()
+              and all(np.array_equal(a[k], b[k]) for k in a),
+              f"deconv --rule {rule} --precision bf16 = fp32, bit for bit (a float32 twin)")
 
 tl.finish()
