@@ -457,7 +457,9 @@ q = Server(["--weights", weights, "--data", TEST, "--port", "0", "--quiet", "--b
 st = q.req("GET", "/api/model")[0]
 rc, out, err = q.stop(signal.SIGINT)
 tl.check(st == 200 and rc == 0 and "warning: listening on 0.0.0.0" in err
-         and "zfnet serve: GET" not in err, "--bind 0.0.0.0 warns; --quiet: no log; SIGINT: exit 0")
+         and "zfnet serve: GET" not in err,
+         f"--bind 0.0.0.0 warns; --quiet: no log; SIGINT: exit 0 (status {st}, exit {rc}, "
+         f"stderr {err[-300:]!r})")
 busy = socket.socket()
 busy.bind(("127.0.0.1", 0))
 busy.listen(1)

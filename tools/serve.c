@@ -193,7 +193,25 @@ static int run_server(sv_server *s, const serve_args *a, const sigset_t *stop) {
     return 0;
 }
 
+static pthread_t main_thread;
+
+/* SIGINT or SIGTERM taken by a thread a library started before they were blocked (OpenBLAS
+ * starts its pool when it is loaded): handed to the main thread, which waits for it */
+static void forward_signal(int sig) {
+    pthread_kill(main_thread, sig);
+}
+
 int cmd_serve(int argc, char **argv) {
+    /* SIGINT and SIGTERM blocked in this thread and every thread started from here on, and
+     * taken by run_server's sigwait; elsewhere forwarded there, never the default action */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    main_thread = pthread_self();
+    struct sigaction fwd = {.sa_handler = forward_signal};
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGINT, &fwd, NULL), sigaction(SIGTERM, &fwd, NULL);
     serve_args a = {.bind = "127.0.0.1", .port = 8765, .task_idle = 15};
     const cli_opt own[] = {
         CLI_WEIGHTS(&a.weights, "a checkpoint or an ONNX file (instead of RUN_DIR)"),
@@ -228,10 +246,6 @@ int cmd_serve(int argc, char **argv) {
     s.open_weights = a.weights;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the threads started from here on inherit it */
     rc = new_token(s.token) || open_model(&s, &a, a.data ? a.data : data);
     if (!rc && !(s.model_json = sv_model_json(&s))) rc = cli_error("out of memory");
     if (!rc) rc = run_server(&s, &a, &stop);
