@@ -89,20 +89,9 @@ def main():
         print(f"SKIPPED: bf16 does not run here: {why.stderr.strip()}")
         sys.exit(77)
     torch.manual_seed(a.seed)
-    rng = np.random.default_rng(a.seed)
     over = ["--input-size", a.input_size] if a.input_size else []
-    wpath = os.path.join(a.workdir, "w.safetensors")
-    subprocess.run([a.zfnet, "init", a.model, "--init", "he", "--bias", "0.01", "--seed",
-                    str(a.seed), "-o", wpath] + over, check=True)
-    weights, meta = zt.st_load(wpath)
-    model, mods = zt.build(meta["model"])
-    model.eval()
-    zt.load_weights(mods, weights)
-    net, _ = zt.parse_cfg(meta["model"])
-    shape = (a.batch, int(net["channels"]), int(net["height"]), int(net["width"]))
-    classes = int(net["classes"])
-    x = rng.standard_normal(shape).astype(np.float32)
-    labels = rng.integers(0, classes, a.batch).astype(np.int64)
+    weights, mods, model, x, labels, classes, wpath = zt.init_case(
+        a.zfnet, a.model, a.seed, a.batch, over, a.workdir)
     xpath = os.path.join(a.workdir, "x.safetensors")
     zt.st_save(xpath, {"input": x, "labels": labels})
     ours = {}

@@ -10,7 +10,9 @@ GuidedBackprop (ReLU hooks that rectify the gradient, LRN's autograd gradient).
 Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
 """
 import json
+import os
 import struct
+import subprocess
 import warnings
 
 import numpy as np
@@ -244,3 +246,23 @@ def rel_err(a, b):
     diff = np.abs(a - b)
     i = int(diff.argmax()) if diff.size else 0
     return (diff.max() / scale if scale > 0 else diff.max()), i
+
+
+def init_case(zfnet, model_name, seed, batch, over, workdir):
+    """`zfnet init` He weights (bias 0.01) into workdir/w.safetensors, the PyTorch twin loaded
+    with them, and a random input batch with labels drawn from the seed:
+    (weights, mods, model, x, labels, classes, wpath)."""
+    rng = np.random.default_rng(seed)
+    wpath = os.path.join(workdir, "w.safetensors")
+    subprocess.run([zfnet, "init", model_name, "--init", "he", "--bias", "0.01", "--seed",
+                    str(seed), "-o", wpath] + over, check=True)
+    weights, meta = st_load(wpath)
+    model, mods = build(meta["model"])
+    model.eval()
+    load_weights(mods, weights)
+    net, _ = parse_cfg(meta["model"])
+    shape = (batch, int(net["channels"]), int(net["height"]), int(net["width"]))
+    classes = int(net["classes"])
+    x = rng.standard_normal(shape).astype(np.float32)
+    labels = rng.integers(0, classes, batch).astype(np.int64)
+    return weights, mods, model, x, labels, classes, wpath
